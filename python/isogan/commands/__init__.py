@@ -1,0 +1,1 @@
+"""Sub-commands of the ``isogan`` command line (see :mod:`isogan.cli`)."""

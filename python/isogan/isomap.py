@@ -1,0 +1,4 @@
+"""The Isomap estimator (owner: estimator)."""
+
+class Isomap:
+    pass
