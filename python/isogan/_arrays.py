@@ -1,0 +1,121 @@
+"""GPU array interop: read torch CUDA tensors and CuPy arrays in place.
+
+Native CUDA entry points take raw device pointers (``int``) and a CUDA stream handle; this module
+turns a GPU array into those without a host round trip (``__cuda_array_interface__``, which torch
+and CuPy both implement) and allocates outputs with the input's own library, so a torch tensor in
+gives a torch tensor out on the same device and stream.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DeviceArrayView:
+    """A borrowed view of a C-contiguous GPU array.
+
+    Attributes
+    ----------
+    pointer : int
+        Device address of the first element.
+    shape : tuple of int
+        Extents.
+    dtype : numpy.dtype
+        Element type.
+    stream : int
+        CUDA stream handle the producing library uses now (0 = legacy default stream).
+    """
+
+    pointer: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    stream: int
+
+
+def _is_torch_tensor(x: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def is_device_array(x: Any) -> bool:
+    """Return whether ``x`` lives on a CUDA device (torch CUDA tensor, CuPy array, ...)."""
+    if _is_torch_tensor(x):
+        return bool(x.is_cuda)
+    return hasattr(x, "__cuda_array_interface__")
+
+
+def device_array_view(x: Any) -> DeviceArrayView:
+    """Describe a GPU array for a native call, requiring C-contiguity (never copying silently).
+
+    Parameters
+    ----------
+    x : torch.Tensor or cupy.ndarray
+        A CUDA array.
+
+    Returns
+    -------
+    DeviceArrayView
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not C-contiguous; call ``.contiguous()`` / ``cupy.ascontiguousarray`` first.
+    """
+    interface = x.__cuda_array_interface__
+    shape = tuple(int(s) for s in interface["shape"])
+    dtype = np.dtype(interface["typestr"])
+    strides = interface.get("strides")
+    if strides is not None:
+        expected = []
+        step = dtype.itemsize
+        for extent in reversed(shape):
+            expected.append(step)
+            step *= extent
+        if tuple(strides) != tuple(reversed(expected)) and int(np.prod(shape)) > 1:
+            raise ValueError("GPU input must be C-contiguous; call .contiguous() (torch) or cupy.ascontiguousarray first.")
+    return DeviceArrayView(int(interface["data"][0]), shape, dtype, current_stream(x))
+
+
+def current_stream(like: Any) -> int:
+    """Return the CUDA stream handle that ``like``'s library is using on ``like``'s device."""
+    if _is_torch_tensor(like):
+        import torch
+
+        return int(torch.cuda.current_stream(like.device).cuda_stream)
+    cupy = sys.modules.get("cupy")
+    if cupy is not None:
+        return int(cupy.cuda.get_current_stream().ptr)
+    return 0
+
+
+def device_empty(like: Any, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+    """Allocate an uninitialised C-contiguous array with ``like``'s library, on ``like``'s device.
+
+    Parameters
+    ----------
+    like : torch.Tensor or cupy.ndarray
+        A GPU array whose library and device the result shares.
+    shape : tuple of int
+        Extents of the result.
+    dtype : numpy.dtype
+        Element type of the result.
+
+    Returns
+    -------
+    torch.Tensor or cupy.ndarray
+    """
+    if _is_torch_tensor(like):
+        import torch
+
+        torch_dtype = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64,
+                       np.dtype(np.int64): torch.int64, np.dtype(np.int32): torch.int32}[np.dtype(dtype)]
+        return torch.empty(shape, dtype=torch_dtype, device=like.device)
+    import cupy
+
+    with cupy.cuda.Device(like.device.id):
+        return cupy.empty(shape, dtype=dtype)
