@@ -337,11 +337,13 @@ def test_cuda_host_arrays_equal_cpu_and_sklearn(dtype, p):
     rng = np.random.default_rng(20)
     X = rng.integers(0, 5, size=(300, 3)).astype(dtype) + rng.normal(size=(300, 3)).astype(dtype) * (p == 2)
     Y = rng.normal(size=(41, 3)).astype(dtype)
+    # p=1, 2, inf: bit-identical; general p: the device pow() may differ from the host's by an ulp.
+    same = np.testing.assert_array_equal if p != 3 else (lambda a, b: np.testing.assert_allclose(a, b, **tol(dtype)))
     for k in (1, 7, 299):
         cpu = kneighbors(X, None, k, p=p, device="cpu")
         gpu = kneighbors(X, None, k, p=p, device="cuda")
         np.testing.assert_array_equal(gpu[1], cpu[1])
-        np.testing.assert_array_equal(gpu[0], cpu[0])
+        same(gpu[0], cpu[0])
     cpu = kneighbors(X, Y, 9, p=p, device="cpu")
     gpu = kneighbors(X, Y, 9, p=p, device="cuda")
     np.testing.assert_array_equal(gpu[1], cpu[1])
@@ -349,8 +351,9 @@ def test_cuda_host_arrays_equal_cpu_and_sklearn(dtype, p):
     for include_self in (False, True):
         cpu_graph = knn_graph(X, n_neighbors=None, radius=1.5, p=p, include_self=include_self, device="cpu")
         gpu_graph = knn_graph(X, n_neighbors=None, radius=1.5, p=p, include_self=include_self, device="cuda")
-        assert (cpu_graph != gpu_graph).nnz == 0
+        np.testing.assert_array_equal(gpu_graph.indptr, cpu_graph.indptr)
         np.testing.assert_array_equal(gpu_graph.indices, cpu_graph.indices)
+        same(gpu_graph.data, cpu_graph.data)
 
 
 @cuda
