@@ -16,6 +16,7 @@
 #include <exception>
 #include <limits>
 #include <mutex>
+#include <utility>
 #include <stdexcept>
 #include <vector>
 
@@ -257,18 +258,121 @@ void exact_tile(Metric metric, const T* queries, index_t n_rows, const T* packed
   }
 }
 
+// Threads worth waking: each gets at least ~2M feature-pair operations, so small searches run on
+// one thread instead of paying for barriers (which on a loaded machine cost a scheduler slice).
+SearchParams with_thread_count(const SearchParams& params) {
+  constexpr double kWorkPerThread = 2.0e6;
+  const double work = static_cast<double>(params.n_queries) * static_cast<double>(params.n_points) *
+                      static_cast<double>(params.metric == Metric::Precomputed ? 1 : params.n_features);
+  const int useful = static_cast<int>(std::min(1.0e6, std::max(1.0, work / kWorkPerThread)));
+  SearchParams effective = params;
+  effective.n_jobs = std::min(resolve_threads(params.n_jobs), useful);
+  return effective;
+}
+
 // ---------------------------------------------------------------- shared preparation
-// Points packed tile by tile, feature-major, zero-padded; for Euclidean also mean-centred, with
-// squared norms and the largest norm per tile (for the rounding-error bound).
+// Low-dimensional data are reordered so that consecutive points are spatially close (recursive
+// splits at the widest coordinate, on tile boundaries): tiles then have small bounding boxes, and
+// a candidate tile whose box is farther than every query's current k-th distance is skipped.
+constexpr index_t kMaxOrderedFeatures = 16;
+
+template <typename T>
+std::vector<index_t> spatial_order(const T* data, index_t n, index_t dims, index_t leaf) {
+  std::vector<index_t> order(static_cast<std::size_t>(n));
+  for (index_t i = 0; i < n; ++i) order[i] = i;
+  if (dims > kMaxOrderedFeatures) return order;
+  struct Range {
+    index_t begin, end;
+  };
+  std::vector<Range> pending{{0, n}};
+  while (!pending.empty()) {
+    const Range range = pending.back();
+    pending.pop_back();
+    if (range.end - range.begin <= leaf) continue;
+    index_t widest = 0;
+    double widest_spread = -1.0;
+    for (index_t d = 0; d < dims; ++d) {
+      double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+      for (index_t i = range.begin; i < range.end; ++i) {
+        const double value = static_cast<double>(data[order[i] * dims + d]);
+        lo = std::min(lo, value);
+        hi = std::max(hi, value);
+      }
+      if (hi - lo > widest_spread) {
+        widest_spread = hi - lo;
+        widest = d;
+      }
+    }
+    const index_t n_leaves = (range.end - range.begin + leaf - 1) / leaf;
+    const index_t middle = range.begin + leaf * ((n_leaves + 1) / 2);
+    std::nth_element(order.begin() + range.begin, order.begin() + middle, order.begin() + range.end,
+                     [&](index_t x, index_t y) { return data[x * dims + widest] < data[y * dims + widest]; });
+    pending.push_back({range.begin, middle});
+    pending.push_back({middle, range.end});
+  }
+  return order;
+}
+
+// Per-tile bounding boxes of rows order[tile * size, (tile + 1) * size).
+// lo, hi: (n_tiles, D) float64
+template <typename T>
+void tile_boxes(const T* data, const std::vector<index_t>& order, index_t dims, index_t size, std::vector<double>& lo,
+                std::vector<double>& hi) {
+  const index_t n = static_cast<index_t>(order.size());
+  const index_t n_tiles = (n + size - 1) / size;
+  lo.assign(static_cast<std::size_t>(n_tiles * dims), std::numeric_limits<double>::infinity());
+  hi.assign(static_cast<std::size_t>(n_tiles * dims), -std::numeric_limits<double>::infinity());
+  for (index_t r = 0; r < n; ++r) {
+    const index_t tile = r / size;
+    for (index_t d = 0; d < dims; ++d) {
+      const double value = static_cast<double>(data[order[r] * dims + d]);
+      lo[tile * dims + d] = std::min(lo[tile * dims + d], value);
+      hi[tile * dims + d] = std::max(hi[tile * dims + d], value);
+    }
+  }
+}
+
+// Lower bound of the reduced distance between any point of box a and any point of box b. Each gap
+// is a rounded difference no larger than the rounded coordinate difference of any pair, and the
+// reduction is monotone, so the bound never exceeds an exactly computed pair distance.
+inline double box_rdist(const double* lo_a, const double* hi_a, const double* lo_b, const double* hi_b,
+                        index_t dims, Metric metric, double p) {
+  double bound = 0.0;
+  for (index_t d = 0; d < dims; ++d) {
+    const double gap = std::max({0.0, lo_b[d] - hi_a[d], lo_a[d] - hi_b[d]});
+    switch (metric) {
+      case Metric::Euclidean:
+        bound += gap * gap;
+        break;
+      case Metric::Manhattan:
+        bound += gap;
+        break;
+      case Metric::Chebyshev:
+        bound = std::max(bound, gap);
+        break;
+      default:
+        bound += std::pow(gap, p);
+    }
+  }
+  return bound * (1.0 - 1e-9);
+}
+
+// Points packed tile by tile in spatial order, feature-major, zero-padded; queries copied in their
+// own spatial order. For Euclidean both are mean-centred, with squared norms and each tile's
+// largest norm (for the rounding-error bound).
 template <typename T>
 struct PackedPoints {
   index_t n_tiles = 0;
-  std::vector<T> values;          // (n_tiles, D, kPointTile)
-  std::vector<T> norms;           // (n_tiles, kPointTile) squared norms (Euclidean)
-  std::vector<double> max_norm;   // (n_tiles,) largest norm in the tile (Euclidean)
-  std::vector<T> centred_queries; // (M, D) row-major (Euclidean)
-  std::vector<T> query_norms;     // (M,) squared norms (Euclidean)
-  std::vector<double> query_norm; // (M,) norms (Euclidean)
+  std::vector<index_t> point_order;  // (N,) packed position -> point index
+  std::vector<index_t> query_order;  // (M,) sorted position -> query index
+  std::vector<T> values;             // (n_tiles, D, kPointTile)
+  std::vector<double> point_lo, point_hi;  // (n_tiles, D) bounding boxes
+  std::vector<double> query_lo, query_hi;  // (n_query_tiles, D) bounding boxes
+  std::vector<T> norms;              // (n_tiles, kPointTile) squared norms (Euclidean)
+  std::vector<double> max_norm;      // (n_tiles,) largest norm in the tile (Euclidean)
+  std::vector<T> sorted_queries;     // (M, D) row-major in query_order (centred for Euclidean)
+  std::vector<T> query_norms;        // (M,) squared norms (Euclidean)
+  std::vector<double> query_norm;    // (M,) norms (Euclidean)
 };
 
 template <typename T>
@@ -277,7 +381,12 @@ PackedPoints<T> pack_points(const T* queries, const T* points, const SearchParam
   const bool euclidean = params.metric == Metric::Euclidean;
   PackedPoints<T> packed;
   packed.n_tiles = (n + kPointTile - 1) / kPointTile;
+  packed.point_order = spatial_order(points, n, dims, kPointTile);
+  packed.query_order = params.exclude_self ? packed.point_order : spatial_order(queries, m, dims, kQueryTile);
+  tile_boxes(points, packed.point_order, dims, kPointTile, packed.point_lo, packed.point_hi);
+  tile_boxes(queries, packed.query_order, dims, kQueryTile, packed.query_lo, packed.query_hi);
   packed.values.assign(static_cast<std::size_t>(packed.n_tiles * dims * kPointTile), T(0));
+  packed.sorted_queries.resize(static_cast<std::size_t>(m * dims));
   std::vector<double> mean(static_cast<std::size_t>(dims), 0.0);
   if (euclidean) {
     // Distances do not depend on the origin; centring keeps ||x||^2 - 2x.y from cancelling.
@@ -286,7 +395,6 @@ PackedPoints<T> pack_points(const T* queries, const T* points, const SearchParam
     for (double& value : mean) value /= static_cast<double>(n);
     packed.norms.assign(static_cast<std::size_t>(packed.n_tiles * kPointTile), T(0));
     packed.max_norm.assign(static_cast<std::size_t>(packed.n_tiles), 0.0);
-    packed.centred_queries.resize(static_cast<std::size_t>(m * dims));
     packed.query_norms.resize(static_cast<std::size_t>(m));
     packed.query_norm.resize(static_cast<std::size_t>(m));
   }
@@ -294,7 +402,7 @@ PackedPoints<T> pack_points(const T* queries, const T* points, const SearchParam
   for (index_t tile = 0; tile < packed.n_tiles; ++tile) {
     T* block = packed.values.data() + tile * dims * kPointTile;
     for (index_t c = 0; c < kPointTile && tile * kPointTile + c < n; ++c) {
-      const T* row = points + (tile * kPointTile + c) * dims;
+      const T* row = points + packed.point_order[tile * kPointTile + c] * dims;
       double norm2 = 0.0;
       for (index_t d = 0; d < dims; ++d) {
         const T value = euclidean ? static_cast<T>(static_cast<double>(row[d]) - mean[d]) : row[d];
@@ -307,15 +415,16 @@ PackedPoints<T> pack_points(const T* queries, const T* points, const SearchParam
       }
     }
   }
-  if (euclidean) {
 #pragma omp parallel for schedule(static) num_threads(resolve_threads(params.n_jobs))
-    for (index_t i = 0; i < m; ++i) {
-      double norm2 = 0.0;
-      for (index_t d = 0; d < dims; ++d) {
-        const T value = static_cast<T>(static_cast<double>(queries[i * dims + d]) - mean[d]);
-        packed.centred_queries[i * dims + d] = value;
-        norm2 += static_cast<double>(value) * static_cast<double>(value);
-      }
+  for (index_t i = 0; i < m; ++i) {
+    const T* row = queries + packed.query_order[i] * dims;
+    double norm2 = 0.0;
+    for (index_t d = 0; d < dims; ++d) {
+      const T value = euclidean ? static_cast<T>(static_cast<double>(row[d]) - mean[d]) : row[d];
+      packed.sorted_queries[i * dims + d] = value;
+      norm2 += static_cast<double>(value) * static_cast<double>(value);
+    }
+    if (euclidean) {
       packed.query_norms[i] = static_cast<T>(norm2);
       packed.query_norm[i] = std::sqrt(norm2);
     }
@@ -388,56 +497,72 @@ inline bool any_at_most(const V* values, V limit) {
   return false;
 }
 
-// Visits the exact reduced distance of every candidate (query q, point j) that may pass
-// `threshold(q_local)` (inclusive), for one tile of queries. `visit(q_local, j, rdist)`.
+// Visits the exact reduced distance of every candidate (query, point) that may pass
+// `threshold(i)` (inclusive) for the i-th query of sorted query tile `tile`:
+// `visit(i, query index, point index, rdist)`. Candidate tiles are visited nearest box first and
+// the scan stops once no query of the tile can accept anything from the remaining tiles.
 template <typename T, typename Threshold, typename Visit, typename Stop>
 void scan_tile(const T* queries, const T* points, const SearchParams& params, const PackedPoints<T>& packed,
-               index_t tile, std::vector<T>& approx, std::vector<double>& exact, Threshold&& threshold, Visit&& visit,
+               index_t tile, std::vector<T>& approx, std::vector<double>& exact,
+               std::vector<std::pair<double, index_t>>& visit_order, Threshold&& threshold, Visit&& visit,
                Stop&& stop) {
   const index_t dims = params.n_features, n = params.n_points;
   const index_t q_begin = tile * kQueryTile;
   const index_t n_rows = std::min(kQueryTile, params.n_queries - q_begin);
   const bool euclidean = params.metric == Metric::Euclidean;
   const double factor = euclidean ? error_factor<T>(dims) : 0.0;
+  visit_order.clear();
   for (index_t point_tile = 0; point_tile < packed.n_tiles; ++point_tile) {
+    const double bound = box_rdist(packed.query_lo.data() + tile * dims, packed.query_hi.data() + tile * dims,
+                                   packed.point_lo.data() + point_tile * dims,
+                                   packed.point_hi.data() + point_tile * dims, dims, params.metric, params.p);
+    visit_order.emplace_back(bound, point_tile);
+  }
+  std::sort(visit_order.begin(), visit_order.end());
+  for (const auto& [box_bound, point_tile] : visit_order) {
     if (stop()) return;
+    double widest = -std::numeric_limits<double>::infinity();
+    for (index_t i = 0; i < n_rows; ++i) widest = std::max(widest, threshold(i));
+    if (box_bound > widest) return;
     const T* block = packed.values.data() + point_tile * dims * kPointTile;
     const index_t j_begin = point_tile * kPointTile;
     const index_t n_cols = std::min(kPointTile, n - j_begin);
     if (euclidean) {
-      euclidean_tile(packed.centred_queries.data() + q_begin * dims, packed.query_norms.data() + q_begin, n_rows,
+      euclidean_tile(packed.sorted_queries.data() + q_begin * dims, packed.query_norms.data() + q_begin, n_rows,
                      block, packed.norms.data() + point_tile * kPointTile, dims, approx.data());
       for (index_t i = 0; i < n_rows; ++i) {
-        const index_t q = q_begin + i;
-        const double reach = packed.query_norm[q] + packed.max_norm[point_tile];
-        const double bound = factor * reach * reach;
+        const index_t sorted_q = q_begin + i;
+        const index_t q = packed.query_order[sorted_q];
+        const double reach = packed.query_norm[sorted_q] + packed.max_norm[point_tile];
+        const double error = factor * reach * reach;
         const T* row = approx.data() + i * kPointTile;
         // Thresholds only shrink while a tile is scanned, so a stale one shortlists a superset.
-        T limit = widen_limit<T>(threshold(i) + bound);
+        T limit = widen_limit<T>(threshold(i) + error);
         for (index_t c0 = 0; c0 < n_cols; c0 += kChunk) {
           if (!any_at_most(row + c0, limit)) continue;
           for (index_t c = c0; c < std::min(c0 + kChunk, n_cols); ++c) {
             if (row[c] > limit) continue;
-            const index_t j = j_begin + c;
+            const index_t j = packed.point_order[j_begin + c];
             if (params.exclude_self && j == q) continue;
-            visit(i, j, euclidean_exact(queries + q * dims, points + j * dims, dims));
-            limit = widen_limit<T>(threshold(i) + bound);
+            visit(i, q, j, euclidean_exact(queries + q * dims, points + j * dims, dims));
+            limit = widen_limit<T>(threshold(i) + error);
           }
         }
       }
     } else {
-      exact_tile(params.metric, queries + q_begin * dims, n_rows, block, dims, params.p, exact.data());
+      exact_tile(params.metric, packed.sorted_queries.data() + q_begin * dims, n_rows, block, dims, params.p,
+                 exact.data());
       for (index_t i = 0; i < n_rows; ++i) {
-        const index_t q = q_begin + i;
+        const index_t q = packed.query_order[q_begin + i];
         const double* row = exact.data() + i * kPointTile;
         double limit = threshold(i);
         for (index_t c0 = 0; c0 < n_cols; c0 += kChunk) {
           if (!any_at_most(row + c0, limit)) continue;
           for (index_t c = c0; c < std::min(c0 + kChunk, n_cols); ++c) {
             if (row[c] > limit) continue;
-            const index_t j = j_begin + c;
+            const index_t j = packed.point_order[j_begin + c];
             if (params.exclude_self && j == q) continue;
-            visit(i, j, row[c]);
+            visit(i, q, j, row[c]);
             limit = threshold(i);
           }
         }
@@ -497,8 +622,9 @@ void kneighbors_precomputed(const T* matrix, const SearchParams& params, index_t
 }  // namespace
 
 template <typename T>
-void kneighbors_cpu(const T* queries, const T* points, const SearchParams& params, index_t n_neighbors,
+void kneighbors_cpu(const T* queries, const T* points, const SearchParams& requested, index_t n_neighbors,
                     T* distances, index_t* indices, Cancellation& cancel) {
+  const SearchParams params = with_thread_count(requested);
   const index_t k = n_neighbors;
   if (params.n_queries == 0) return;
   if (k < 1 || k > params.n_points - (params.exclude_self ? 1 : 0)) {
@@ -512,10 +638,12 @@ void kneighbors_cpu(const T* queries, const T* points, const SearchParams& param
   std::vector<std::vector<T>> approx(static_cast<std::size_t>(n_threads));
   std::vector<std::vector<double>> exact(static_cast<std::size_t>(n_threads));
   std::vector<std::vector<Entry>> heaps(static_cast<std::size_t>(n_threads));
+  std::vector<std::vector<std::pair<double, index_t>>> visit_orders(static_cast<std::size_t>(n_threads));
   for (int t = 0; t < n_threads; ++t) {
     if (params.metric == Metric::Euclidean) approx[t].resize(static_cast<std::size_t>(kQueryTile * kPointTile));
     else exact[t].resize(static_cast<std::size_t>(kQueryTile * kPointTile));
     heaps[t].resize(static_cast<std::size_t>(kQueryTile * k));
+    visit_orders[t].reserve(static_cast<std::size_t>(packed.n_tiles));
   }
   for_each_query_tile(params.n_queries, params.n_jobs, cancel, [&](index_t tile, auto&& stop) {
     const int thread = omp_get_thread_num();
@@ -524,41 +652,37 @@ void kneighbors_cpu(const T* queries, const T* points, const SearchParams& param
     TopK tops[kQueryTile];
     for (index_t i = 0; i < n_rows; ++i) tops[i] = TopK{heaps[thread].data() + i * k, 0, k};
     scan_tile(
-        queries, points, params, packed, tile, approx[thread], exact[thread],
+        queries, points, params, packed, tile, approx[thread], exact[thread], visit_orders[thread],
         [&](index_t i) { return tops[i].threshold(); },
-        [&](index_t i, index_t j, double key) { tops[i].offer(Entry{key, j}); }, stop);
+        [&](index_t i, index_t, index_t j, double key) { tops[i].offer(Entry{key, j}); }, stop);
     if (stop()) return;
     for (index_t i = 0; i < n_rows; ++i) {
-      write_sorted(tops[i], params, distances + (q_begin + i) * k, indices + (q_begin + i) * k);
+      const index_t q = packed.query_order[q_begin + i];
+      write_sorted(tops[i], params, distances + q * k, indices + q * k);
     }
   });
 }
 
 template <typename T>
-RadiusResult<T> radius_neighbors_cpu(const T* queries, const T* points, const SearchParams& params, double radius,
+RadiusResult<T> radius_neighbors_cpu(const T* queries, const T* points, const SearchParams& requested, double radius,
                                      Cancellation& cancel) {
+  const SearchParams params = with_thread_count(requested);
   const index_t m = params.n_queries;
   const double reach = dist_to_rdist(radius, params.metric, params.p);
-  const index_t n_tiles = (m + kQueryTile - 1) / kQueryTile;
-  // Hits of each query tile, grouped by query, each group in increasing point index.
-  std::vector<std::vector<Entry>> tile_hits(static_cast<std::size_t>(n_tiles));
-  std::vector<index_t> counts(static_cast<std::size_t>(m), 0);
+  // Hits of each query, in increasing point index.
+  std::vector<std::vector<Entry>> query_hits(static_cast<std::size_t>(m));
   const int n_threads = resolve_threads(params.n_jobs);
 
   if (params.metric == Metric::Precomputed) {
     const index_t n = params.n_points;
     for_each_query_tile(m, params.n_jobs, cancel, [&](index_t tile, auto&&) {
-      std::vector<Entry>& hits = tile_hits[tile];
       const index_t q_end = std::min(m, (tile + 1) * kQueryTile);
       for (index_t q = tile * kQueryTile; q < q_end; ++q) {
         const T* row = queries + q * n;
         for (index_t j = 0; j < n; ++j) {
           if (params.exclude_self && j == q) continue;
           const double key = static_cast<double>(row[j]);
-          if (key <= reach) {
-            hits.push_back(Entry{key, j});
-            ++counts[q];
-          }
+          if (key <= reach) query_hits[q].push_back(Entry{key, j});
         }
       }
     });
@@ -566,49 +690,42 @@ RadiusResult<T> radius_neighbors_cpu(const T* queries, const T* points, const Se
     const PackedPoints<T> packed = pack_points(queries, points, params);
     std::vector<std::vector<T>> approx(static_cast<std::size_t>(n_threads));
     std::vector<std::vector<double>> exact(static_cast<std::size_t>(n_threads));
+    std::vector<std::vector<std::pair<double, index_t>>> visit_orders(static_cast<std::size_t>(n_threads));
     for (int t = 0; t < n_threads; ++t) {
       if (params.metric == Metric::Euclidean) approx[t].resize(static_cast<std::size_t>(kQueryTile * kPointTile));
       else exact[t].resize(static_cast<std::size_t>(kQueryTile * kPointTile));
+      visit_orders[t].reserve(static_cast<std::size_t>(packed.n_tiles));
     }
     for_each_query_tile(m, params.n_jobs, cancel, [&](index_t tile, auto&& stop) {
       const int thread = omp_get_thread_num();
       const index_t q_begin = tile * kQueryTile;
       const index_t n_rows = std::min(kQueryTile, m - q_begin);
-      // Hits arrive point tile by point tile; remember the query of each, then group stably.
-      std::vector<Entry> found;
-      std::vector<index_t> owner;
       scan_tile(
-          queries, points, params, packed, tile, approx[thread], exact[thread], [&](index_t) { return reach; },
-          [&](index_t i, index_t j, double key) {
-            if (key <= reach) {
-              found.push_back(Entry{key, j});
-              owner.push_back(i);
-            }
+          queries, points, params, packed, tile, approx[thread], exact[thread], visit_orders[thread],
+          [&](index_t) { return reach; },
+          [&](index_t, index_t q, index_t j, double key) {
+            if (key <= reach) query_hits[q].push_back(Entry{key, j});
           },
           stop);
       if (stop()) return;
-      index_t offsets[kQueryTile + 1] = {};
-      for (index_t i : owner) ++offsets[i + 1];
+      // Candidate tiles were visited nearest first; rows of the result list columns in order.
       for (index_t i = 0; i < n_rows; ++i) {
-        counts[q_begin + i] = offsets[i + 1];
-        offsets[i + 1] += offsets[i];
+        std::vector<Entry>& hits = query_hits[packed.query_order[q_begin + i]];
+        std::sort(hits.begin(), hits.end(), [](const Entry& a, const Entry& b) { return a.index < b.index; });
       }
-      std::vector<Entry>& hits = tile_hits[tile];
-      hits.resize(found.size());
-      for (std::size_t h = 0; h < found.size(); ++h) hits[offsets[owner[h]]++] = found[h];
     });
   }
 
   RadiusResult<T> result;
   result.indptr.assign(static_cast<std::size_t>(m + 1), 0);
-  for (index_t q = 0; q < m; ++q) result.indptr[q + 1] = result.indptr[q] + counts[q];
+  for (index_t q = 0; q < m; ++q) result.indptr[q + 1] = result.indptr[q] + static_cast<index_t>(query_hits[q].size());
   const index_t nnz = result.indptr[m];
   result.indices.resize(static_cast<std::size_t>(nnz));
   result.distances.resize(static_cast<std::size_t>(nnz));
 #pragma omp parallel for schedule(static) num_threads(n_threads)
-  for (index_t tile = 0; tile < n_tiles; ++tile) {
-    index_t out = result.indptr[tile * kQueryTile];
-    for (const Entry& hit : tile_hits[tile]) {
+  for (index_t q = 0; q < m; ++q) {
+    index_t out = result.indptr[q];
+    for (const Entry& hit : query_hits[q]) {
       result.indices[out] = hit.index;
       result.distances[out] = static_cast<T>(rdist_to_dist(hit.key, params.metric, params.p));
       ++out;
