@@ -1,5 +1,10 @@
 // CPU kernels of the fused GAN ops: contiguous spans in `omp simd` loops, split over OpenMP threads
 // only when the tensor is big enough to pay for the fork (small GAN layers stay single-threaded).
+//
+// Without trapping math GCC may evaluate both arms of `z > 0 ? z : alpha * z` and vectorise the
+// select (we never read floating-point exception flags); without errno math, sqrt is one instruction.
+#pragma GCC optimize("no-trapping-math", "no-math-errno")
+
 #include <omp.h>
 
 #include <algorithm>
@@ -30,6 +35,18 @@ void for_each_span(index_t rows, index_t row_length, bool parallel, Span&& span)
   }
 }
 
+// One contiguous span of bias_act. VectorBias: element i adds bias[i]; otherwise every element adds
+// bias_scalar. Every scalar is a by-value parameter so that nothing in the loop can alias `out`.
+template <typename T, Activation A, int Order, bool HasClamp, bool VectorBias>
+void bias_act_span(index_t length, const T* __restrict x, const T* __restrict bias, T bias_scalar,
+                   const T* __restrict grad, T* __restrict out, T alpha, T gain, T clamp) {
+#pragma omp simd
+  for (index_t i = 0; i < length; ++i) {
+    const T z = x[i] + (VectorBias ? bias[i] : bias_scalar);
+    out[i] = bias_act_element<A, Order, HasClamp>(z, Order > 0 ? grad[i] : T(0), alpha, gain, clamp);
+  }
+}
+
 template <typename T>
 struct BiasActLoop {
   const BiasActParams& p;
@@ -43,29 +60,28 @@ struct BiasActLoop {
     const T alpha = T(p.alpha), gain = T(p.gain), clamp = T(p.clamp);
     const index_t n = p.outer * p.channels * p.inner;
     const bool parallel = n >= kParallelElements;
+    auto grad_at = [grad](index_t offset) { return Order > 0 ? grad + offset : nullptr; };
 
-    // One contiguous span; the bias is bias_vector[i] when given, otherwise bias_scalar.
-    auto run = [=](index_t offset, index_t length, const T* __restrict bias_vector, T bias_scalar) {
-      const T* __restrict xs = x + offset;
-      const T* __restrict gs = Order > 0 ? grad + offset : nullptr;
-      T* __restrict os = out + offset;
-#pragma omp simd
-      for (index_t i = 0; i < length; ++i) {
-        const T z = xs[i] + (bias_vector != nullptr ? bias_vector[i] : bias_scalar);
-        os[i] = bias_act_element<A, Order, HasClamp>(z, Order > 0 ? gs[i] : T(0), alpha, gain, clamp);
-      }
-    };
     if (bias == nullptr) {
-      for_each_span(1, n, parallel, [&](index_t, index_t begin, index_t length) { run(begin, length, nullptr, T(0)); });
+      for_each_span(1, n, parallel, [&](index_t, index_t begin, index_t length) {
+        bias_act_span<T, A, Order, HasClamp, false>(length, x + begin, nullptr, T(0), grad_at(begin), out + begin,
+                                                    alpha, gain, clamp);
+      });
     } else if (p.inner == 1) {
       // Channels are the fastest axis: each row of `channels` elements adds the bias vector.
-      for_each_span(p.outer, p.channels, parallel, [&](index_t row, index_t begin, index_t length) {
-        run(row * p.channels + begin, length, bias + begin, T(0));
+      const index_t channels = p.channels;
+      for_each_span(p.outer, channels, parallel, [&](index_t row, index_t begin, index_t length) {
+        const index_t offset = row * channels + begin;
+        bias_act_span<T, A, Order, HasClamp, true>(length, x + offset, bias + begin, T(0), grad_at(offset),
+                                                   out + offset, alpha, gain, clamp);
       });
     } else {
       // Each row of `inner` elements shares one bias value.
-      for_each_span(p.outer * p.channels, p.inner, parallel, [&](index_t row, index_t begin, index_t length) {
-        run(row * p.inner + begin, length, nullptr, bias[row % p.channels]);
+      const index_t channels = p.channels, inner = p.inner;
+      for_each_span(p.outer * channels, inner, parallel, [&](index_t row, index_t begin, index_t length) {
+        const index_t offset = row * inner + begin;
+        bias_act_span<T, A, Order, HasClamp, false>(length, x + offset, nullptr, bias[row % channels],
+                                                    grad_at(offset), out + offset, alpha, gain, clamp);
       });
     }
   }
