@@ -1,0 +1,69 @@
+// Classical MDS primitives: products with the doubly centred kernel K = -1/2 J (D o D) J
+// (J = I - 11^T/N) applied implicitly, one pass over the distance matrix D per block of vectors.
+// D is read in its own dtype (float or double) and squared on the fly; every sum is accumulated in
+// double, so float32 input loses nothing beyond the rounding of D itself. The eigensolver that
+// drives these products (block Lanczos, Rayleigh-Ritz) lives in python/isogan/mds.py.
+#pragma once
+
+#include "common/common.h"
+
+namespace isogan {
+
+// Y = -1/2 (D o D) W: the uncentred product, also the out-of-sample kernel of Isomap.transform.
+// dist: (n_rows, n_cols) row-major; w: (n_cols, n_vectors) row-major double;
+// y: (n_rows, n_vectors) row-major double, overwritten.
+template <typename T>
+void squared_matmul_cpu(const T* dist, index_t n_rows, index_t n_cols, const double* w, index_t n_vectors,
+                        double* y, int n_threads, Cancellation& cancel);
+
+// Y = K V with K = -1/2 J (D o D) J, never forming K: Y = J (-1/2 (D o D) (J V)); J costs O(N b).
+// dist: (n, n) row-major; v: (n, n_vectors) row-major double; y: (n, n_vectors) row-major double.
+template <typename T>
+void centered_kernel_matmul_cpu(const T* dist, index_t n, const double* v, index_t n_vectors, double* y,
+                                int n_threads, Cancellation& cancel);
+
+// Row means of -1/2 (D o D): KernelCenterer's fit statistics when D is symmetric (column means ==
+// row means), and the per-query means of KernelCenterer.transform for a rectangular D.
+// dist: (n_rows, n_cols) row-major; row_means: (n_rows,) double, overwritten.
+template <typename T>
+void squared_row_means_cpu(const T* dist, index_t n_rows, index_t n_cols, double* row_means, int n_threads,
+                           Cancellation& cancel);
+
+// The centred kernel K = -1/2 J (D o D) J written densely, for the 'dense' eigensolver only.
+// dist: (n, n) row-major; kernel: (n, n) row-major, same dtype, overwritten (may not alias dist).
+template <typename T>
+void centered_kernel_cpu(const T* dist, index_t n, T* kernel, int n_threads, Cancellation& cancel);
+
+// Largest |D_ij - D_ji| and largest |D_ij| over a square D, in one cache-blocked pass.
+// dist: (n, n) row-major.
+struct SymmetryReport {
+  double max_asymmetry = 0.0;
+  double max_abs = 0.0;
+};
+template <typename T>
+SymmetryReport symmetry_report_cpu(const T* dist, index_t n, int n_threads, Cancellation& cancel);
+
+#ifdef ISOGAN_WITH_CUDA
+// CUDA twins. Device pointers, caller's stream; the small (n, b) vector blocks are host arrays staged
+// through device buffers (the eigensolver's Rayleigh-Ritz runs on the host), D stays on the device.
+// dist: device (n_rows, n_cols) row-major; w: host (n_cols, n_vectors) double; y: host (n_rows, n_vectors)
+// double. Synchronises `stream` before returning (y is read by the host).
+template <typename T>
+void squared_matmul_cuda(const T* dist, index_t n_rows, index_t n_cols, const double* w, index_t n_vectors,
+                         double* y, void* stream);
+
+// dist: device (n, n) row-major; v, y: host (n, n_vectors) double.
+template <typename T>
+void centered_kernel_matmul_cuda(const T* dist, index_t n, const double* v, index_t n_vectors, double* y,
+                                 void* stream);
+
+// dist: device (n_rows, n_cols) row-major; row_means: host (n_rows,) double.
+template <typename T>
+void squared_row_means_cuda(const T* dist, index_t n_rows, index_t n_cols, double* row_means, void* stream);
+
+// dist: device (n, n) row-major.
+template <typename T>
+SymmetryReport symmetry_report_cuda(const T* dist, index_t n, void* stream);
+#endif
+
+}  // namespace isogan
