@@ -5,6 +5,8 @@
 // drives these products (block Lanczos, Rayleigh-Ritz) lives in python/isogan/mds.py.
 #pragma once
 
+#include <vector>
+
 #include "common/common.h"
 
 namespace isogan {
@@ -42,6 +44,44 @@ struct SymmetryReport {
 };
 template <typename T>
 SymmetryReport symmetry_report_cpu(const T* dist, index_t n, int n_threads, Cancellation& cancel);
+
+// Host-side O(N b) steps shared by the CPU and CUDA products.
+namespace mds_detail {
+
+inline index_t round_up(index_t value, index_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+
+// w (n, n_vectors) copied into a zero-padded (n, ldw) buffer, optionally minus its column means (J w).
+inline std::vector<double> padded_block(const double* w, index_t n, index_t n_vectors, index_t ldw, bool center) {
+  std::vector<double> means(static_cast<std::size_t>(n_vectors), 0.0);
+  if (center && n > 0) {
+    for (index_t i = 0; i < n; ++i) {
+      for (index_t t = 0; t < n_vectors; ++t) means[t] += w[i * n_vectors + t];
+    }
+    for (double& mean : means) mean /= static_cast<double>(n);
+  }
+  std::vector<double> padded(static_cast<std::size_t>(n * ldw), 0.0);
+  for (index_t i = 0; i < n; ++i) {
+    for (index_t t = 0; t < n_vectors; ++t) padded[i * ldw + t] = w[i * n_vectors + t] - means[t];
+  }
+  return padded;
+}
+
+// y (n_rows, n_vectors) = -1/2 acc (n_rows, ldw), optionally minus its column means (J y).
+inline void finish_block(const double* acc, index_t n_rows, index_t ldw, index_t n_vectors, bool center,
+                         double* y) {
+  std::vector<double> means(static_cast<std::size_t>(n_vectors), 0.0);
+  if (center && n_rows > 0) {
+    for (index_t i = 0; i < n_rows; ++i) {
+      for (index_t t = 0; t < n_vectors; ++t) means[t] += acc[i * ldw + t];
+    }
+    for (double& mean : means) mean /= static_cast<double>(n_rows);
+  }
+  for (index_t i = 0; i < n_rows; ++i) {
+    for (index_t t = 0; t < n_vectors; ++t) y[i * n_vectors + t] = -0.5 * (acc[i * ldw + t] - means[t]);
+  }
+}
+
+}  // namespace mds_detail
 
 #ifdef ISOGAN_WITH_CUDA
 // CUDA twins. Device pointers, caller's stream; the small (n, b) vector blocks are host arrays staged

@@ -19,8 +19,6 @@ constexpr int kRowGroup = 4;
 constexpr index_t kRowBlock = 64;
 constexpr index_t kColTile = 256;
 
-index_t round_up(index_t value, index_t multiple) { return (value + multiple - 1) / multiple * multiple; }
-
 // Eight doubles as one value: GCC lowers it to one zmm, two ymm or four xmm registers per clone,
 // so the micro-kernel is vectorised whatever the instruction set.
 typedef double chunk_t __attribute__((vector_size(kChunk * sizeof(double))));
@@ -149,36 +147,6 @@ void squared_row_block(const T* dist, index_t n_cols, index_t row0, index_t row1
   selected(dist, n_cols, row0, row1, w, ldw, acc);
 }
 
-// Copies w (n, n_vectors) into a zero-padded (n, ldw) buffer, optionally subtracting column means (J w).
-std::vector<double> padded_block(const double* w, index_t n, index_t n_vectors, index_t ldw, bool center) {
-  std::vector<double> means(static_cast<std::size_t>(n_vectors), 0.0);
-  if (center && n > 0) {
-    for (index_t i = 0; i < n; ++i) {
-      for (index_t t = 0; t < n_vectors; ++t) means[t] += w[i * n_vectors + t];
-    }
-    for (double& mean : means) mean /= static_cast<double>(n);
-  }
-  std::vector<double> padded(static_cast<std::size_t>(n * ldw), 0.0);
-  for (index_t i = 0; i < n; ++i) {
-    for (index_t t = 0; t < n_vectors; ++t) padded[i * ldw + t] = w[i * n_vectors + t] - means[t];
-  }
-  return padded;
-}
-
-// y (n_rows, n_vectors) = -1/2 acc (n_rows, ldw), optionally minus its column means (J y).
-void finish_block(const double* acc, index_t n_rows, index_t ldw, index_t n_vectors, bool center, double* y) {
-  std::vector<double> means(static_cast<std::size_t>(n_vectors), 0.0);
-  if (center && n_rows > 0) {
-    for (index_t i = 0; i < n_rows; ++i) {
-      for (index_t t = 0; t < n_vectors; ++t) means[t] += acc[i * ldw + t];
-    }
-    for (double& mean : means) mean /= static_cast<double>(n_rows);
-  }
-  for (index_t i = 0; i < n_rows; ++i) {
-    for (index_t t = 0; t < n_vectors; ++t) y[i * n_vectors + t] = -0.5 * (acc[i * ldw + t] - means[t]);
-  }
-}
-
 // acc (n_rows, ldw) = (D o D) w_padded, OpenMP over blocks of rows. Throws Cancelled after the region.
 template <typename T>
 std::vector<double> squared_product(const T* dist, index_t n_rows, index_t n_cols, const double* w_padded,
@@ -201,19 +169,19 @@ std::vector<double> squared_product(const T* dist, index_t n_rows, index_t n_col
 template <typename T>
 void squared_matmul_cpu(const T* dist, index_t n_rows, index_t n_cols, const double* w, index_t n_vectors,
                         double* y, int n_threads, Cancellation& cancel) {
-  const index_t ldw = round_up(std::max<index_t>(n_vectors, 1), kChunk);
-  const std::vector<double> w_padded = padded_block(w, n_cols, n_vectors, ldw, false);
+  const index_t ldw = mds_detail::round_up(std::max<index_t>(n_vectors, 1), kChunk);
+  const std::vector<double> w_padded = mds_detail::padded_block(w, n_cols, n_vectors, ldw, false);
   const std::vector<double> acc = squared_product(dist, n_rows, n_cols, w_padded.data(), ldw, n_threads, cancel);
-  finish_block(acc.data(), n_rows, ldw, n_vectors, false, y);
+  mds_detail::finish_block(acc.data(), n_rows, ldw, n_vectors, false, y);
 }
 
 template <typename T>
 void centered_kernel_matmul_cpu(const T* dist, index_t n, const double* v, index_t n_vectors, double* y,
                                 int n_threads, Cancellation& cancel) {
-  const index_t ldw = round_up(std::max<index_t>(n_vectors, 1), kChunk);
-  const std::vector<double> w_padded = padded_block(v, n, n_vectors, ldw, true);
+  const index_t ldw = mds_detail::round_up(std::max<index_t>(n_vectors, 1), kChunk);
+  const std::vector<double> w_padded = mds_detail::padded_block(v, n, n_vectors, ldw, true);
   const std::vector<double> acc = squared_product(dist, n, n, w_padded.data(), ldw, n_threads, cancel);
-  finish_block(acc.data(), n, ldw, n_vectors, true, y);
+  mds_detail::finish_block(acc.data(), n, ldw, n_vectors, true, y);
 }
 
 template <typename T>
