@@ -100,6 +100,17 @@ void dense_graph_to_floyd_start_cuda(T* dist, index_t n, std::uintptr_t stream);
 template <typename T>
 void min_plus_cuda(const MinPlusParams<T>& params, std::uintptr_t stream);
 
+// Host-memory twins (NumPy in, NumPy out): copy the inputs to device buffers, run the kernels on
+// the legacy default stream, copy the result back, synchronise. Same arguments as above, host
+// pointers.
+template <typename T>
+void shortest_paths_cuda_host(const CsrGraphView<T>& graph, index_t nnz, const index_t* sources, index_t n_sources,
+                              T* out);
+template <typename T>
+void floyd_warshall_cuda_host(T* dist, index_t n);
+template <typename T>
+void min_plus_cuda_host(const MinPlusParams<T>& params);
+
 // Bytes of device scratch `shortest_paths_cuda` allocates for a call (besides `out`).
 index_t shortest_paths_cuda_scratch_bytes(index_t n_nodes, index_t n_sources);
 #endif
