@@ -48,6 +48,16 @@ template <typename T>
 void dijkstra_cpu(const CsrGraphView<T>& graph, const index_t* sources, index_t n_sources, T* out,
                   int n_threads, Cancellation& cancel);
 
+// All-pairs shortest paths, row by row: computes rows `sources` of the (n_nodes, n_nodes) matrix
+// `out`, reusing rows that `row_done` marks finished (see paths_cpu.cpp) and marking each row it
+// completes. Called repeatedly over chunks of a permutation of all nodes (a random order spreads
+// finished rows evenly, which is what lets later searches stop early).
+// sources: (n_sources,) distinct int64 in [0, n_nodes); out: (n_nodes, n_nodes) row-major;
+// row_done: (n_nodes,) flags, 1 for rows of `out` already complete.
+template <typename T>
+void all_pairs_cpu(const CsrGraphView<T>& graph, const index_t* sources, index_t n_sources, T* out,
+                   std::uint8_t* row_done, int n_threads, Cancellation& cancel);
+
 // All-pairs shortest paths in place on a dense matrix (blocked Floyd-Warshall).
 // dist: (n, n) row-major; on entry edge weights with +inf for missing edges and 0 on the diagonal,
 // on exit the shortest-path distances.
