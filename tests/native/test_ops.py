@@ -374,6 +374,8 @@ class _TinyNet(torch.nn.Module):
         return gan_loss(h.sum(dim=1), real=True)
 
 
+# Inductor itself (torch 2.13) touches the deprecated torch.jit.script_method while compiling.
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("backend", ["aot_eager", pytest.param("inductor", marks=pytest.mark.slow)])
 def test_torch_compile_fullgraph_matches_eager(backend):
     # aot_eager traces the ops through fake tensors and the autograd formulas in seconds; inductor
