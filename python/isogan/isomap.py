@@ -318,48 +318,56 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         dtype = np.dtype(np.float32) if X_fit.dtype == np.float32 else np.dtype(np.float64)
         self._check_fit_memory(n_samples, dtype, device)
         X_stage = X_device if X_device is not None else _as_dtype(X_fit, dtype)
-
-        with _StageProgress(n_samples, ("kNN graph", "geodesic distances", "eigen-decomposition")) as progress:
-            with _timed(timings, "knn"):
-                graph = _knn.knn_graph(
-                    X_stage,
-                    n_neighbors=self.n_neighbors,
-                    radius=self.radius,
-                    metric=self.metric,
-                    p=self.p,
-                    metric_params=self.metric_params,
-                    mode="distance",
-                    n_jobs=self.n_jobs,
-                    device=device,
-                )
-            with _timed(timings, "connect"):
-                graph = self._connect_components(graph, X_fit, dtype)
+        stages = ("kNN graph", "geodesic distances", "eigen-decomposition")
+        with _StageProgress(n_samples, stages) as progress:
+            graph = self._neighbor_graph(X_stage, X_fit, dtype, device, timings)
             progress.advance()
-            with _timed(timings, "paths"):
-                dist_matrix = _paths.geodesic_distances(
-                    graph, method=self.path_method, n_jobs=self.n_jobs, device=device
-                )
-            progress.advance()
-            with _timed(timings, "mds"):
-                embedding, eigenvalues, eigenvectors = _mds.classical_mds(
-                    dist_matrix,
-                    n_components=self.n_components,
-                    eigen_solver=self.eigen_solver,
-                    tol=self.tol,
-                    max_iter=self.max_iter,
-                    device=device,
-                )
-                self.dist_matrix_ = _to_numpy(dist_matrix)
-                self.kernel_pca_ = IsomapKernelPCA(
-                    self.n_components,
-                    _to_numpy(eigenvalues),
-                    _to_numpy(eigenvectors),
-                    _kernel_row_means(self.dist_matrix_),
-                )
-                self.embedding_ = _to_numpy(embedding)
-            progress.advance()
+            self._fit_exact(graph, device, progress, timings)
         self._n_features_out = self.embedding_.shape[1]
         self.timings_ = timings
+
+    def _neighbor_graph(
+        self, X_stage: Any, X_fit: Any, dtype: np.dtype, device: str, timings: dict[str, float]
+    ) -> Any:
+        """The symmetric-ready (N, N) CSR neighbour graph, with its components joined."""
+        with _timed(timings, "knn"):
+            graph = _knn.knn_graph(
+                X_stage,
+                n_neighbors=self.n_neighbors,
+                radius=self.radius,
+                metric=self.metric,
+                p=self.p,
+                metric_params=self.metric_params,
+                mode="distance",
+                n_jobs=self.n_jobs,
+                device=device,
+            )
+        with _timed(timings, "connect"):
+            return self._connect_components(graph, X_fit, dtype)
+
+    def _fit_exact(self, graph: Any, device: str, progress: "_StageProgress", timings: dict[str, float]) -> None:
+        """All-pairs geodesic distances, then classical MDS on them (scikit-learn's Isomap)."""
+        with _timed(timings, "paths"):
+            dist_matrix = _paths.geodesic_distances(graph, method=self.path_method, n_jobs=self.n_jobs, device=device)
+        progress.advance()
+        with _timed(timings, "mds"):
+            embedding, eigenvalues, eigenvectors = _mds.classical_mds(
+                dist_matrix,
+                n_components=self.n_components,
+                eigen_solver=self.eigen_solver,
+                tol=self.tol,
+                max_iter=self.max_iter,
+                device=device,
+            )
+            self.dist_matrix_ = _to_numpy(dist_matrix)
+            self.kernel_pca_ = IsomapKernelPCA(
+                self.n_components,
+                _to_numpy(eigenvalues),
+                _to_numpy(eigenvectors),
+                _kernel_row_means(self.dist_matrix_),
+            )
+            self.embedding_ = _to_numpy(embedding)
+        progress.advance()
 
     def _check_fit_memory(self, n_samples: int, dtype: np.dtype, device: str) -> None:
         """Refuse up front a fit whose N x N geodesic matrix cannot fit in memory."""
@@ -602,10 +610,13 @@ def _as_dtype(X: Any, dtype: np.dtype) -> Any:
 def _kernel_row_means(dist_matrix: np.ndarray) -> np.ndarray:
     """Row means of ``-1/2 * dist_matrix**2``, accumulated in float64 over blocks of rows."""
     n_samples = dist_matrix.shape[0]
-    row_means = np.empty(n_samples, dtype=np.float64)
-    for start in range(0, n_samples, _ROW_BLOCK):
-        block = dist_matrix[start : start + _ROW_BLOCK].astype(np.float64)
-        row_means[start : start + _ROW_BLOCK] = np.einsum("ij,ij->i", block, block)
+    if dist_matrix.dtype == np.float64:
+        row_means = np.einsum("ij,ij->i", dist_matrix, dist_matrix)
+    else:
+        row_means = np.empty(n_samples, dtype=np.float64)
+        for start in range(0, n_samples, _ROW_BLOCK):
+            block = dist_matrix[start : start + _ROW_BLOCK].astype(np.float64)
+            row_means[start : start + _ROW_BLOCK] = np.einsum("ij,ij->i", block, block)
     row_means *= -0.5 / n_samples
     return row_means.astype(dist_matrix.dtype, copy=False)
 
