@@ -233,6 +233,26 @@ def test_integer_and_list_input_give_float64():
 
 
 @needs_stages
+@pytest.mark.parametrize("container", ["BallTree", "KDTree", "NearestNeighbors"])
+def test_tree_and_neighbors_input_like_array_input(container):
+    # scikit-learn's Isomap documents these inputs but fails on them (no n_features_in_);
+    # isogan fits them as the array they hold.
+    from sklearn import neighbors
+
+    X = make_points("swiss-roll", 200)
+    wrapped = getattr(neighbors, container)(X)
+    if container == "NearestNeighbors":
+        wrapped = wrapped.fit(X)
+    theirs = SklearnIsomap(n_neighbors=8).fit(X)
+    ours = Isomap(n_neighbors=8).fit(wrapped)
+    assert ours.n_features_in_ == 3
+    assert relative_max_error(ours.embedding_, theirs.embedding_) <= 1e-6
+    assert relative_max_error(ours.transform(X[:10]), theirs.transform(X[:10])) <= 1e-6
+    with pytest.raises(ValueError, match="X has 2 features, but NearestNeighbors is expecting 3 features"):
+        ours.transform(X[:5, :2])
+
+
+@needs_stages
 def test_reconstruction_error_matches_sklearn_in_radius_mode():
     X = make_points("s-curve", 200)
     ours, theirs = fit_both(X, n_neighbors=None, radius=0.8)

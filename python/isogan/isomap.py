@@ -296,6 +296,11 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             n_jobs=self.n_jobs,
         )
         self.nbrs_.fit(X_host)
+        if not hasattr(self.nbrs_, "n_features_in_"):
+            # A BallTree, KDTree or fitted NearestNeighbors was passed: its data is already
+            # validated, but NearestNeighbors does not record the feature count (scikit-learn's
+            # Isomap fails here with AttributeError); record it so that transform checks it.
+            self.nbrs_.n_features_in_ = np.asarray(self.nbrs_._fit_X).shape[1]
         self.n_features_in_ = self.nbrs_.n_features_in_
         if hasattr(self.nbrs_, "feature_names_in_"):
             self.feature_names_in_ = self.nbrs_.feature_names_in_
@@ -306,7 +311,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 f"n_neighbors = {self.n_neighbors}, n_samples_fit = {n_samples_fit}, "
                 f"n_samples = {n_samples_fit}"
             )
-        return self.nbrs_._fit_X, X_device
+        return _training_points(self.nbrs_), X_device
 
     def _fit_transform(self, X: Any) -> None:
         self._check_neighbor_parameters()
@@ -560,7 +565,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     def _query_neighbors(self, X_query: Any, dtype: np.dtype) -> Any:
         """Return the (n_queries, n_samples_fit) CSR graph of the neighbours of new points."""
-        X_train = self.nbrs_._fit_X
+        X_train = _training_points(self.nbrs_)
         device = _device.resolve_device(self.device)
         if self.metric == "precomputed":
             return _knn.query_graph(
@@ -593,6 +598,12 @@ def _host_copy(X: Any) -> np.ndarray:
     if hasattr(X, "detach"):
         return X.detach().cpu().numpy()
     return X.get()
+
+
+def _training_points(nbrs: NearestNeighbors) -> Any:
+    """The validated training data of a fitted NearestNeighbors (a tree's memory view as numpy)."""
+    fit_X = nbrs._fit_X
+    return fit_X if issparse(fit_X) else np.asarray(fit_X)
 
 
 def _to_numpy(array: Any) -> np.ndarray:
