@@ -240,9 +240,7 @@ def test_tree_and_neighbors_input_like_array_input(container):
     from sklearn import neighbors
 
     X = make_points("swiss-roll", 200)
-    wrapped = getattr(neighbors, container)(X)
-    if container == "NearestNeighbors":
-        wrapped = wrapped.fit(X)
+    wrapped = neighbors.NearestNeighbors().fit(X) if container == "NearestNeighbors" else getattr(neighbors, container)(X)
     theirs = SklearnIsomap(n_neighbors=8).fit(X)
     ours = Isomap(n_neighbors=8).fit(wrapped)
     assert ours.n_features_in_ == 3
