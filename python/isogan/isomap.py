@@ -39,8 +39,8 @@ from isogan._arrays import is_device_array
 # two seconds on a small CPU, so it gets a progress bar (decided up front from the sample count).
 _PROGRESS_MIN_SAMPLES = 6000
 
-# Rows of dist_matrix_ processed at a time by the blocked reductions (reconstruction error,
-# kernel row means), so that no extra N x N array is ever allocated.
+# Rows of dist_matrix_ processed at a time by reconstruction_error, so that no extra N x N array
+# is ever allocated.
 _ROW_BLOCK = 512
 
 # Width of the block of vectors the MDS eigensolver iterates on, for the memory estimate.
@@ -59,71 +59,75 @@ class IsomapKernelPCA:
     ----------
     n_components : int
         Number of components requested at fit time.
-    eigenvalues : ndarray of shape (n_components,)
-        Eigenvalues of the centred kernel in descending order, clipped like scikit-learn's
-        ``_check_psd_eigenvalues``.
-    eigenvectors : ndarray of shape (n_samples, n_components)
-        Unit eigenvectors, signs fixed like ``svd_flip``.
-    kernel_row_means : ndarray of shape (n_samples,)
-        Mean of each row (equivalently column, the kernel is symmetric) of the uncentred kernel
-        ``-1/2 * D o D`` at fit time.
+    fit_state : isogan.mds.MdsFitState
+        Eigenpairs and centring statistics from :func:`isogan.mds.mds_fit_state`.
 
     Attributes
     ----------
     n_components : int
         Number of components requested at fit time.
     eigenvalues_ : ndarray of shape (n_components,)
-        Eigenvalues of the centred kernel, descending.
+        Eigenvalues of the centred kernel in descending order, clipped like scikit-learn's
+        ``_check_psd_eigenvalues``.
     eigenvectors_ : ndarray of shape (n_samples, n_components)
-        Eigenvectors of the centred kernel.
+        Unit eigenvectors of the centred kernel, signs fixed like ``svd_flip``.
     kernel_row_means_ : ndarray of shape (n_samples,)
-        Row means of the uncentred training kernel (``KernelCenterer.K_fit_rows_``).
+        Row means of the uncentred training kernel ``-1/2 * D o D`` (``KernelCenterer.K_fit_rows_``).
     kernel_mean_ : float
         Mean of the uncentred training kernel (``KernelCenterer.K_fit_all_``).
+    fit_state : isogan.mds.MdsFitState
+        What :func:`isogan.mds.mds_transform` needs to project new points.
     """
 
-    def __init__(
-        self, n_components: int, eigenvalues: np.ndarray, eigenvectors: np.ndarray, kernel_row_means: np.ndarray
-    ) -> None:
+    def __init__(self, n_components: int, fit_state: _mds.MdsFitState) -> None:
         self.n_components = n_components
-        self.eigenvalues_ = eigenvalues
-        self.eigenvectors_ = eigenvectors
-        self.kernel_row_means_ = kernel_row_means
-        self.kernel_mean_ = float(kernel_row_means.mean(dtype=np.float64))
+        self.fit_state = fit_state
 
-    def scaled_eigenvectors(self) -> np.ndarray:
-        """Return the eigenvectors divided by the square root of their eigenvalues.
+    @property
+    def eigenvalues_(self) -> np.ndarray:
+        """Eigenvalues of the centred kernel, descending."""
+        return self.fit_state.eigenvalues
 
-        Columns with a zero eigenvalue stay zero, as in scikit-learn's ``KernelPCA.transform``.
+    @property
+    def eigenvectors_(self) -> np.ndarray:
+        """Unit eigenvectors of the centred kernel."""
+        return self.fit_state.eigenvectors
 
-        Returns
-        -------
-        ndarray of shape (n_samples, n_components)
-        """
-        scaled = np.zeros_like(self.eigenvectors_)
-        nonzero = np.flatnonzero(self.eigenvalues_)
-        scaled[:, nonzero] = self.eigenvectors_[:, nonzero] / np.sqrt(self.eigenvalues_[nonzero])
-        return scaled
+    @property
+    def kernel_row_means_(self) -> np.ndarray:
+        """Row means of the uncentred training kernel."""
+        return self.fit_state.kernel_row_means
+
+    @property
+    def kernel_mean_(self) -> float:
+        """Mean of the uncentred training kernel."""
+        return self.fit_state.kernel_mean
 
     def transform(self, kernel_rows: np.ndarray) -> np.ndarray:
         """Project uncentred kernel rows of new points onto the fitted components.
 
-        Same contract as ``KernelPCA(kernel='precomputed').transform``: ``kernel_rows`` is
-        ``-1/2 * G**2`` where ``G`` holds geodesic distances from new points to the training points.
+        Same contract as ``KernelPCA(kernel='precomputed').transform``, which scikit-learn's
+        Isomap calls with ``-1/2 * G**2``, ``G`` holding geodesic distances from new points to the
+        training points. (:meth:`Isomap.transform` projects ``G`` directly with
+        :func:`isogan.mds.mds_transform`, without forming these rows.)
 
         Parameters
         ----------
         kernel_rows : ndarray of shape (n_queries, n_samples)
-            Uncentred kernel between new points and the training points. Centred in place.
+            Uncentred kernel between new points and the training points.
 
         Returns
         -------
         ndarray of shape (n_queries, n_components)
         """
-        kernel_rows -= self.kernel_row_means_.astype(kernel_rows.dtype, copy=False)
-        kernel_rows -= kernel_rows.mean(axis=1, keepdims=True)
-        kernel_rows += kernel_rows.dtype.type(self.kernel_mean_)
-        return kernel_rows @ self.scaled_eigenvectors()
+        centred = np.array(kernel_rows, dtype=np.result_type(kernel_rows, self.eigenvectors_), copy=True)
+        centred -= self.kernel_row_means_
+        centred -= centred.mean(axis=1, keepdims=True)
+        centred += self.kernel_mean_
+        scaled = np.zeros_like(self.eigenvectors_)
+        nonzero = np.flatnonzero(self.eigenvalues_)
+        scaled[:, nonzero] = self.eigenvectors_[:, nonzero] / np.sqrt(self.eigenvalues_[nonzero])
+        return centred @ scaled
 
 
 class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -363,15 +367,12 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 tol=self.tol,
                 max_iter=self.max_iter,
                 device=device,
+                n_jobs=self.n_jobs,
             )
-            self.dist_matrix_ = _to_numpy(dist_matrix)
-            self.kernel_pca_ = IsomapKernelPCA(
-                self.n_components,
-                _to_numpy(eigenvalues),
-                _to_numpy(eigenvectors),
-                _kernel_row_means(self.dist_matrix_),
-            )
-            self.embedding_ = _to_numpy(embedding)
+            fit_state = _mds.mds_fit_state(dist_matrix, eigenvalues, eigenvectors, n_jobs=self.n_jobs)
+        self.dist_matrix_ = _to_numpy(dist_matrix)
+        self.kernel_pca_ = IsomapKernelPCA(self.n_components, fit_state)
+        self.embedding_ = _to_numpy(embedding)
         progress.advance()
 
     def _check_fit_memory(self, n_samples: int, dtype: np.dtype, device: str) -> None:
@@ -558,10 +559,9 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 f" point within radius={self.radius}, so their geodesic distances are undefined."
                 " Increase radius or use n_neighbors."
             )
-        geodesic = _paths.min_plus_rows(neighbor_graph, self.dist_matrix_)
-        geodesic *= geodesic
-        geodesic *= -0.5
-        return self.kernel_pca_.transform(geodesic).astype(out_dtype, copy=False)
+        geodesic = _paths.min_plus_rows(neighbor_graph, self.dist_matrix_, n_jobs=self.n_jobs)
+        embedding = _mds.mds_transform(geodesic, self.kernel_pca_.fit_state, n_jobs=self.n_jobs)
+        return _to_numpy(embedding).astype(out_dtype, copy=False)
 
     def _query_neighbors(self, X_query: Any, dtype: np.dtype) -> Any:
         """Return the (n_queries, n_samples_fit) CSR graph of the neighbours of new points."""
@@ -616,20 +616,6 @@ def _to_numpy(array: Any) -> np.ndarray:
 def _as_dtype(X: Any, dtype: np.dtype) -> Any:
     """Return ``X`` (dense or sparse) in ``dtype`` without copying when it already is."""
     return X.astype(dtype, copy=False)
-
-
-def _kernel_row_means(dist_matrix: np.ndarray) -> np.ndarray:
-    """Row means of ``-1/2 * dist_matrix**2``, accumulated in float64 over blocks of rows."""
-    n_samples = dist_matrix.shape[0]
-    if dist_matrix.dtype == np.float64:
-        row_means = np.einsum("ij,ij->i", dist_matrix, dist_matrix)
-    else:
-        row_means = np.empty(n_samples, dtype=np.float64)
-        for start in range(0, n_samples, _ROW_BLOCK):
-            block = dist_matrix[start : start + _ROW_BLOCK].astype(np.float64)
-            row_means[start : start + _ROW_BLOCK] = np.einsum("ij,ij->i", block, block)
-    row_means *= -0.5 / n_samples
-    return row_means.astype(dist_matrix.dtype, copy=False)
 
 
 @contextmanager
