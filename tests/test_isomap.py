@@ -446,6 +446,12 @@ def test_matrix_too_large_for_memory_is_refused_up_front(monkeypatch):
     assert "Pass float32 input" in message
     with pytest.raises(MemoryError, match=r"the \(200, 200\) float32 geodesic distance matrix .* Fit fewer points"):
         Isomap(n_neighbors=8).fit(X.astype(np.float32))
+    # eigen_solver='dense' writes the centred kernel out: twice the bytes.
+    square_bytes = 200 * 200 * 8
+    monkeypatch.setattr(_device, "available_host_bytes", lambda: int(1.5 * square_bytes))
+    with pytest.raises(MemoryError, match="float64 geodesic distance matrix"):
+        Isomap(n_neighbors=8, eigen_solver="dense").fit(X)
+    assert Isomap(n_neighbors=8, eigen_solver="arpack").fit(X).embedding_.shape == (200, 2)
     monkeypatch.undo()
     assert Isomap(n_neighbors=8).fit(X).embedding_.shape == (200, 2)
 

@@ -382,6 +382,9 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         # a radius graph's size is unknown before it is built, so it is not counted.
         graph_entries = 2 * n_samples * (self.n_neighbors or 0)
         working_bytes = graph_entries * (dtype.itemsize + 8) + n_samples * _MDS_BLOCK_VECTORS * 8
+        if self.eigen_solver == "dense":
+            # LAPACK needs the centred kernel written out as a second N x N array.
+            working_bytes += square_bytes
         what = f"the ({n_samples}, {n_samples}) {dtype.name} geodesic distance matrix (dist_matrix_)"
         remedy = "Pass float32 input to halve it, or fit fewer points."
         if dtype == np.float32:
