@@ -568,3 +568,22 @@ def test_torch_cuda_input_matches_numpy_input():
     assert relative_max_error(from_tensor.embedding_, from_numpy.embedding_) <= 1e-6
     new = torch.from_numpy(X[:20] + 0.1).cuda()
     assert relative_max_error(from_tensor.transform(new), from_numpy.transform(X[:20] + 0.1)) <= 1e-6
+
+
+def test_gpu_library_csr_graph_converts_to_scipy():
+    # The kNN stage returns a torch sparse CSR tensor for torch GPU input; the conversion to scipy
+    # does not depend on the tensor's device, so a CPU tensor exercises it here.
+    torch = pytest.importorskip("torch")
+    from isogan.isomap import _csr_to_host
+
+    expected = sp.csr_matrix(np.array([[0.0, 1.5, 0.0], [1.5, 0.0, 2.0], [0.0, 2.0, 0.0]], dtype=np.float32))
+    tensor = torch.sparse_csr_tensor(
+        torch.from_numpy(expected.indptr.astype(np.int64)),
+        torch.from_numpy(expected.indices.astype(np.int64)),
+        torch.from_numpy(expected.data),
+        size=expected.shape,
+    )
+    converted = _csr_to_host(tensor)
+    assert sp.issparse(converted) and converted.dtype == np.float32
+    np.testing.assert_array_equal(converted.toarray(), expected.toarray())
+    assert _csr_to_host(expected) is expected

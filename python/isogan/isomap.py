@@ -18,7 +18,7 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
-from scipy.sparse import issparse
+from scipy.sparse import csr_matrix, issparse
 from scipy.sparse.csgraph import connected_components
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.metrics.pairwise import _VALID_METRICS
@@ -352,7 +352,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 device=device,
             )
         with _timed(timings, "connect"):
-            return self._connect_components(graph, X_fit, dtype)
+            return self._connect_components(_csr_to_host(graph), X_fit, dtype)
 
     def _fit_exact(self, graph: Any, device: str, progress: "_StageProgress", timings: dict[str, float]) -> None:
         """All-pairs geodesic distances, then classical MDS on them (scikit-learn's Isomap)."""
@@ -554,7 +554,23 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             f"the ({n_queries}, {n_samples_fit}) {fit_dtype.name} geodesic distances from X to the training points",
             "Transform X in smaller batches of rows.",
         )
-        neighbor_graph = self._query_neighbors(X_query, fit_dtype)
+        geodesic = self._geodesic_to_training(X_query)
+        embedding = _mds.mds_transform(geodesic, self.kernel_pca_.fit_state, n_jobs=self.n_jobs)
+        return _to_numpy(embedding).astype(out_dtype, copy=False)
+
+    def _geodesic_to_training(self, X_query: Any) -> np.ndarray:
+        """Geodesic distances (n_queries, n_samples_fit) from new points through their neighbours."""
+        device = _device.resolve_device(self.device)
+        neighbor_options = dict(
+            metric=self.metric, p=self.p, metric_params=self.metric_params, n_jobs=self.n_jobs, device=device
+        )
+        X_train = _training_points(self.nbrs_)
+        if self.n_neighbors is not None:
+            distances, indices = _knn.kneighbors(X_train, X_query, self.n_neighbors, **neighbor_options)
+            return _paths.geodesic_from_neighbors(
+                _to_numpy(distances), _to_numpy(indices), self.dist_matrix_, n_jobs=self.n_jobs
+            )
+        neighbor_graph = _csr_to_host(_knn.radius_neighbors(X_train, X_query, self.radius, **neighbor_options))
         unreachable = np.flatnonzero(np.diff(neighbor_graph.indptr) == 0)
         if unreachable.size:
             raise ValueError(
@@ -562,30 +578,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 f" point within radius={self.radius}, so their geodesic distances are undefined."
                 " Increase radius or use n_neighbors."
             )
-        geodesic = _paths.min_plus_rows(neighbor_graph, self.dist_matrix_, n_jobs=self.n_jobs)
-        embedding = _mds.mds_transform(geodesic, self.kernel_pca_.fit_state, n_jobs=self.n_jobs)
-        return _to_numpy(embedding).astype(out_dtype, copy=False)
-
-    def _query_neighbors(self, X_query: Any, dtype: np.dtype) -> Any:
-        """Return the (n_queries, n_samples_fit) CSR graph of the neighbours of new points."""
-        X_train = _training_points(self.nbrs_)
-        device = _device.resolve_device(self.device)
-        if self.metric == "precomputed":
-            return _knn.query_graph(
-                _as_dtype(X_query, dtype), None, n_neighbors=self.n_neighbors, radius=self.radius,
-                metric="precomputed", n_jobs=self.n_jobs, device=device,
-            )
-        return _knn.query_graph(
-            _as_dtype(X_query, dtype),
-            _as_dtype(X_train, dtype),
-            n_neighbors=self.n_neighbors,
-            radius=self.radius,
-            metric=self.metric,
-            p=self.p,
-            metric_params=self.metric_params,
-            n_jobs=self.n_jobs,
-            device=device,
-        )
+        return _paths.min_plus_rows(neighbor_graph, self.dist_matrix_, n_jobs=self.n_jobs)
 
     def __sklearn_tags__(self):
         """Tags: preserves float32 and float64, accepts sparse input (as scikit-learn's Isomap)."""
@@ -601,6 +594,24 @@ def _host_copy(X: Any) -> np.ndarray:
     if hasattr(X, "detach"):
         return X.detach().cpu().numpy()
     return X.get()
+
+
+def _csr_to_host(graph: Any) -> Any:
+    """A neighbour graph as a scipy CSR matrix (the kNN stage gives GPU input a GPU CSR)."""
+    if issparse(graph):
+        return graph
+    if hasattr(graph, "crow_indices"):
+        # torch sparse CSR tensor
+        return csr_matrix(
+            (
+                graph.values().detach().cpu().numpy(),
+                graph.col_indices().cpu().numpy(),
+                graph.crow_indices().cpu().numpy(),
+            ),
+            shape=tuple(graph.shape),
+        )
+    # cupyx.scipy.sparse.csr_matrix
+    return graph.get()
 
 
 def _training_points(nbrs: NearestNeighbors) -> Any:
