@@ -570,6 +570,7 @@ def test_torch_cuda_input_matches_numpy_input():
     assert relative_max_error(from_tensor.transform(new), from_numpy.transform(X[:20] + 0.1)) <= 1e-6
 
 
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta state:UserWarning")
 def test_gpu_library_csr_graph_converts_to_scipy():
     # The kNN stage returns a torch sparse CSR tensor for torch GPU input; the conversion to scipy
     # does not depend on the tensor's device, so a CPU tensor exercises it here.
@@ -582,6 +583,7 @@ def test_gpu_library_csr_graph_converts_to_scipy():
         torch.from_numpy(expected.indices.astype(np.int64)),
         torch.from_numpy(expected.data),
         size=expected.shape,
+        check_invariants=True,
     )
     converted = _csr_to_host(tensor)
     assert sp.issparse(converted) and converted.dtype == np.float32
