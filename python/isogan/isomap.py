@@ -27,7 +27,7 @@ from sklearn.neighbors._base import _check_precomputed
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.graph import _fix_connected_components
 from sklearn.utils.validation import check_is_fitted, validate_data
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from isogan import _device
 from isogan import knn as _knn
