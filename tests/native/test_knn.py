@@ -390,3 +390,22 @@ def test_cuda_torch_tensors_stay_on_device():
     np.testing.assert_array_equal(radius_graph.col_indices().cpu().numpy(), cpu_radius.indices)
     with pytest.raises(ValueError, match="device='cpu'"):
         kneighbors(Xt, None, 5, device="cpu")
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_long_search():
+    """A SIGINT during the native search surfaces as KeyboardInterrupt within about a second."""
+    import _thread
+    import threading
+    import time
+
+    X = np.random.default_rng(30).normal(size=(60_000, 32))  # tens of seconds of search on 2 cores
+    timer = threading.Timer(0.2, _thread.interrupt_main)
+    start = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            kneighbors(X, None, 10, device="cpu")
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - start < 3.0
