@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from numbers import Integral, Real
 from typing import Any
 
@@ -234,7 +235,10 @@ def _device_csr(like: Any, indptr: Any, indices: Any, data: Any, shape: tuple[in
     """A sparse CSR matrix on ``like``'s device, built by ``like``'s library."""
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(like, torch.Tensor):
-        return torch.sparse_csr_tensor(indptr, indices, data, size=shape)
+        with warnings.catch_warnings():
+            # torch flags its whole sparse CSR layout as beta; the tensor is a plain container here.
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state", category=UserWarning)
+            return torch.sparse_csr_tensor(indptr, indices, data, size=shape, check_invariants=False)
     import cupyx.scipy.sparse
 
     return cupyx.scipy.sparse.csr_matrix((data, indices, indptr), shape=shape)
@@ -390,10 +394,8 @@ def knn_graph(
 
 def _torch_ones_like_csr(graph: Any) -> Any:
     """Return a torch sparse CSR tensor with ``graph``'s pattern and all stored values 1."""
-    import torch
-
-    return torch.sparse_csr_tensor(graph.crow_indices(), graph.col_indices(), torch.ones_like(graph.values()),
-                                   size=graph.shape)
+    return _device_csr(graph.values(), graph.crow_indices(), graph.col_indices(),
+                       sys.modules["torch"].ones_like(graph.values()), tuple(graph.shape))
 
 
 def kneighbors(
