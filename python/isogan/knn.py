@@ -310,8 +310,10 @@ def knn_graph(
     -------
     graph : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
         Row i holds the neighbours of point i (kNN: by increasing (distance, index); radius:
-        by increasing index), in X's float dtype. For GPU input a ``torch.sparse_csr_tensor``
-        (torch) or ``cupyx.scipy.sparse.csr_matrix`` (CuPy) on the input's device.
+        by increasing index), in X's float dtype; scipy stores the index arrays as int32 when
+        they fit (as scikit-learn's graphs), int64 otherwise. For GPU input a
+        ``torch.sparse_csr_tensor`` (torch) or ``cupyx.scipy.sparse.csr_matrix`` (CuPy) on the
+        input's device, with int64 indices.
 
     Raises
     ------
