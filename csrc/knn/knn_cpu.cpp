@@ -41,7 +41,7 @@ namespace isogan::knn {
 namespace {
 
 constexpr index_t kQueryTile = 32;   // queries per OpenMP work item
-constexpr index_t kPointTile = 256;  // candidates per packed tile
+constexpr index_t kPointTile = 128;  // candidates per packed tile
 constexpr index_t kGroup = 4;        // queries sharing one pass over a packed tile
 
 // A neighbour candidate ordered by (reduced distance, index): the order of the result.
