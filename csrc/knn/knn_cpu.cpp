@@ -387,6 +387,8 @@ PackedPoints<T> pack_points(const T* queries, const T* points, const SearchParam
   tile_boxes(queries, packed.query_order, dims, kQueryTile, packed.query_lo, packed.query_hi);
   packed.values.assign(static_cast<std::size_t>(packed.n_tiles * dims * kPointTile), T(0));
   packed.sorted_queries.resize(static_cast<std::size_t>(m * dims));
+  // Packing is O((N + M) D): threads pay off only for large inputs.
+  const int pack_threads = (n + m) * dims > (index_t{1} << 22) ? resolve_threads(params.n_jobs) : 1;
   std::vector<double> mean(static_cast<std::size_t>(dims), 0.0);
   if (euclidean) {
     // Distances do not depend on the origin; centring keeps ||x||^2 - 2x.y from cancelling.
@@ -398,7 +400,7 @@ PackedPoints<T> pack_points(const T* queries, const T* points, const SearchParam
     packed.query_norms.resize(static_cast<std::size_t>(m));
     packed.query_norm.resize(static_cast<std::size_t>(m));
   }
-#pragma omp parallel for schedule(static) num_threads(resolve_threads(params.n_jobs))
+#pragma omp parallel for schedule(static) num_threads(pack_threads)
   for (index_t tile = 0; tile < packed.n_tiles; ++tile) {
     T* block = packed.values.data() + tile * dims * kPointTile;
     for (index_t c = 0; c < kPointTile && tile * kPointTile + c < n; ++c) {
@@ -415,7 +417,7 @@ PackedPoints<T> pack_points(const T* queries, const T* points, const SearchParam
       }
     }
   }
-#pragma omp parallel for schedule(static) num_threads(resolve_threads(params.n_jobs))
+#pragma omp parallel for schedule(static) num_threads(pack_threads)
   for (index_t i = 0; i < m; ++i) {
     const T* row = queries + packed.query_order[i] * dims;
     double norm2 = 0.0;
