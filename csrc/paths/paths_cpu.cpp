@@ -217,10 +217,11 @@ void dijkstra_one_source(const index_t* indptr, const PackedEdge<T>* edges, inde
 // expanded (or already covered by an earlier absorbed row with a value no larger), u is settled
 // at d(s, u), and absorbing u gives d(s, u) + D[u, v] = d(s, v). Sums are associated differently
 // than in a plain Dijkstra, so results may differ from it in the last bits.
-// out: (n_nodes, n_nodes); row_done: (n_nodes,) 1 for rows complete in `out`.
+// out: (n_nodes, n_nodes); position_of: (n_nodes,) place of each node in the source order; rows of
+// nodes placed before `available_before` are complete in `out`.
 template <typename T>
 void reuse_one_source(const index_t* indptr, const PackedEdge<T>* edges, index_t n_nodes, index_t source, T* out,
-                      const std::uint8_t* row_done, int absorb_budget, RadixHeap<T>& heap) {
+                      const index_t* position_of, index_t available_before, int absorb_budget, RadixHeap<T>& heap) {
   T* row = out + source * n_nodes;
   std::fill(row, row + n_nodes, infinity<T>());
   row[source] = T(0);
@@ -232,7 +233,7 @@ void reuse_one_source(const index_t* indptr, const PackedEdge<T>* edges, index_t
     const std::int32_t node = top.node;
     const T distance = row[node];
     if (top.key != key_bits(distance)) continue;
-    if (absorbed < absorb_budget && __atomic_load_n(row_done + node, __ATOMIC_ACQUIRE)) {
+    if (absorbed < absorb_budget && position_of[node] < available_before) {
       ++absorbed;
       const T* finished = out + static_cast<index_t>(node) * n_nodes;
       for (index_t v = 0; v < n_nodes; ++v) {
@@ -252,6 +253,9 @@ void reuse_one_source(const index_t* indptr, const PackedEdge<T>* edges, index_t
     }
   }
 }
+
+// Sources whose rows are computed together, without reusing one another's rows.
+constexpr index_t kReuseBatch = 32;
 
 template <typename T>
 std::vector<PackedEdge<T>> pack_edges(const CsrGraphView<T>& graph) {
@@ -331,24 +335,34 @@ void dijkstra_cpu(const CsrGraphView<T>& graph, const index_t* sources, index_t 
 }
 
 template <typename T>
-void all_pairs_cpu(const CsrGraphView<T>& graph, const index_t* sources, index_t n_sources, T* out,
-                   std::uint8_t* row_done, int n_threads, Cancellation& cancel) {
+void all_pairs_cpu(const CsrGraphView<T>& graph, const index_t* order, index_t start, index_t stop, T* out,
+                   int n_threads, Cancellation& cancel) {
   const index_t n_nodes = graph.n_nodes;
   const std::vector<PackedEdge<T>> edges = pack_edges(graph);
+  std::vector<index_t> position_of(static_cast<std::size_t>(n_nodes));
+  for (index_t p = 0; p < n_nodes; ++p) position_of[order[p]] = p;
   // One absorbed row costs n_nodes additions, a plain expansion about nnz / n_nodes relaxations;
   // the budget caps absorption at a fraction of one full Dijkstra, which bounds the cost of the
   // first sources, whose searches meet few finished rows.
   const index_t nnz = graph.indptr[n_nodes];
-  const int absorb_budget = static_cast<int>(std::clamp<index_t>(4 * (nnz + n_nodes) / std::max<index_t>(1, n_nodes), 8, 256));
+  const int absorb_budget =
+      static_cast<int>(std::clamp<index_t>(4 * (nnz + n_nodes) / std::max<index_t>(1, n_nodes), 8, 256));
 #pragma omp parallel num_threads(n_threads)
   {
     RadixHeap<T> heap;
     const bool is_caller_thread = omp_get_thread_num() == 0;
+    // Batches at fixed positions (multiples of kReuseBatch), each reading only rows of earlier
+    // batches: the rows a search may reuse, hence the result, do not depend on thread timing,
+    // thread count or how the caller chunks [0, n_nodes).
+    for (index_t batch_start = start - start % kReuseBatch; batch_start < stop; batch_start += kReuseBatch) {
+      const index_t first = std::max(start, batch_start);
+      const index_t last = std::min(stop, batch_start + kReuseBatch);
 #pragma omp for schedule(dynamic, 1)
-    for (index_t r = 0; r < n_sources; ++r) {
-      if (cancel.stop_requested(is_caller_thread)) continue;
-      reuse_one_source(graph.indptr, edges.data(), n_nodes, sources[r], out, row_done, absorb_budget, heap);
-      __atomic_store_n(row_done + sources[r], std::uint8_t{1}, __ATOMIC_RELEASE);
+      for (index_t p = first; p < last; ++p) {
+        if (cancel.stop_requested(is_caller_thread)) continue;
+        reuse_one_source(graph.indptr, edges.data(), n_nodes, order[p], out, position_of.data(), batch_start,
+                         absorb_budget, heap);
+      }
     }
   }
   if (cancel.cancelled()) throw Cancelled();
@@ -431,7 +445,7 @@ void min_plus_cpu(const MinPlusParams<T>& params, int n_threads, Cancellation& c
 #define ISOGAN_INSTANTIATE_PATHS(T)                                                                     \
   template SymmetricCsr<T> symmetrize_csr<T>(index_t, const index_t*, const std::int32_t*, const T*); \
   template void dijkstra_cpu<T>(const CsrGraphView<T>&, const index_t*, index_t, T*, int, Cancellation&); \
-  template void all_pairs_cpu<T>(const CsrGraphView<T>&, const index_t*, index_t, T*, std::uint8_t*, int, \
+  template void all_pairs_cpu<T>(const CsrGraphView<T>&, const index_t*, index_t, index_t, T*, int,       \
                                  Cancellation&);                                                        \
   template void floyd_warshall_cpu<T>(T*, index_t, int, Cancellation&);                                \
   template void min_plus_cpu<T>(const MinPlusParams<T>&, int, Cancellation&);
