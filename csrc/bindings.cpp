@@ -5,14 +5,23 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "common/common.h"
 #include "common/device.h"
+#include "ops/ops.h"
 #include "paths/paths.h"
+#include "mds/mds.h"
+#include <vector>
+
+#include "common/common.h"
+#include "common/device.h"
+#include "knn/knn.h"
 
 namespace py = pybind11;
 
@@ -87,7 +96,200 @@ void bind_common(py::module_& m) {
 }
 
 // ---------------------------------------------------------------- knn
-void bind_knn(py::module_& m) { (void)m; }
+// Search parameters from the Python arguments; `queries`/`points` shapes checked here.
+template <typename T>
+isogan::knn::SearchParams knn_params(const carray<T>& queries, const carray<T>& points, int metric, double p,
+                                     bool exclude_self, int n_jobs) {
+  if (metric < 0 || metric > static_cast<int>(isogan::knn::Metric::Precomputed)) {
+    throw std::invalid_argument("unknown metric code " + std::to_string(metric));
+  }
+  isogan::knn::SearchParams params;
+  params.metric = static_cast<isogan::knn::Metric>(metric);
+  params.p = p;
+  params.exclude_self = exclude_self;
+  params.n_jobs = n_jobs;
+  check_shape(queries, "queries", {-1, -1});
+  params.n_queries = queries.shape(0);
+  if (params.metric == isogan::knn::Metric::Precomputed) {
+    params.n_points = queries.shape(1);
+    params.n_features = queries.shape(1);
+  } else {
+    check_shape(points, "points", {-1, queries.shape(1)});
+    params.n_points = points.shape(0);
+    params.n_features = points.shape(1);
+  }
+  if (params.metric == isogan::knn::Metric::Minkowski && !(p >= 1.0)) {
+    throw std::invalid_argument("p must be >= 1 for the Minkowski metric, got " + std::to_string(p));
+  }
+  if (exclude_self && params.n_queries != params.n_points) {
+    throw std::invalid_argument("exclude_self needs the queries to be the fit points");
+  }
+  return params;
+}
+
+template <typename V>
+carray<V> knn_to_numpy(const std::vector<V>& values) {
+  carray<V> out(static_cast<py::ssize_t>(values.size()));
+  std::copy(values.begin(), values.end(), out.mutable_data());
+  return out;
+}
+
+template <typename T>
+void bind_knn_dtype(py::module_& m) {
+  m.def(
+      "knn_kneighbors",
+      [](const carray<T>& queries, const carray<T>& points, std::int64_t n_neighbors, int metric, double p,
+         bool exclude_self, int n_jobs) {
+        const isogan::knn::SearchParams params = knn_params(queries, points, metric, p, exclude_self, n_jobs);
+        const std::int64_t available = params.n_points - (exclude_self ? 1 : 0);
+        if (n_neighbors < 1 || n_neighbors > available) {
+          throw std::invalid_argument("n_neighbors = " + std::to_string(n_neighbors) + " must be in [1, " +
+                                      std::to_string(available) + "]");
+        }
+        carray<T> distances({static_cast<py::ssize_t>(params.n_queries), static_cast<py::ssize_t>(n_neighbors)});
+        carray<std::int64_t> indices({static_cast<py::ssize_t>(params.n_queries), static_cast<py::ssize_t>(n_neighbors)});
+        const T* q = queries.data();
+        const T* x = points.data();
+        T* out_distances = distances.mutable_data();
+        std::int64_t* out_indices = indices.mutable_data();
+        run_without_gil([&](isogan::Cancellation& cancel) {
+          isogan::knn::kneighbors_cpu<T>(q, x, params, n_neighbors, out_distances, out_indices, cancel);
+        });
+        return py::make_tuple(distances, indices);
+      },
+      py::arg("queries").noconvert(), py::arg("points").noconvert(), py::arg("n_neighbors"), py::arg("metric"),
+      py::arg("p"), py::arg("exclude_self"), py::arg("n_jobs"),
+      "k nearest points of each query: (distances (M, k), indices (M, k) int64), sorted by (distance, index).\n"
+      "queries: (M, D) (precomputed: (M, N) distances); points: (N, D).");
+  m.def(
+      "knn_radius",
+      [](const carray<T>& queries, const carray<T>& points, double radius, int metric, double p, bool exclude_self,
+         int n_jobs) {
+        const isogan::knn::SearchParams params = knn_params(queries, points, metric, p, exclude_self, n_jobs);
+        if (!(radius >= 0.0)) throw std::invalid_argument("radius must be >= 0, got " + std::to_string(radius));
+        const T* q = queries.data();
+        const T* x = points.data();
+        auto result = run_without_gil([&](isogan::Cancellation& cancel) {
+          return isogan::knn::radius_neighbors_cpu<T>(q, x, params, radius, cancel);
+        });
+        return py::make_tuple(knn_to_numpy(result.indptr), knn_to_numpy(result.indices),
+                              knn_to_numpy(result.distances));
+      },
+      py::arg("queries").noconvert(), py::arg("points").noconvert(), py::arg("radius"), py::arg("metric"),
+      py::arg("p"), py::arg("exclude_self"), py::arg("n_jobs"),
+      "Points within radius (inclusive) of each query as CSR (indptr (M+1,), indices (nnz,), distances (nnz,)),\n"
+      "columns increasing within a row.");
+#ifdef ISOGAN_WITH_CUDA
+  const char* dtype_name = sizeof(T) == 4 ? "float32" : "float64";
+  // Device-pointer entry points: pointers and the stream are integers; shapes come from the caller.
+  auto device_params = [](std::int64_t n_queries, std::int64_t n_points, std::int64_t n_features, int metric, double p,
+                          bool exclude_self) {
+    if (metric < 0 || metric > static_cast<int>(isogan::knn::Metric::Precomputed)) {
+      throw std::invalid_argument("unknown metric code " + std::to_string(metric));
+    }
+    if (n_queries < 0 || n_points < 1 || n_features < 1) throw std::invalid_argument("empty or negative extents");
+    isogan::knn::SearchParams params;
+    params.n_queries = n_queries;
+    params.n_points = n_points;
+    params.n_features = n_features;
+    params.metric = static_cast<isogan::knn::Metric>(metric);
+    params.p = p;
+    params.exclude_self = exclude_self;
+    return params;
+  };
+  m.def(
+      (std::string("knn_kneighbors_cuda_ptr_") + dtype_name).c_str(),
+      [device_params](std::uintptr_t queries, std::uintptr_t points, std::int64_t n_queries, std::int64_t n_points,
+                      std::int64_t n_features, std::int64_t n_neighbors, int metric, double p, bool exclude_self,
+                      std::uintptr_t distances, std::uintptr_t indices, std::uintptr_t stream) {
+        const auto params = device_params(n_queries, n_points, n_features, metric, p, exclude_self);
+        if (n_neighbors < 1 || n_neighbors > n_points - (exclude_self ? 1 : 0)) {
+          throw std::invalid_argument("n_neighbors out of range");
+        }
+        py::gil_scoped_release release;
+        isogan::knn::kneighbors_cuda<T>(reinterpret_cast<const T*>(queries), reinterpret_cast<const T*>(points),
+                                        params, n_neighbors, reinterpret_cast<T*>(distances),
+                                        reinterpret_cast<std::int64_t*>(indices), stream);
+      },
+      py::arg("queries"), py::arg("points"), py::arg("n_queries"), py::arg("n_points"), py::arg("n_features"),
+      py::arg("n_neighbors"), py::arg("metric"), py::arg("p"), py::arg("exclude_self"), py::arg("distances"),
+      py::arg("indices"), py::arg("stream"),
+      "kNN on device pointers: queries (M, D), points (N, D) -> distances (M, k), indices (M, k) int64, on `stream`.");
+  m.def(
+      (std::string("knn_radius_count_cuda_ptr_") + dtype_name).c_str(),
+      [device_params](std::uintptr_t queries, std::uintptr_t points, std::int64_t n_queries, std::int64_t n_points,
+                      std::int64_t n_features, double radius, int metric, double p, bool exclude_self,
+                      std::uintptr_t indptr, std::uintptr_t stream) {
+        const auto params = device_params(n_queries, n_points, n_features, metric, p, exclude_self);
+        py::gil_scoped_release release;
+        return isogan::knn::radius_count_cuda<T>(reinterpret_cast<const T*>(queries),
+                                                 reinterpret_cast<const T*>(points), params, radius,
+                                                 reinterpret_cast<std::int64_t*>(indptr), stream);
+      },
+      py::arg("queries"), py::arg("points"), py::arg("n_queries"), py::arg("n_points"), py::arg("n_features"),
+      py::arg("radius"), py::arg("metric"), py::arg("p"), py::arg("exclude_self"), py::arg("indptr"),
+      py::arg("stream"), "Radius pass 1 on device pointers: writes indptr (M+1,) int64, returns nnz.");
+  m.def(
+      (std::string("knn_radius_fill_cuda_ptr_") + dtype_name).c_str(),
+      [device_params](std::uintptr_t queries, std::uintptr_t points, std::int64_t n_queries, std::int64_t n_points,
+                      std::int64_t n_features, double radius, int metric, double p, bool exclude_self,
+                      std::uintptr_t indptr, std::uintptr_t indices, std::uintptr_t distances, std::uintptr_t stream) {
+        const auto params = device_params(n_queries, n_points, n_features, metric, p, exclude_self);
+        py::gil_scoped_release release;
+        isogan::knn::radius_fill_cuda<T>(reinterpret_cast<const T*>(queries), reinterpret_cast<const T*>(points),
+                                         params, radius, reinterpret_cast<const std::int64_t*>(indptr),
+                                         reinterpret_cast<std::int64_t*>(indices), reinterpret_cast<T*>(distances),
+                                         stream);
+      },
+      py::arg("queries"), py::arg("points"), py::arg("n_queries"), py::arg("n_points"), py::arg("n_features"),
+      py::arg("radius"), py::arg("metric"), py::arg("p"), py::arg("exclude_self"), py::arg("indptr"),
+      py::arg("indices"), py::arg("distances"), py::arg("stream"),
+      "Radius pass 2 on device pointers: fills indices and distances (nnz,) given indptr.");
+  m.def(
+      "knn_kneighbors_cuda",
+      [](const carray<T>& queries, const carray<T>& points, std::int64_t n_neighbors, int metric, double p,
+         bool exclude_self) {
+        const isogan::knn::SearchParams params = knn_params(queries, points, metric, p, exclude_self, 0);
+        if (n_neighbors < 1 || n_neighbors > params.n_points - (exclude_self ? 1 : 0)) {
+          throw std::invalid_argument("n_neighbors out of range");
+        }
+        carray<T> distances({static_cast<py::ssize_t>(params.n_queries), static_cast<py::ssize_t>(n_neighbors)});
+        carray<std::int64_t> indices({static_cast<py::ssize_t>(params.n_queries), static_cast<py::ssize_t>(n_neighbors)});
+        const T* q = queries.data();
+        const T* x = points.data();
+        T* out_distances = distances.mutable_data();
+        std::int64_t* out_indices = indices.mutable_data();
+        {
+          py::gil_scoped_release release;
+          isogan::knn::kneighbors_cuda_host<T>(q, x, params, n_neighbors, out_distances, out_indices);
+        }
+        return py::make_tuple(distances, indices);
+      },
+      py::arg("queries").noconvert(), py::arg("points").noconvert(), py::arg("n_neighbors"), py::arg("metric"),
+      py::arg("p"), py::arg("exclude_self"), "knn_kneighbors on the GPU, host arrays in and out.");
+  m.def(
+      "knn_radius_cuda",
+      [](const carray<T>& queries, const carray<T>& points, double radius, int metric, double p, bool exclude_self) {
+        const isogan::knn::SearchParams params = knn_params(queries, points, metric, p, exclude_self, 0);
+        if (!(radius >= 0.0)) throw std::invalid_argument("radius must be >= 0, got " + std::to_string(radius));
+        const T* q = queries.data();
+        const T* x = points.data();
+        auto result = [&] {
+          py::gil_scoped_release release;
+          return isogan::knn::radius_neighbors_cuda_host<T>(q, x, params, radius);
+        }();
+        return py::make_tuple(knn_to_numpy(result.indptr), knn_to_numpy(result.indices),
+                              knn_to_numpy(result.distances));
+      },
+      py::arg("queries").noconvert(), py::arg("points").noconvert(), py::arg("radius"), py::arg("metric"),
+      py::arg("p"), py::arg("exclude_self"), "knn_radius on the GPU, host arrays in and out.");
+#endif
+}
+
+void bind_knn(py::module_& m) {
+  bind_knn_dtype<float>(m);
+  bind_knn_dtype<double>(m);
+}
 
 // ---------------------------------------------------------------- paths
 template <typename T>
@@ -385,13 +587,372 @@ void bind_paths(py::module_& m) {
 }
 
 // ---------------------------------------------------------------- mds
-void bind_mds(py::module_& m) { (void)m; }
+template <typename T>
+void mds_check_square(const carray<T>& dist) {
+  check_shape(dist, "dist_matrix", {-1, -1});
+  if (dist.shape(0) != dist.shape(1)) {
+    throw std::invalid_argument("dist_matrix must be square, got shape (" + std::to_string(dist.shape(0)) + ", " +
+                                std::to_string(dist.shape(1)) + ")");
+  }
+}
+
+template <typename T>
+void bind_mds_dtype(py::module_& m) {
+  m.def(
+      "mds_squared_matmul",
+      [](const carray<T>& dist, const carray<double>& w, int n_jobs) {
+        check_shape(dist, "dist", {-1, -1});
+        check_shape(w, "w", {dist.shape(1), -1});
+        carray<double> y({dist.shape(0), w.shape(1)});
+        const T* dist_data = dist.data();
+        const double* w_data = w.data();
+        double* y_data = y.mutable_data();
+        const int n_threads = isogan::resolve_threads(n_jobs);
+        run_without_gil([&](isogan::Cancellation& cancel) {
+          isogan::squared_matmul_cpu<T>(dist_data, dist.shape(0), dist.shape(1), w_data, w.shape(1), y_data,
+                                        n_threads, cancel);
+        });
+        return y;
+      },
+      py::arg("dist").noconvert(), py::arg("w").noconvert(), py::arg("n_jobs") = 0,
+      "-1/2 (dist o dist) @ w for dist (M, N) and w (N, b) float64; returns (M, b) float64.");
+  m.def(
+      "mds_centered_kernel_matmul",
+      [](const carray<T>& dist, const carray<double>& v, int n_jobs) {
+        mds_check_square(dist);
+        check_shape(v, "v", {dist.shape(0), -1});
+        carray<double> y({v.shape(0), v.shape(1)});
+        const T* dist_data = dist.data();
+        const double* v_data = v.data();
+        double* y_data = y.mutable_data();
+        const int n_threads = isogan::resolve_threads(n_jobs);
+        run_without_gil([&](isogan::Cancellation& cancel) {
+          isogan::centered_kernel_matmul_cpu<T>(dist_data, dist.shape(0), v_data, v.shape(1), y_data, n_threads,
+                                                cancel);
+        });
+        return y;
+      },
+      py::arg("dist").noconvert(), py::arg("v").noconvert(), py::arg("n_jobs") = 0,
+      "K @ v with K = -1/2 J (dist o dist) J (never formed) for dist (N, N) and v (N, b) float64.");
+  m.def(
+      "mds_squared_row_means",
+      [](const carray<T>& dist, int n_jobs) {
+        check_shape(dist, "dist", {-1, -1});
+        carray<double> row_means({dist.shape(0)});
+        const T* dist_data = dist.data();
+        double* out = row_means.mutable_data();
+        const int n_threads = isogan::resolve_threads(n_jobs);
+        run_without_gil([&](isogan::Cancellation& cancel) {
+          isogan::squared_row_means_cpu<T>(dist_data, dist.shape(0), dist.shape(1), out, n_threads, cancel);
+        });
+        return row_means;
+      },
+      py::arg("dist").noconvert(), py::arg("n_jobs") = 0, "Row means of -1/2 (dist o dist), float64 (M,).");
+  m.def(
+      "mds_centered_kernel",
+      [](const carray<T>& dist, int n_jobs) {
+        mds_check_square(dist);
+        carray<T> kernel({dist.shape(0), dist.shape(1)});
+        const T* dist_data = dist.data();
+        T* out = kernel.mutable_data();
+        const int n_threads = isogan::resolve_threads(n_jobs);
+        run_without_gil([&](isogan::Cancellation& cancel) {
+          isogan::centered_kernel_cpu<T>(dist_data, dist.shape(0), out, n_threads, cancel);
+        });
+        return kernel;
+      },
+      py::arg("dist").noconvert(), py::arg("n_jobs") = 0,
+      "The centred kernel -1/2 J (dist o dist) J as a new (N, N) array of dist's dtype.");
+  m.def(
+      "mds_symmetry_report",
+      [](const carray<T>& dist, int n_jobs) {
+        mds_check_square(dist);
+        const T* dist_data = dist.data();
+        const int n_threads = isogan::resolve_threads(n_jobs);
+        const isogan::SymmetryReport report = run_without_gil([&](isogan::Cancellation& cancel) {
+          return isogan::symmetry_report_cpu<T>(dist_data, dist.shape(0), n_threads, cancel);
+        });
+        return py::make_tuple(report.max_asymmetry, report.max_abs);
+      },
+      py::arg("dist").noconvert(), py::arg("n_jobs") = 0, "(max |dist - dist.T|, max |dist|).");
+}
+
+#ifdef ISOGAN_WITH_CUDA
+// Device-pointer twins: `dist` is a device address (int) of a C-contiguous (n_rows, n_cols) array of
+// `dtype` ('float32' or 'float64'); vector blocks are host float64 arrays; `stream` a cudaStream_t (int).
+template <typename Call>
+auto mds_dispatch_cuda_dtype(const std::string& dtype, Call&& call) {
+  if (dtype == "float32") return call(static_cast<float*>(nullptr));
+  if (dtype == "float64") return call(static_cast<double*>(nullptr));
+  throw std::invalid_argument("dist dtype must be 'float32' or 'float64', got '" + dtype + "'");
+}
+
+void bind_mds_cuda(py::module_& m) {
+  m.def(
+      "mds_squared_matmul_cuda",
+      [](std::uintptr_t dist, py::ssize_t n_rows, py::ssize_t n_cols, const std::string& dtype,
+         const carray<double>& w, std::uintptr_t stream) {
+        check_shape(w, "w", {n_cols, -1});
+        carray<double> y({n_rows, w.shape(1)});
+        const double* w_data = w.data();
+        double* y_data = y.mutable_data();
+        mds_dispatch_cuda_dtype(dtype, [&](auto* tag) {
+          using T = std::remove_pointer_t<decltype(tag)>;
+          py::gil_scoped_release release;
+          isogan::squared_matmul_cuda<T>(reinterpret_cast<const T*>(dist), n_rows, n_cols, w_data, w.shape(1),
+                                         y_data, reinterpret_cast<void*>(stream));
+          return 0;
+        });
+        return y;
+      },
+      py::arg("dist"), py::arg("n_rows"), py::arg("n_cols"), py::arg("dtype"), py::arg("w").noconvert(),
+      py::arg("stream"));
+  m.def(
+      "mds_centered_kernel_matmul_cuda",
+      [](std::uintptr_t dist, py::ssize_t n, const std::string& dtype, const carray<double>& v,
+         std::uintptr_t stream) {
+        check_shape(v, "v", {n, -1});
+        carray<double> y({n, v.shape(1)});
+        const double* v_data = v.data();
+        double* y_data = y.mutable_data();
+        mds_dispatch_cuda_dtype(dtype, [&](auto* tag) {
+          using T = std::remove_pointer_t<decltype(tag)>;
+          py::gil_scoped_release release;
+          isogan::centered_kernel_matmul_cuda<T>(reinterpret_cast<const T*>(dist), n, v_data, v.shape(1), y_data,
+                                                 reinterpret_cast<void*>(stream));
+          return 0;
+        });
+        return y;
+      },
+      py::arg("dist"), py::arg("n"), py::arg("dtype"), py::arg("v").noconvert(), py::arg("stream"));
+  m.def(
+      "mds_squared_row_means_cuda",
+      [](std::uintptr_t dist, py::ssize_t n_rows, py::ssize_t n_cols, const std::string& dtype,
+         std::uintptr_t stream) {
+        carray<double> row_means({n_rows});
+        double* out = row_means.mutable_data();
+        mds_dispatch_cuda_dtype(dtype, [&](auto* tag) {
+          using T = std::remove_pointer_t<decltype(tag)>;
+          py::gil_scoped_release release;
+          isogan::squared_row_means_cuda<T>(reinterpret_cast<const T*>(dist), n_rows, n_cols, out,
+                                            reinterpret_cast<void*>(stream));
+          return 0;
+        });
+        return row_means;
+      },
+      py::arg("dist"), py::arg("n_rows"), py::arg("n_cols"), py::arg("dtype"), py::arg("stream"));
+  m.def(
+      "mds_symmetry_report_cuda",
+      [](std::uintptr_t dist, py::ssize_t n, const std::string& dtype, std::uintptr_t stream) {
+        const isogan::SymmetryReport report = mds_dispatch_cuda_dtype(dtype, [&](auto* tag) {
+          using T = std::remove_pointer_t<decltype(tag)>;
+          py::gil_scoped_release release;
+          return isogan::symmetry_report_cuda<T>(reinterpret_cast<const T*>(dist), n, reinterpret_cast<void*>(stream));
+        });
+        return py::make_tuple(report.max_asymmetry, report.max_abs);
+      },
+      py::arg("dist"), py::arg("n"), py::arg("dtype"), py::arg("stream"));
+}
+#endif
+
+void bind_mds(py::module_& m) {
+  bind_mds_dtype<float>(m);
+  bind_mds_dtype<double>(m);
+#ifdef ISOGAN_WITH_CUDA
+  bind_mds_cuda(m);
+#endif
+}
 
 // ---------------------------------------------------------------- landmark
 void bind_landmark(py::module_& m) { (void)m; }
 
 // ---------------------------------------------------------------- ops
-void bind_ops(py::module_& m) { (void)m; }
+// The fused GAN ops take raw addresses from torch tensors (isogan/ops/*.py validates dtype, shape,
+// device and contiguity); these wrappers check the scalar arguments once and release the GIL.
+isogan::ops::ScalarType ops_dtype(int code, bool cuda) {
+  if (code < 0 || code > (cuda ? 3 : 1)) {
+    throw std::invalid_argument("unsupported dtype code " + std::to_string(code) + (cuda ? " for CUDA" : " for the CPU"));
+  }
+  return static_cast<isogan::ops::ScalarType>(code);
+}
+
+template <typename Pointer = void*>
+Pointer ops_pointer(std::uintptr_t address, const char* name, bool required = true) {
+  if (required && address == 0) throw std::invalid_argument(std::string(name) + " must not be a null pointer");
+  return reinterpret_cast<Pointer>(address);
+}
+
+isogan::ops::BiasActParams ops_bias_act_params(std::uintptr_t x, std::uintptr_t bias, std::uintptr_t grad,
+                                               std::uintptr_t out, isogan::index_t outer, isogan::index_t channels,
+                                               isogan::index_t inner, int act, double alpha, double gain,
+                                               double clamp, int order) {
+  if (outer < 0 || channels <= 0 || inner <= 0) {
+    throw std::invalid_argument("bias_act: outer must be >= 0 and channels, inner > 0");
+  }
+  if (act < 0 || act >= isogan::ops::kActivationCount) {
+    throw std::invalid_argument("bias_act: unknown activation code " + std::to_string(act));
+  }
+  if (order < 0 || order > 2) throw std::invalid_argument("bias_act: order must be 0, 1 or 2");
+  isogan::ops::BiasActParams p;
+  p.x = ops_pointer<const void*>(x, "x");
+  p.bias = ops_pointer<const void*>(bias, "bias", false);
+  p.grad = ops_pointer<const void*>(grad, "grad", order > 0);
+  p.out = ops_pointer(out, "out");
+  p.outer = outer;
+  p.channels = channels;
+  p.inner = inner;
+  p.act = static_cast<isogan::ops::Activation>(act);
+  p.alpha = alpha;
+  p.gain = gain;
+  p.clamp = clamp;
+  p.order = order;
+  return p;
+}
+
+isogan::ops::GanLossParams ops_gan_loss_params(std::uintptr_t logits, std::uintptr_t grad, std::uintptr_t out,
+                                               isogan::index_t n, bool real) {
+  if (n <= 0) throw std::invalid_argument("gan_loss: needs at least one logit");
+  isogan::ops::GanLossParams p;
+  p.logits = ops_pointer<const void*>(logits, "logits");
+  p.grad = ops_pointer<const void*>(grad, "grad", false);
+  p.out = ops_pointer(out, "out");
+  p.n = n;
+  p.real = real;
+  return p;
+}
+
+isogan::ops::AdamParams ops_adam_params(const std::vector<std::uintptr_t>& params,
+                                        const std::vector<std::uintptr_t>& grads,
+                                        const std::vector<std::uintptr_t>& exp_avgs,
+                                        const std::vector<std::uintptr_t>& exp_avg_sqs,
+                                        const std::vector<isogan::index_t>& sizes,
+                                        const std::vector<double>& step_sizes,
+                                        const std::vector<double>& bias_correction2_sqrts, double one_minus_beta1,
+                                        double beta2, double one_minus_beta2, double eps, double weight_decay) {
+  const std::size_t count = params.size();
+  if (grads.size() != count || exp_avgs.size() != count || exp_avg_sqs.size() != count || sizes.size() != count ||
+      step_sizes.size() != count || bias_correction2_sqrts.size() != count) {
+    throw std::invalid_argument("adam: every per-tensor list must have one entry per parameter");
+  }
+  isogan::ops::AdamParams p;
+  for (std::size_t t = 0; t < count; ++t) {
+    if (sizes[t] < 0) throw std::invalid_argument("adam: negative tensor size");
+    const bool required = sizes[t] > 0;
+    p.params.push_back(ops_pointer(params[t], "param", required));
+    p.grads.push_back(ops_pointer<const void*>(grads[t], "grad", required));
+    p.exp_avgs.push_back(ops_pointer(exp_avgs[t], "exp_avg", required));
+    p.exp_avg_sqs.push_back(ops_pointer(exp_avg_sqs[t], "exp_avg_sq", required));
+  }
+  p.sizes = sizes;
+  p.step_sizes = step_sizes;
+  p.bias_correction2_sqrts = bias_correction2_sqrts;
+  p.one_minus_beta1 = one_minus_beta1;
+  p.beta2 = beta2;
+  p.one_minus_beta2 = one_minus_beta2;
+  p.eps = eps;
+  p.weight_decay = weight_decay;
+  return p;
+}
+
+void bind_ops(py::module_& m) {
+  m.def(
+      "ops_bias_act_cpu",
+      [](std::uintptr_t x, std::uintptr_t bias, std::uintptr_t grad, std::uintptr_t out, isogan::index_t outer,
+         isogan::index_t channels, isogan::index_t inner, int dtype, int act, double alpha, double gain, double clamp,
+         int order) {
+        const auto p = ops_bias_act_params(x, bias, grad, out, outer, channels, inner, act, alpha, gain, clamp, order);
+        const auto scalar_type = ops_dtype(dtype, false);
+        py::gil_scoped_release release;
+        isogan::ops::bias_act_cpu(p, scalar_type);
+      },
+      py::arg("x"), py::arg("bias"), py::arg("grad"), py::arg("out"), py::arg("outer"), py::arg("channels"),
+      py::arg("inner"), py::arg("dtype"), py::arg("act"), py::arg("alpha"), py::arg("gain"), py::arg("clamp"),
+      py::arg("order"),
+      "Fused bias + activation (order 0) or its derivative times grad (order 1, 2) on CPU buffers.");
+  m.def(
+      "ops_gan_loss_cpu",
+      [](std::uintptr_t logits, std::uintptr_t grad, std::uintptr_t out, isogan::index_t n, int dtype, bool real) {
+        const auto p = ops_gan_loss_params(logits, grad, out, n, real);
+        const auto scalar_type = ops_dtype(dtype, false);
+        py::gil_scoped_release release;
+        isogan::ops::gan_loss_cpu(p, scalar_type);
+      },
+      py::arg("logits"), py::arg("grad"), py::arg("out"), py::arg("n"), py::arg("dtype"), py::arg("real"),
+      "Logistic GAN loss (grad == 0) or its gradient on CPU buffers.");
+  m.def(
+      "ops_adam_cpu",
+      [](const std::vector<std::uintptr_t>& params, const std::vector<std::uintptr_t>& grads,
+         const std::vector<std::uintptr_t>& exp_avgs, const std::vector<std::uintptr_t>& exp_avg_sqs,
+         const std::vector<isogan::index_t>& sizes, const std::vector<double>& step_sizes,
+         const std::vector<double>& bias_correction2_sqrts, int dtype, double one_minus_beta1, double beta2,
+         double one_minus_beta2, double eps, double weight_decay) {
+        const auto p = ops_adam_params(params, grads, exp_avgs, exp_avg_sqs, sizes, step_sizes,
+                                       bias_correction2_sqrts, one_minus_beta1, beta2, one_minus_beta2, eps,
+                                       weight_decay);
+        const auto scalar_type = ops_dtype(dtype, false);
+        if (scalar_type != isogan::ops::ScalarType::float32 && scalar_type != isogan::ops::ScalarType::float64) {
+          throw std::invalid_argument("adam: float32 or float64 parameters only");
+        }
+        py::gil_scoped_release release;
+        isogan::ops::adam_cpu(p, scalar_type);
+      },
+      py::arg("params"), py::arg("grads"), py::arg("exp_avgs"), py::arg("exp_avg_sqs"), py::arg("sizes"),
+      py::arg("step_sizes"), py::arg("bias_correction2_sqrts"), py::arg("dtype"), py::arg("one_minus_beta1"),
+      py::arg("beta2"), py::arg("one_minus_beta2"), py::arg("eps"), py::arg("weight_decay"),
+      "One Adam step over many CPU tensors (multi-tensor apply).");
+#ifdef ISOGAN_WITH_CUDA
+  m.def(
+      "ops_bias_act_cuda",
+      [](std::uintptr_t x, std::uintptr_t bias, std::uintptr_t grad, std::uintptr_t out, isogan::index_t outer,
+         isogan::index_t channels, isogan::index_t inner, int dtype, int act, double alpha, double gain, double clamp,
+         int order, int device, std::uintptr_t stream) {
+        const auto p = ops_bias_act_params(x, bias, grad, out, outer, channels, inner, act, alpha, gain, clamp, order);
+        const auto scalar_type = ops_dtype(dtype, true);
+        py::gil_scoped_release release;
+        isogan::ops::bias_act_cuda(p, scalar_type, device, stream);
+      },
+      py::arg("x"), py::arg("bias"), py::arg("grad"), py::arg("out"), py::arg("outer"), py::arg("channels"),
+      py::arg("inner"), py::arg("dtype"), py::arg("act"), py::arg("alpha"), py::arg("gain"), py::arg("clamp"),
+      py::arg("order"), py::arg("device"), py::arg("stream"),
+      "CUDA twin of ops_bias_act_cpu, asynchronous on `stream`.");
+  m.def("ops_gan_loss_cuda_partials", &isogan::ops::gan_loss_cuda_partials,
+        "Length of the float64 scratch buffer the CUDA gan_loss forward needs.");
+  m.def(
+      "ops_gan_loss_cuda",
+      [](std::uintptr_t logits, std::uintptr_t grad, std::uintptr_t out, isogan::index_t n, int dtype, bool real,
+         std::uintptr_t partials, int device, std::uintptr_t stream) {
+        const auto p = ops_gan_loss_params(logits, grad, out, n, real);
+        const auto scalar_type = ops_dtype(dtype, true);
+        double* scratch = ops_pointer<double*>(partials, "partials", grad == 0);
+        py::gil_scoped_release release;
+        isogan::ops::gan_loss_cuda(p, scalar_type, scratch, device, stream);
+      },
+      py::arg("logits"), py::arg("grad"), py::arg("out"), py::arg("n"), py::arg("dtype"), py::arg("real"),
+      py::arg("partials"), py::arg("device"), py::arg("stream"),
+      "CUDA twin of ops_gan_loss_cpu, asynchronous on `stream`.");
+  m.def(
+      "ops_adam_cuda",
+      [](const std::vector<std::uintptr_t>& params, const std::vector<std::uintptr_t>& grads,
+         const std::vector<std::uintptr_t>& exp_avgs, const std::vector<std::uintptr_t>& exp_avg_sqs,
+         const std::vector<isogan::index_t>& sizes, const std::vector<double>& step_sizes,
+         const std::vector<double>& bias_correction2_sqrts, int dtype, double one_minus_beta1, double beta2,
+         double one_minus_beta2, double eps, double weight_decay, int device, std::uintptr_t stream) {
+        const auto p = ops_adam_params(params, grads, exp_avgs, exp_avg_sqs, sizes, step_sizes,
+                                       bias_correction2_sqrts, one_minus_beta1, beta2, one_minus_beta2, eps,
+                                       weight_decay);
+        const auto scalar_type = ops_dtype(dtype, true);
+        if (scalar_type != isogan::ops::ScalarType::float32 && scalar_type != isogan::ops::ScalarType::float64) {
+          throw std::invalid_argument("adam: float32 or float64 parameters only");
+        }
+        py::gil_scoped_release release;
+        isogan::ops::adam_cuda(p, scalar_type, device, stream);
+      },
+      py::arg("params"), py::arg("grads"), py::arg("exp_avgs"), py::arg("exp_avg_sqs"), py::arg("sizes"),
+      py::arg("step_sizes"), py::arg("bias_correction2_sqrts"), py::arg("dtype"), py::arg("one_minus_beta1"),
+      py::arg("beta2"), py::arg("one_minus_beta2"), py::arg("eps"), py::arg("weight_decay"), py::arg("device"),
+      py::arg("stream"), "CUDA twin of ops_adam_cpu: one launch per 32 tensors, asynchronous on `stream`.");
+#endif
+}
 
 }  // namespace
 
