@@ -339,8 +339,8 @@ def test_property_matches_scipy(n_nodes, density, seed, dtype, zero_fraction, me
 
 @pytest.mark.slow
 def test_ctrl_c_interrupts_a_long_call():
-    graph = swiss_roll_graph(6000, 10, np.float64)
-    timer = threading.Timer(0.3, _thread.interrupt_main)
+    graph = swiss_roll_graph(8000, 10, np.float64)  # over a second of single-thread work: the signal lands inside
+    timer = threading.Timer(0.2, _thread.interrupt_main)
     start = time.perf_counter()
     timer.start()
     with pytest.raises(KeyboardInterrupt):
