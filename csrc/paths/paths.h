@@ -50,8 +50,8 @@ void dijkstra_cpu(const CsrGraphView<T>& graph, const index_t* sources, index_t 
 
 // All-pairs shortest paths, row by row, reusing finished rows (see paths_cpu.cpp): computes the
 // rows of sources order[start..stop) of `out`, assuming the rows of order[0..start) are complete.
-// Sources are taken in batches at fixed positions, each reusing only rows of earlier batches, so
-// the result is the same for any thread count and any split of [0, n_nodes) into calls.
+// The source at position p reuses only the rows at positions < p - 64, so the result is the same
+// for any thread count and any split of [0, n_nodes) into calls.
 // order: (n_nodes,) a permutation of [0, n_nodes) (a random one spreads finished rows evenly,
 // which is what lets later searches stop early); out: (n_nodes, n_nodes) row-major.
 template <typename T>

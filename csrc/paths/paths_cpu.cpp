@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
+#include <atomic>
+#include <thread>
 
 namespace isogan {
 namespace {
@@ -254,8 +256,8 @@ void reuse_one_source(const index_t* indptr, const PackedEdge<T>* edges, index_t
   }
 }
 
-// Sources whose rows are computed together, without reusing one another's rows.
-constexpr index_t kReuseBatch = 32;
+// A source never reuses the rows of the kReuseLag sources just before it in the order.
+constexpr index_t kReuseLag = 64;
 
 template <typename T>
 std::vector<PackedEdge<T>> pack_edges(const CsrGraphView<T>& graph) {
@@ -347,22 +349,37 @@ void all_pairs_cpu(const CsrGraphView<T>& graph, const index_t* order, index_t s
   const index_t nnz = graph.indptr[n_nodes];
   const int absorb_budget =
       static_cast<int>(std::clamp<index_t>(4 * (nnz + n_nodes) / std::max<index_t>(1, n_nodes), 8, 256));
+  // row_finished[p - start]: the row of order[p] is complete (release store, acquire load).
+  std::vector<std::uint8_t> row_finished(static_cast<std::size_t>(stop - start), 0);
+  // Positions are handed out in increasing order, so the lowest one in flight only ever needs
+  // rows that are already complete: waiting cannot deadlock.
+  std::atomic<index_t> next_position{start};
 #pragma omp parallel num_threads(n_threads)
   {
     RadixHeap<T> heap;
     const bool is_caller_thread = omp_get_thread_num() == 0;
-    // Batches at fixed positions (multiples of kReuseBatch), each reading only rows of earlier
-    // batches: the rows a search may reuse, hence the result, do not depend on thread timing,
-    // thread count or how the caller chunks [0, n_nodes).
-    for (index_t batch_start = start - start % kReuseBatch; batch_start < stop; batch_start += kReuseBatch) {
-      const index_t first = std::max(start, batch_start);
-      const index_t last = std::min(stop, batch_start + kReuseBatch);
-#pragma omp for schedule(dynamic, 1)
-      for (index_t p = first; p < last; ++p) {
-        if (cancel.stop_requested(is_caller_thread)) continue;
-        reuse_one_source(graph.indptr, edges.data(), n_nodes, order[p], out, position_of.data(), batch_start,
-                         absorb_budget, heap);
+    index_t complete_before = start;  // this thread has seen every row before it finished
+    for (;;) {
+      const index_t p = next_position.fetch_add(1, std::memory_order_relaxed);
+      if (p >= stop || cancel.stop_requested(is_caller_thread)) break;
+      // The source at position p reuses exactly the rows at positions < p - kReuseLag: a fixed
+      // set, so the result does not depend on timing, thread count or how the caller splits
+      // [0, n_nodes) into calls. The lag keeps the wait below rare: the rows it needs were
+      // handed out kReuseLag sources ago.
+      const index_t available_before = std::max<index_t>(0, p - kReuseLag);
+      bool stopped = false;
+      while (complete_before < available_before && !stopped) {
+        if (__atomic_load_n(&row_finished[complete_before - start], __ATOMIC_ACQUIRE)) {
+          ++complete_before;
+        } else {
+          stopped = cancel.stop_requested(is_caller_thread);
+          std::this_thread::yield();
+        }
       }
+      if (stopped) break;
+      reuse_one_source(graph.indptr, edges.data(), n_nodes, order[p], out, position_of.data(), available_before,
+                       absorb_budget, heap);
+      __atomic_store_n(&row_finished[p - start], std::uint8_t{1}, __ATOMIC_RELEASE);
     }
   }
   if (cancel.cancelled()) throw Cancelled();
