@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "common/common.h"
 #include "common/device.h"
@@ -517,32 +518,32 @@ void bind_paths_dtype(py::module_& m) {
   m.def(
       "paths_all_pairs",
       [](const carray<std::int64_t>& indptr, const carray<std::int32_t>& indices, const carray<T>& weights,
-         const carray<std::int64_t>& sources, carray<T>& out, carray<std::uint8_t>& row_done, int n_jobs) {
+         const carray<std::int64_t>& order, std::int64_t start, std::int64_t stop, carray<T>& out, int n_jobs) {
         const isogan::CsrGraphView<T> graph = graph_view(indptr, indices, weights);
         const py::ssize_t n_nodes = static_cast<py::ssize_t>(graph.n_nodes);
-        check_shape(sources, "sources", {-1});
+        check_shape(order, "order", {n_nodes});
         check_shape(out, "out", {n_nodes, n_nodes});
-        check_shape(row_done, "row_done", {n_nodes});
-        const std::int64_t* source_data = sources.data();
-        for (py::ssize_t r = 0; r < sources.shape(0); ++r) {
-          if (source_data[r] < 0 || source_data[r] >= n_nodes) {
-            throw std::invalid_argument("source " + std::to_string(source_data[r]) + " is out of range for " +
-                                        std::to_string(n_nodes) + " nodes");
-          }
+        if (start < 0 || stop < start || stop > n_nodes) {
+          throw std::invalid_argument("need 0 <= start <= stop <= n_nodes, got start=" + std::to_string(start) +
+                                      ", stop=" + std::to_string(stop));
         }
+        std::vector<bool> seen(static_cast<std::size_t>(n_nodes), false);
+        for (py::ssize_t p = 0; p < n_nodes; ++p) {
+          const std::int64_t node = order.data()[p];
+          if (node < 0 || node >= n_nodes || seen[node]) throw std::invalid_argument("order must be a permutation of range(n_nodes)");
+          seen[node] = true;
+        }
+        const std::int64_t* order_data = order.data();
         T* out_data = out.mutable_data();
-        std::uint8_t* done_data = row_done.mutable_data();
         const int n_threads = isogan::resolve_threads(n_jobs);
         run_without_gil([&](isogan::Cancellation& cancel) {
-          isogan::all_pairs_cpu(graph, source_data, static_cast<isogan::index_t>(sources.shape(0)), out_data,
-                                done_data, n_threads, cancel);
+          isogan::all_pairs_cpu(graph, order_data, start, stop, out_data, n_threads, cancel);
         });
       },
       py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("weights").noconvert(),
-      py::arg("sources").noconvert(), py::arg("out").noconvert(), py::arg("row_done").noconvert(),
+      py::arg("order").noconvert(), py::arg("start"), py::arg("stop"), py::arg("out").noconvert(),
       py::arg("n_jobs") = 0,
-      "Rows `sources` of the all-pairs matrix out (N, N), reusing rows flagged in row_done (N,) "
-      "and flagging the rows it completes.");
+      "Rows order[start:stop] of the all-pairs matrix out (N, N), reusing the rows of order[:start].");
   m.def(
       "paths_floyd_warshall",
       [](carray<T>& dist, int n_jobs) {

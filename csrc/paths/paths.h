@@ -48,15 +48,15 @@ template <typename T>
 void dijkstra_cpu(const CsrGraphView<T>& graph, const index_t* sources, index_t n_sources, T* out,
                   int n_threads, Cancellation& cancel);
 
-// All-pairs shortest paths, row by row: computes rows `sources` of the (n_nodes, n_nodes) matrix
-// `out`, reusing rows that `row_done` marks finished (see paths_cpu.cpp) and marking each row it
-// completes. Called repeatedly over chunks of a permutation of all nodes (a random order spreads
-// finished rows evenly, which is what lets later searches stop early).
-// sources: (n_sources,) distinct int64 in [0, n_nodes); out: (n_nodes, n_nodes) row-major;
-// row_done: (n_nodes,) flags, 1 for rows of `out` already complete.
+// All-pairs shortest paths, row by row, reusing finished rows (see paths_cpu.cpp): computes the
+// rows of sources order[start..stop) of `out`, assuming the rows of order[0..start) are complete.
+// The source at position p reuses only the rows at positions < p - 64, so the result is the same
+// for any thread count and any split of [0, n_nodes) into calls.
+// order: (n_nodes,) a permutation of [0, n_nodes) (a random one spreads finished rows evenly,
+// which is what lets later searches stop early); out: (n_nodes, n_nodes) row-major.
 template <typename T>
-void all_pairs_cpu(const CsrGraphView<T>& graph, const index_t* sources, index_t n_sources, T* out,
-                   std::uint8_t* row_done, int n_threads, Cancellation& cancel);
+void all_pairs_cpu(const CsrGraphView<T>& graph, const index_t* order, index_t start, index_t stop, T* out,
+                   int n_threads, Cancellation& cancel);
 
 // All-pairs shortest paths in place on a dense matrix (blocked Floyd-Warshall).
 // dist: (n, n) row-major; on entry edge weights with +inf for missing edges and 0 on the diagonal,

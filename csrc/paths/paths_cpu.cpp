@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
+#include <atomic>
+#include <thread>
 
 namespace isogan {
 namespace {
@@ -217,10 +219,11 @@ void dijkstra_one_source(const index_t* indptr, const PackedEdge<T>* edges, inde
 // expanded (or already covered by an earlier absorbed row with a value no larger), u is settled
 // at d(s, u), and absorbing u gives d(s, u) + D[u, v] = d(s, v). Sums are associated differently
 // than in a plain Dijkstra, so results may differ from it in the last bits.
-// out: (n_nodes, n_nodes); row_done: (n_nodes,) 1 for rows complete in `out`.
+// out: (n_nodes, n_nodes); position_of: (n_nodes,) place of each node in the source order; rows of
+// nodes placed before `available_before` are complete in `out`.
 template <typename T>
 void reuse_one_source(const index_t* indptr, const PackedEdge<T>* edges, index_t n_nodes, index_t source, T* out,
-                      const std::uint8_t* row_done, int absorb_budget, RadixHeap<T>& heap) {
+                      const index_t* position_of, index_t available_before, int absorb_budget, RadixHeap<T>& heap) {
   T* row = out + source * n_nodes;
   std::fill(row, row + n_nodes, infinity<T>());
   row[source] = T(0);
@@ -232,7 +235,7 @@ void reuse_one_source(const index_t* indptr, const PackedEdge<T>* edges, index_t
     const std::int32_t node = top.node;
     const T distance = row[node];
     if (top.key != key_bits(distance)) continue;
-    if (absorbed < absorb_budget && __atomic_load_n(row_done + node, __ATOMIC_ACQUIRE)) {
+    if (absorbed < absorb_budget && position_of[node] < available_before) {
       ++absorbed;
       const T* finished = out + static_cast<index_t>(node) * n_nodes;
       for (index_t v = 0; v < n_nodes; ++v) {
@@ -252,6 +255,9 @@ void reuse_one_source(const index_t* indptr, const PackedEdge<T>* edges, index_t
     }
   }
 }
+
+// A source never reuses the rows of the kReuseLag sources just before it in the order.
+constexpr index_t kReuseLag = 64;
 
 template <typename T>
 std::vector<PackedEdge<T>> pack_edges(const CsrGraphView<T>& graph) {
@@ -331,24 +337,49 @@ void dijkstra_cpu(const CsrGraphView<T>& graph, const index_t* sources, index_t 
 }
 
 template <typename T>
-void all_pairs_cpu(const CsrGraphView<T>& graph, const index_t* sources, index_t n_sources, T* out,
-                   std::uint8_t* row_done, int n_threads, Cancellation& cancel) {
+void all_pairs_cpu(const CsrGraphView<T>& graph, const index_t* order, index_t start, index_t stop, T* out,
+                   int n_threads, Cancellation& cancel) {
   const index_t n_nodes = graph.n_nodes;
   const std::vector<PackedEdge<T>> edges = pack_edges(graph);
+  std::vector<index_t> position_of(static_cast<std::size_t>(n_nodes));
+  for (index_t p = 0; p < n_nodes; ++p) position_of[order[p]] = p;
   // One absorbed row costs n_nodes additions, a plain expansion about nnz / n_nodes relaxations;
   // the budget caps absorption at a fraction of one full Dijkstra, which bounds the cost of the
   // first sources, whose searches meet few finished rows.
   const index_t nnz = graph.indptr[n_nodes];
-  const int absorb_budget = static_cast<int>(std::clamp<index_t>(4 * (nnz + n_nodes) / std::max<index_t>(1, n_nodes), 8, 256));
+  const int absorb_budget =
+      static_cast<int>(std::clamp<index_t>(4 * (nnz + n_nodes) / std::max<index_t>(1, n_nodes), 8, 256));
+  // row_finished[p - start]: the row of order[p] is complete (release store, acquire load).
+  std::vector<std::uint8_t> row_finished(static_cast<std::size_t>(stop - start), 0);
+  // Positions are handed out in increasing order, so the lowest one in flight only ever needs
+  // rows that are already complete: waiting cannot deadlock.
+  std::atomic<index_t> next_position{start};
 #pragma omp parallel num_threads(n_threads)
   {
     RadixHeap<T> heap;
     const bool is_caller_thread = omp_get_thread_num() == 0;
-#pragma omp for schedule(dynamic, 1)
-    for (index_t r = 0; r < n_sources; ++r) {
-      if (cancel.stop_requested(is_caller_thread)) continue;
-      reuse_one_source(graph.indptr, edges.data(), n_nodes, sources[r], out, row_done, absorb_budget, heap);
-      __atomic_store_n(row_done + sources[r], std::uint8_t{1}, __ATOMIC_RELEASE);
+    index_t complete_before = start;  // this thread has seen every row before it finished
+    for (;;) {
+      const index_t p = next_position.fetch_add(1, std::memory_order_relaxed);
+      if (p >= stop || cancel.stop_requested(is_caller_thread)) break;
+      // The source at position p reuses exactly the rows at positions < p - kReuseLag: a fixed
+      // set, so the result does not depend on timing, thread count or how the caller splits
+      // [0, n_nodes) into calls. The lag keeps the wait below rare: the rows it needs were
+      // handed out kReuseLag sources ago.
+      const index_t available_before = std::max<index_t>(0, p - kReuseLag);
+      bool stopped = false;
+      while (complete_before < available_before && !stopped) {
+        if (__atomic_load_n(&row_finished[complete_before - start], __ATOMIC_ACQUIRE)) {
+          ++complete_before;
+        } else {
+          stopped = cancel.stop_requested(is_caller_thread);
+          std::this_thread::yield();
+        }
+      }
+      if (stopped) break;
+      reuse_one_source(graph.indptr, edges.data(), n_nodes, order[p], out, position_of.data(), available_before,
+                       absorb_budget, heap);
+      __atomic_store_n(&row_finished[p - start], std::uint8_t{1}, __ATOMIC_RELEASE);
     }
   }
   if (cancel.cancelled()) throw Cancelled();
@@ -431,7 +462,7 @@ void min_plus_cpu(const MinPlusParams<T>& params, int n_threads, Cancellation& c
 #define ISOGAN_INSTANTIATE_PATHS(T)                                                                     \
   template SymmetricCsr<T> symmetrize_csr<T>(index_t, const index_t*, const std::int32_t*, const T*); \
   template void dijkstra_cpu<T>(const CsrGraphView<T>&, const index_t*, index_t, T*, int, Cancellation&); \
-  template void all_pairs_cpu<T>(const CsrGraphView<T>&, const index_t*, index_t, T*, std::uint8_t*, int, \
+  template void all_pairs_cpu<T>(const CsrGraphView<T>&, const index_t*, index_t, index_t, T*, int,       \
                                  Cancellation&);                                                        \
   template void floyd_warshall_cpu<T>(T*, index_t, int, Cancellation&);                                \
   template void min_plus_cpu<T>(const MinPlusParams<T>&, int, Cancellation&);

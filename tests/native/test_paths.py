@@ -178,11 +178,13 @@ def test_auto_picks_floyd_warshall_for_dense_graphs():
     assert_matches(geodesic_distances(dense), scipy_reference(dense, "auto"), np.float64)
 
 
-def test_progress_chunks_give_the_same_result():
-    graph = swiss_roll_graph(120, 5, np.float64)
-    np.testing.assert_array_equal(
-        geodesic_distances(graph, progress=True, n_jobs=2), geodesic_distances(graph, progress=False)
-    )
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_result_is_independent_of_threads_and_chunks(dtype):
+    # Rows are reused in fixed batches, so timing, thread count and progress chunks never change a bit.
+    graph = swiss_roll_graph(700, 5, dtype)
+    reference = geodesic_distances(graph, progress=False, n_jobs=1)
+    np.testing.assert_array_equal(geodesic_distances(graph, progress=True, n_jobs=2), reference)
+    np.testing.assert_array_equal(geodesic_distances(graph, progress=False, n_jobs=2), reference)
 
 
 @pytest.mark.parametrize(
@@ -235,6 +237,11 @@ def test_native_entry_points_reject_bad_arrays():
     out = np.empty((1, 2))
     with pytest.raises(ValueError, match="source"):
         isogan._core.paths_dijkstra(indptr, np.array([1], dtype=np.int32), np.array([1.0]), np.array([2]), out, 1)
+    columns, weights, square = np.array([1], dtype=np.int32), np.array([1.0]), np.empty((2, 2))
+    with pytest.raises(ValueError, match="permutation"):
+        isogan._core.paths_all_pairs(indptr, columns, weights, np.array([0, 0]), 0, 2, square, 1)
+    with pytest.raises(ValueError, match="start"):
+        isogan._core.paths_all_pairs(indptr, columns, weights, np.array([1, 0]), 1, 3, square, 1)
 
 
 # ----------------------------------------------------------------------------- min-plus
@@ -332,8 +339,8 @@ def test_property_matches_scipy(n_nodes, density, seed, dtype, zero_fraction, me
 
 @pytest.mark.slow
 def test_ctrl_c_interrupts_a_long_call():
-    graph = swiss_roll_graph(6000, 10, np.float64)
-    timer = threading.Timer(0.3, _thread.interrupt_main)
+    graph = swiss_roll_graph(8000, 10, np.float64)  # over a second of single-thread work: the signal lands inside
+    timer = threading.Timer(0.2, _thread.interrupt_main)
     start = time.perf_counter()
     timer.start()
     with pytest.raises(KeyboardInterrupt):
@@ -372,3 +379,15 @@ def test_cuda_torch_input_stays_on_device():
     result = geodesic_distances(dense, device="cuda")
     assert result.is_cuda and result.dtype == torch.float32
     assert_matches(result.cpu().numpy(), scipy_reference(graph), np.float32)
+
+
+@cuda
+def test_cuda_min_plus_on_device_matches_loop():
+    torch = pytest.importorskip("torch")
+    dist = geodesic_distances(swiss_roll_graph(150, 5, np.float64), device="cpu")
+    rng = np.random.default_rng(2)
+    neighbor_indices = rng.integers(0, 150, size=(9, 4))
+    neighbor_distances = rng.random((9, 4))
+    result = geodesic_from_neighbors(neighbor_distances, neighbor_indices, torch.as_tensor(dist, device="cuda"))
+    assert result.is_cuda
+    np.testing.assert_array_equal(result.cpu().numpy(), naive_min_plus(neighbor_distances, neighbor_indices, dist))
