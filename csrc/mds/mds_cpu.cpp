@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 namespace isogan {
@@ -133,14 +135,19 @@ __attribute__((target("avx2,fma"))) void squared_row_block_avx2(const void* dist
   squared_row_block_body<T>(static_cast<const T*>(dist), n_cols, row0, row1, w, ldw, acc);
 }
 
+// ISOGAN_MDS_ISA=avx2|baseline caps the choice (tests run every instance on one machine).
 template <typename T>
 RowBlockFn select_squared_row_block() {
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+  const char* cap = std::getenv("ISOGAN_MDS_ISA");
+  const std::string requested = cap ? cap : "";
+  if (requested.empty() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
       __builtin_cpu_supports("avx512vl")) {
     return &squared_row_block_avx512<T>;
   }
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &squared_row_block_avx2<T>;
+  if (requested != "baseline" && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    return &squared_row_block_avx2<T>;
+  }
   return &squared_row_block_baseline<T>;
 }
 #else
