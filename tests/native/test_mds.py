@@ -365,3 +365,13 @@ def test_every_cpu_instruction_set_instance_matches_naive(isa):
     )
     environment = dict(os.environ, ISOGAN_MDS_ISA=isa, PYTHONPATH=os.pathsep.join(sys.path))
     subprocess.run([sys.executable, "-c", script], env=environment, check=True, timeout=120)
+
+
+@pytest.mark.skipif(not isogan.cuda_available(), reason="needs a usable CUDA device")
+def test_cuda_host_input_matches_cpu():
+    dist = swiss_roll_geodesics(300)
+    cpu = classical_mds(dist, 2, device="cpu", random_state=0)
+    gpu = classical_mds(dist, 2, device="cuda", random_state=0)
+    for on_host, from_device in zip(cpu, gpu):
+        assert isinstance(from_device, np.ndarray)
+        assert relative_error(from_device, on_host) <= 1e-6
