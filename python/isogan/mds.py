@@ -290,8 +290,8 @@ def _dense(kernel: np.ndarray, n_wanted: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _pick_solver(eigen_solver: str, n: int, n_wanted: int) -> str:
-    if eigen_solver == "arpack" and n_wanted >= n - 1:
-        # ARPACK needs k < N - 1 here; scikit-learn's eigsh falls back to a dense eigh as well.
+    if eigen_solver == "arpack" and n_wanted >= n:
+        # ARPACK needs k < N; on scikit-learn's dense kernel eigsh falls back to scipy.linalg.eigh.
         return "dense"
     if eigen_solver != "auto":
         return eigen_solver
