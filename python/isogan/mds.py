@@ -6,7 +6,8 @@ scikit-learn embeds a geodesic distance matrix ``D`` with
 returns the same embedding (clipping, signs and order included) without forming ``K``: the native
 core multiplies ``K`` with a block of vectors in one pass over ``D`` (squaring on the fly, centring
 in O(N) per vector), and a block Lanczos eigensolver with Rayleigh-Ritz runs on the small dense
-blocks here. The only N x N array in memory is ``D`` itself.
+blocks here. Beyond ``D`` itself it needs O(N) vectors, no N x N array (except
+``eigen_solver='dense'``, which writes the centred kernel once for LAPACK).
 
 :func:`mds_fit_state` and :func:`mds_transform` give the out-of-sample projection of
 ``Isomap.transform`` (``KernelPCA.transform`` on ``-0.5 * G**2``).
