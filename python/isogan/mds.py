@@ -237,28 +237,31 @@ def _block_lanczos(matmat: Callable[[np.ndarray], np.ndarray], n: int, n_wanted:
     basis = [_orthonormal_block(start, None, block, rng)]
     images = [matmat(basis[0])]
     passes = 1
-    worst = np.inf
+
+    def rayleigh_ritz() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        current, current_images = np.hstack(basis), np.hstack(images)
+        projected = current.T @ current_images
+        values, coordinates = np.linalg.eigh(0.5 * (projected + projected.T))
+        order = np.argsort(values)[::-1][:keep]
+        values, coordinates = values[order], coordinates[:, order]
+        vectors, vector_images = current @ coordinates, current_images @ coordinates
+        wanted_residuals = vector_images[:, :n_wanted] - vectors[:, :n_wanted] * values[:n_wanted]
+        residuals = np.linalg.norm(wanted_residuals, axis=0)
+        scale = max(float(np.max(np.abs(values))), np.finfo(np.float64).tiny)
+        return values, vectors, vector_images, float(np.max(residuals)) / scale
+
     while True:
-        width = sum(b.shape[1] for b in basis)
-        while width + block <= max_width and passes < max_passes:
-            current = np.hstack(basis)
-            step = _orthonormal_block(images[-1], current, block, rng)
+        # Rayleigh-Ritz after every new block (O(n width^2), small next to a pass over D) stops the
+        # cycle as soon as the wanted pairs have converged.
+        width = basis[0].shape[1]
+        ritz_values, ritz_vectors, ritz_images, worst = rayleigh_ritz()
+        while worst > tol and width + block <= max_width and passes < max_passes:
+            step = _orthonormal_block(images[-1], np.hstack(basis), block, rng)
             basis.append(step)
             images.append(matmat(step))
             passes += 1
             width += block
-        current = np.hstack(basis)
-        current_images = np.hstack(images)
-        projected = current.T @ current_images
-        projected = 0.5 * (projected + projected.T)
-        ritz_values, ritz_coordinates = np.linalg.eigh(projected)
-        order = np.argsort(ritz_values)[::-1][:keep]
-        ritz_values = ritz_values[order]
-        ritz_vectors = current @ ritz_coordinates[:, order]
-        ritz_images = current_images @ ritz_coordinates[:, order]
-        residuals = np.linalg.norm(ritz_images - ritz_vectors * ritz_values, axis=0)
-        scale = max(float(np.max(np.abs(ritz_values))), np.finfo(np.float64).tiny)
-        worst = float(np.max(residuals[:n_wanted])) / scale
+            ritz_values, ritz_vectors, ritz_images, worst = rayleigh_ritz()
         if worst <= tol or passes >= max_passes or max_width >= n:
             break
         basis, images = [ritz_vectors], [ritz_images]
