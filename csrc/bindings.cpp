@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -688,6 +689,21 @@ auto mds_dispatch_cuda_dtype(const std::string& dtype, Call&& call) {
 }
 
 void bind_mds_cuda(py::module_& m) {
+  py::class_<isogan::DeviceMatrixCopy>(m, "MdsDeviceMatrixCopy",
+                                       "A GPU copy of a host (n_rows, n_cols) float32/float64 matrix.")
+      .def(py::init([](const py::array& host) {
+             if (!(host.flags() & py::array::c_style)) {
+               throw std::invalid_argument("the matrix to copy must be C-contiguous");
+             }
+             const void* data = host.data();
+             const std::size_t n_bytes = static_cast<std::size_t>(host.nbytes());
+             py::gil_scoped_release release;
+             return std::make_unique<isogan::DeviceMatrixCopy>(data, n_bytes);
+           }),
+           py::arg("host"))
+      .def_property_readonly("pointer", [](const isogan::DeviceMatrixCopy& copy) {
+        return reinterpret_cast<std::uintptr_t>(copy.data());
+      });
   m.def(
       "mds_squared_matmul_cuda",
       [](std::uintptr_t dist, py::ssize_t n_rows, py::ssize_t n_cols, const std::string& dtype,

@@ -5,6 +5,7 @@
 // drives these products (block Lanczos, Rayleigh-Ritz) lives in python/isogan/mds.py.
 #pragma once
 
+#include <cstddef>
 #include <vector>
 
 #include "common/common.h"
@@ -104,6 +105,20 @@ void squared_row_means_cuda(const T* dist, index_t n_rows, index_t n_cols, doubl
 // dist: device (n, n) row-major.
 template <typename T>
 SymmetryReport symmetry_report_cuda(const T* dist, index_t n, void* stream);
+
+// A device copy of a host distance matrix, for host input solved on the GPU (the products then read
+// D from HBM on every pass). Owns the allocation; copies synchronously on the default stream.
+class DeviceMatrixCopy {
+ public:
+  DeviceMatrixCopy(const void* host, std::size_t n_bytes);
+  ~DeviceMatrixCopy();
+  DeviceMatrixCopy(const DeviceMatrixCopy&) = delete;
+  DeviceMatrixCopy& operator=(const DeviceMatrixCopy&) = delete;
+  const void* data() const { return data_; }
+
+ private:
+  void* data_ = nullptr;
+};
 #endif
 
 }  // namespace isogan

@@ -228,6 +228,21 @@ SymmetryReport symmetry_report_cuda(const T* dist, index_t n, void* stream) {
   return report;
 }
 
+DeviceMatrixCopy::DeviceMatrixCopy(const void* host, std::size_t n_bytes) {
+  if (n_bytes == 0) return;
+  ISOGAN_CUDA_CHECK(cudaMalloc(&data_, n_bytes));
+  const cudaError_t copied = cudaMemcpy(data_, host, n_bytes, cudaMemcpyHostToDevice);
+  if (copied != cudaSuccess) {
+    cudaFree(data_);
+    data_ = nullptr;
+    ISOGAN_CUDA_CHECK(copied);
+  }
+}
+
+DeviceMatrixCopy::~DeviceMatrixCopy() {
+  if (data_) cudaFree(data_);
+}
+
 #define ISOGAN_INSTANTIATE_MDS_CUDA(T)                                                                        \
   template void squared_matmul_cuda<T>(const T*, index_t, index_t, const double*, index_t, double*, void*);   \
   template void centered_kernel_matmul_cuda<T>(const T*, index_t, const double*, index_t, double*, void*);    \

@@ -6,7 +6,8 @@ scikit-learn embeds a geodesic distance matrix ``D`` with
 returns the same embedding (clipping, signs and order included) without forming ``K``: the native
 core multiplies ``K`` with a block of vectors in one pass over ``D`` (squaring on the fly, centring
 in O(N) per vector), and a block Lanczos eigensolver with Rayleigh-Ritz runs on the small dense
-blocks here. The only N x N array in memory is ``D`` itself.
+blocks here. Beyond ``D`` itself it needs O(N) vectors, no N x N array (except
+``eigen_solver='dense'``, which writes the centred kernel once for LAPACK).
 
 :func:`mds_fit_state` and :func:`mds_transform` give the out-of-sample projection of
 ``Isomap.transform`` (``KernelPCA.transform`` on ``-0.5 * G**2``).
@@ -14,7 +15,6 @@ blocks here. The only N x N array in memory is ``D`` itself.
 
 from __future__ import annotations
 
-import logging
 import math
 import numbers
 import sys
@@ -33,8 +33,6 @@ from threadpoolctl import threadpool_limits
 from isogan import _core
 from isogan._arrays import current_stream, device_array_view, is_device_array
 from isogan._device import ensure_memory, resolve_device
-
-logger = logging.getLogger("isogan")
 
 __all__ = ["MdsFitState", "classical_mds", "mds_fit_state", "mds_transform"]
 
@@ -239,28 +237,31 @@ def _block_lanczos(matmat: Callable[[np.ndarray], np.ndarray], n: int, n_wanted:
     basis = [_orthonormal_block(start, None, block, rng)]
     images = [matmat(basis[0])]
     passes = 1
-    worst = np.inf
+
+    def rayleigh_ritz() -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        current, current_images = np.hstack(basis), np.hstack(images)
+        projected = current.T @ current_images
+        values, coordinates = np.linalg.eigh(0.5 * (projected + projected.T))
+        order = np.argsort(values)[::-1][:keep]
+        values, coordinates = values[order], coordinates[:, order]
+        vectors, vector_images = current @ coordinates, current_images @ coordinates
+        wanted_residuals = vector_images[:, :n_wanted] - vectors[:, :n_wanted] * values[:n_wanted]
+        residuals = np.linalg.norm(wanted_residuals, axis=0)
+        scale = max(float(np.max(np.abs(values))), np.finfo(np.float64).tiny)
+        return values, vectors, vector_images, float(np.max(residuals)) / scale
+
     while True:
-        width = sum(b.shape[1] for b in basis)
-        while width + block <= max_width and passes < max_passes:
-            current = np.hstack(basis)
-            step = _orthonormal_block(images[-1], current, block, rng)
+        # Rayleigh-Ritz after every new block (O(n width^2), small next to a pass over D) stops the
+        # cycle as soon as the wanted pairs have converged.
+        width = basis[0].shape[1]
+        ritz_values, ritz_vectors, ritz_images, worst = rayleigh_ritz()
+        while worst > tol and width + block <= max_width and passes < max_passes:
+            step = _orthonormal_block(images[-1], np.hstack(basis), block, rng)
             basis.append(step)
             images.append(matmat(step))
             passes += 1
             width += block
-        current = np.hstack(basis)
-        current_images = np.hstack(images)
-        projected = current.T @ current_images
-        projected = 0.5 * (projected + projected.T)
-        ritz_values, ritz_coordinates = np.linalg.eigh(projected)
-        order = np.argsort(ritz_values)[::-1][:keep]
-        ritz_values = ritz_values[order]
-        ritz_vectors = current @ ritz_coordinates[:, order]
-        ritz_images = current_images @ ritz_coordinates[:, order]
-        residuals = np.linalg.norm(ritz_images - ritz_vectors * ritz_values, axis=0)
-        scale = max(float(np.max(np.abs(ritz_values))), np.finfo(np.float64).tiny)
-        worst = float(np.max(residuals[:n_wanted])) / scale
+            ritz_values, ritz_vectors, ritz_images, worst = rayleigh_ritz()
         if worst <= tol or passes >= max_passes or max_width >= n:
             break
         basis, images = [ritz_vectors], [ritz_images]
@@ -293,8 +294,8 @@ def _dense(kernel: np.ndarray, n_wanted: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _pick_solver(eigen_solver: str, n: int, n_wanted: int) -> str:
-    if eigen_solver == "arpack" and n_wanted >= n - 1:
-        # ARPACK needs k < N - 1 here; scikit-learn's eigsh falls back to a dense eigh as well.
+    if eigen_solver == "arpack" and n_wanted >= n:
+        # ARPACK needs k < N; on scikit-learn's dense kernel eigsh falls back to scipy.linalg.eigh.
         return "dense"
     if eigen_solver != "auto":
         return eigen_solver
@@ -345,34 +346,48 @@ def _to_host(array: Any) -> np.ndarray:
 
 
 class _DeviceMatrix:
-    """A validated GPU distance matrix and the CUDA products over it."""
+    """A validated GPU distance matrix and the CUDA products over it.
+
+    Either a GPU array read in place, or (``from_host``) a device copy of a host array that this
+    object owns.
+    """
 
     def __init__(self, array: Any) -> None:
         view = device_array_view(array)
         if view.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise ValueError(f"dist_matrix must be float32 or float64 on the GPU, got {view.dtype}.")
-        self.array = array
-        self.view = view
+        self.owner = array
+        self.pointer = view.pointer
         self.shape = view.shape
         self.dtype = view.dtype
+        self.stream = current_stream(array)
+
+    @classmethod
+    def from_host(cls, host: np.ndarray) -> "_DeviceMatrix":
+        ensure_memory(host.nbytes, f"a GPU copy of the {host.shape} {host.dtype} dist_matrix",
+                      "Use float32 input or device='cpu'.", device="cuda")
+        matrix = cls.__new__(cls)
+        matrix.owner = _core.MdsDeviceMatrixCopy(host)
+        matrix.pointer = matrix.owner.pointer
+        matrix.shape = host.shape
+        matrix.dtype = host.dtype
+        matrix.stream = 0
+        return matrix
 
     def centered_matmul(self, block: np.ndarray) -> np.ndarray:
-        return _core.mds_centered_kernel_matmul_cuda(self.view.pointer, self.shape[0], self.dtype.name,
-                                                      np.ascontiguousarray(block, dtype=np.float64),
-                                                      current_stream(self.array))
+        return _core.mds_centered_kernel_matmul_cuda(self.pointer, self.shape[0], self.dtype.name,
+                                                      np.ascontiguousarray(block, dtype=np.float64), self.stream)
 
     def squared_matmul(self, block: np.ndarray) -> np.ndarray:
-        return _core.mds_squared_matmul_cuda(self.view.pointer, self.shape[0], self.shape[1], self.dtype.name,
-                                             np.ascontiguousarray(block, dtype=np.float64),
-                                             current_stream(self.array))
+        return _core.mds_squared_matmul_cuda(self.pointer, self.shape[0], self.shape[1], self.dtype.name,
+                                             np.ascontiguousarray(block, dtype=np.float64), self.stream)
 
     def row_means(self) -> np.ndarray:
-        return _core.mds_squared_row_means_cuda(self.view.pointer, self.shape[0], self.shape[1], self.dtype.name,
-                                                current_stream(self.array))
+        return _core.mds_squared_row_means_cuda(self.pointer, self.shape[0], self.shape[1], self.dtype.name,
+                                                self.stream)
 
     def symmetry(self) -> tuple[float, float]:
-        return _core.mds_symmetry_report_cuda(self.view.pointer, self.shape[0], self.dtype.name,
-                                              current_stream(self.array))
+        return _core.mds_symmetry_report_cuda(self.pointer, self.shape[0], self.dtype.name, self.stream)
 
 
 def _check_host(dist_matrix: Any, name: str = "dist_matrix") -> np.ndarray:
@@ -416,9 +431,9 @@ def classical_mds(dist_matrix: Any, n_components: int = 2, *, eigen_solver: str 
     random_state : int, RandomState instance or None, default=None
         Seeds the start vectors of the iterative solvers (as KernelPCA's ``random_state``).
     device : {'auto', 'cpu', 'cuda'}, default='auto'
-        'cuda' requires a usable GPU (RuntimeError otherwise). GPU arrays are solved on their GPU;
-        host arrays on the CPU (the products would otherwise need ``dist_matrix`` copied to the GPU
-        first; pass a GPU array to run there).
+        Where the products run. 'cuda' requires a usable GPU (RuntimeError otherwise); 'auto' uses
+        one when usable. A host ``dist_matrix`` solved on the GPU is copied there once (its bytes of
+        free GPU memory are checked first); a GPU array is read in place and needs a GPU device.
     n_jobs : int, default=None
         CPU threads for the products (None or -1: all).
 
@@ -431,7 +446,7 @@ def classical_mds(dist_matrix: Any, n_components: int = 2, *, eigen_solver: str 
         scikit-learn's ``_check_psd_eigenvalues`` does.
     eigenvectors : array of shape (n_samples, n_components)
         Unit eigenvectors of ``K`` (``KernelPCA.eigenvectors_``).
-    All three have the input's dtype and live on the input's device.
+    All three have the input's dtype and live on the input's device (numpy for host input).
 
     Raises
     ------
@@ -461,11 +476,16 @@ def classical_mds(dist_matrix: Any, n_components: int = 2, *, eigen_solver: str 
     if is_device_array(dist_matrix):
         if resolved != "cuda":
             raise ValueError("dist_matrix is a GPU array but device='cpu'; move it to the host first.")
-        return _classical_mds_cuda(dist_matrix, int(n_components), eigen_solver, tol, max_iter, random_state)
-    if resolved == "cuda":
-        logger.debug("classical_mds: host dist_matrix, solving on the CPU")
+        device_matrix = _DeviceMatrix(dist_matrix)
+        _check_square(device_matrix.shape)
+        parts = _classical_mds_cuda(device_matrix, int(n_components), eigen_solver, tol, max_iter, random_state,
+                                    lambda: _to_host(dist_matrix))
+        return tuple(_like_device(part, dist_matrix) for part in parts)
     dist = _check_host(dist_matrix)
     _check_square(dist.shape)
+    if resolved == "cuda":
+        return _classical_mds_cuda(_DeviceMatrix.from_host(dist), int(n_components), eigen_solver, tol, max_iter,
+                                   random_state, lambda: dist)
     dtype = dist.dtype
     n = dist.shape[0]
     jobs = _n_jobs(n_jobs)
@@ -479,10 +499,10 @@ def classical_mds(dist_matrix: Any, n_components: int = 2, *, eigen_solver: str 
     return _finish(eigenvalues, eigenvectors, dtype)
 
 
-def _classical_mds_cuda(dist_matrix: Any, n_components: int, eigen_solver: str, tol: float,
-                        max_iter: int | None, random_state: Any) -> tuple[Any, Any, Any]:
-    device_matrix = _DeviceMatrix(dist_matrix)
-    _check_square(device_matrix.shape)
+def _classical_mds_cuda(device_matrix: _DeviceMatrix, n_components: int, eigen_solver: str, tol: float,
+                        max_iter: int | None, random_state: Any,
+                        host_matrix: Callable[[], np.ndarray]) -> tuple[np.ndarray, ...]:
+    """classical_mds on a GPU-resident matrix; host (numpy) results."""
     n = device_matrix.shape[0]
     dtype = device_matrix.dtype
     if not np.all(np.isfinite(device_matrix.row_means())):
@@ -495,11 +515,11 @@ def _classical_mds_cuda(dist_matrix: Any, n_components: int, eigen_solver: str, 
     def dense_kernel() -> np.ndarray:
         ensure_memory(2 * n * n * dtype.itemsize, f"a host copy of the ({n}, {n}) {dtype} dist_matrix for "
                       "eigen_solver='dense'", "Use eigen_solver='auto'.")
-        return _core.mds_centered_kernel(np.ascontiguousarray(_to_host(dist_matrix)), 0)
+        return _core.mds_centered_kernel(np.ascontiguousarray(host_matrix()), 0)
 
     eigenvalues, eigenvectors = _solve(eigen_solver, n, n_wanted, dtype, tol, max_iter, random_state,
                                        matmat=device_matrix.centered_matmul, dense_kernel=dense_kernel)
-    return tuple(_like_device(part, dist_matrix) for part in _finish(eigenvalues, eigenvectors, dtype))
+    return _finish(eigenvalues, eigenvectors, dtype)
 
 
 def mds_fit_state(dist_matrix: Any, eigenvalues: Any, eigenvectors: Any, *,

@@ -2,6 +2,9 @@
 Isomap pipeline (KernelPCA on -0.5 * D**2), out-of-sample transform against KernelPCA.transform."""
 
 import functools
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -342,3 +345,33 @@ def test_cuda_matches_cpu_and_stays_on_device(dtype):
     projected = mds_transform(on_gpu[:20].contiguous(), state)
     assert projected.is_cuda
     np.testing.assert_allclose(projected.cpu().numpy(), mds_transform(dist[:20], state), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("isa", ["avx2", "baseline"])
+def test_every_cpu_instruction_set_instance_matches_naive(isa):
+    # The product kernel is compiled per instruction set and picked at run time; cap the pick in a
+    # fresh interpreter so that the instances this machine would not choose are checked too.
+    script = (
+        "import numpy as np; from isogan import _core\n"
+        "rng = np.random.default_rng(0)\n"
+        "for dtype in (np.float32, np.float64):\n"
+        "    for n_vectors in (1, 8, 16, 21):\n"
+        "        dist = rng.random((77, 77)).astype(dtype); dist = dist + dist.T\n"
+        "        block = rng.standard_normal((77, n_vectors))\n"
+        "        centring = np.eye(77) - 1 / 77\n"
+        "        expected = centring @ (-0.5 * dist.astype(np.float64) ** 2) @ centring @ block\n"
+        "        actual = _core.mds_centered_kernel_matmul(dist, block, 0)\n"
+        "        assert np.abs(actual - expected).max() <= 1e-13 * np.abs(expected).max(), (dtype, n_vectors)\n"
+    )
+    environment = dict(os.environ, ISOGAN_MDS_ISA=isa, PYTHONPATH=os.pathsep.join(sys.path))
+    subprocess.run([sys.executable, "-c", script], env=environment, check=True, timeout=120)
+
+
+@pytest.mark.skipif(not isogan.cuda_available(), reason="needs a usable CUDA device")
+def test_cuda_host_input_matches_cpu():
+    dist = swiss_roll_geodesics(300)
+    cpu = classical_mds(dist, 2, device="cpu", random_state=0)
+    gpu = classical_mds(dist, 2, device="cuda", random_state=0)
+    for on_host, from_device in zip(cpu, gpu):
+        assert isinstance(from_device, np.ndarray)
+        assert relative_error(from_device, on_host) <= 1e-6
