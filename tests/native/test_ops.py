@@ -457,3 +457,13 @@ def test_native_entry_points_reject_bad_arguments():
         _core.ops_gan_loss_cpu(x.data_ptr(), 0, out.data_ptr(), 0, 0, True)
     with pytest.raises(ValueError, match="one entry per parameter"):
         _core.ops_adam_cpu([x.data_ptr()], [], [], [], [4], [0.1], [1.0], 0, 0.1, 0.999, 0.001, 1e-8, 0.0)
+
+
+def test_gan_loss_non_contiguous_logits():
+    base = torch.randn(6, 8, dtype=torch.float64)
+    logits = base.t()[:, ::2].requires_grad_()
+    assert not logits.is_contiguous()
+    loss = gan_loss(logits, False)
+    expected = gan_loss(logits, False, impl="ref")
+    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(torch.autograd.grad(loss, logits)[0], torch.autograd.grad(expected, logits)[0])

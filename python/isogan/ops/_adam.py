@@ -99,7 +99,9 @@ class FusedAdam(torch.optim.Optimizer):
     dtype with one native call (``torch.ops.isogan.adam_step_``), reading and writing each
     parameter, gradient and moment once. The arithmetic and bias correction follow
     ``torch.optim.Adam`` operation for operation, and the state (``step``, ``exp_avg``,
-    ``exp_avg_sq``) has its layout, so state dicts load into either optimizer.
+    ``exp_avg_sq``) has its layout, so state dicts load into either optimizer. Parameters the
+    fused kernel does not cover (float16/bfloat16, non-contiguous parameters or moments, devices
+    without a kernel) are stepped with the per-tensor reference arithmetic instead.
 
     Parameters
     ----------
