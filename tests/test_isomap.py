@@ -16,7 +16,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.manifold import Isomap as SklearnIsomap
 from sklearn.metrics import pairwise_distances
-from sklearn.neighbors import kneighbors_graph
+from sklearn.neighbors import NearestNeighbors, kneighbors_graph
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -181,10 +181,13 @@ def test_precomputed_dense_matches_sklearn():
 
 
 def test_precomputed_sparse_matches_sklearn():
-    X = make_points("swiss-roll", 250)
-    graph = kneighbors_graph(X, 12, mode="distance")
+    X = make_points("swiss-roll", 290)
+    train, new = X[:250], X[250:]
+    graph = kneighbors_graph(train, 12, mode="distance")
     ours, theirs = fit_both(graph, n_neighbors=8, metric="precomputed")
     assert relative_max_error(ours.embedding_, theirs.embedding_) <= 1e-6
+    new_graph = NearestNeighbors(n_neighbors=12).fit(train).kneighbors_graph(new, mode="distance")
+    assert relative_max_error(ours.transform(new_graph), theirs.transform(new_graph)) <= 1e-6
 
 
 def test_precomputed_sparse_disconnected_raises_like_sklearn():
