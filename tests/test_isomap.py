@@ -389,6 +389,32 @@ def test_bad_fit_input_raises_like_sklearn(params, X):
     assert _raised(Isomap(**params), X, "fit_transform") == expected
 
 
+EDGE_CASES = {
+    "radius, one sample": ({"n_neighbors": None, "radius": 10.0}, _GOOD[:1]),
+    "radius, three samples": ({"n_neighbors": None, "radius": 10.0}, _GOOD[:3]),
+    "radius 0 (all isolated, joined)": ({"n_neighbors": None, "radius": 0.0}, _GOOD[:6]),
+    "one neighbour, two samples": ({"n_neighbors": 1}, _GOOD[:2]),
+    "all points equal": ({"n_neighbors": 5, "n_components": 1}, np.zeros((6, 3))),
+    "n_components > n_samples": ({"n_neighbors": 3, "n_components": 10}, _GOOD[:6]),
+}
+
+
+@pytest.mark.parametrize("params, X", EDGE_CASES.values(), ids=EDGE_CASES.keys())
+def test_edge_cases_like_sklearn(params, X):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected = SklearnIsomap(**params).fit(X).embedding_
+    except ValueError:
+        assert _raised(Isomap(**params), X) == _raised(SklearnIsomap(**params), X)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        actual = Isomap(**params).fit(X).embedding_
+    assert actual.shape == expected.shape
+    assert np.abs(actual - expected).max() <= 1e-6 * max(np.abs(expected).max(), 1.0)
+
+
 def test_neither_n_neighbors_nor_radius_raises():
     assert _raised(SklearnIsomap(n_neighbors=None), _GOOD)[0] is InvalidParameterError
     with pytest.raises(InvalidParameterError, match=r"Set n_neighbors .* or radius"):
