@@ -47,7 +47,7 @@ def make_points(name: str, n_samples: int = 300) -> np.ndarray:
         # Digits' pixels are small integers, so many points have exactly tied k-th and (k+1)-th
         # neighbour distances; scikit-learn then keeps whichever its blocked GEMM rounding ranks
         # first, which no exact search reproduces. A 1e-3 jitter (pixels span 0..16) makes every
-        # neighbour choice unique; exact ties are covered by test_tied_neighbors_* below.
+        # neighbour choice unique; exact ties are covered by test_tied_neighbors_on_integer_digits.
         jitter = np.random.default_rng(6).uniform(0.0, 1e-3, size=(n_samples, 64))
         return datasets.load_digits().data[:n_samples] + jitter
     if name == "blobs":
