@@ -6,24 +6,10 @@ import numpy as np
 import pytest
 from sklearn.manifold import Isomap as SklearnIsomap
 
-import isogan.knn
 from isogan import cli
 from isogan.datasets import DEFAULT_GENERATED_SAMPLES, load_dataset
 
 
-def _stages_merged() -> bool:
-    try:
-        isogan.knn.knn_graph(np.zeros((3, 1)), n_neighbors=1)
-    except NotImplementedError:
-        return False
-    return True
-
-
-# Temporary until the knn/paths/mds stages are merged into this branch: tests that run a fit skip.
-needs_stages = pytest.mark.skipif(not _stages_merged(), reason="knn/paths/mds stages not merged yet")
-
-
-@needs_stages
 def test_embed_swiss_roll_writes_embedding_and_picture(tmp_path, capsys):
     out = tmp_path / "run"
     status = cli.main(["embed", "--dataset", "swiss-roll", "--out", str(out), "--n-samples", "250", "--n-neighbors", "10"])
@@ -40,7 +26,6 @@ def test_embed_swiss_roll_writes_embedding_and_picture(tmp_path, capsys):
         assert stage in printed
 
 
-@needs_stages
 def test_embed_file_with_one_component_in_float32(tmp_path):
     points = load_dataset("s-curve", 200).X
     path = tmp_path / "points.csv"

@@ -16,7 +16,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.manifold import Isomap as SklearnIsomap
 from sklearn.metrics import pairwise_distances
-from sklearn.neighbors import kneighbors_graph
+from sklearn.neighbors import NearestNeighbors, kneighbors_graph
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -32,18 +32,6 @@ TOLERANCE = {np.float64: 1e-6, np.float32: 1e-3}
 DISCONNECTED_WARNING = "The number of connected components of the neighbors graph is 2 > 1"
 
 
-def _stages_merged() -> bool:
-    try:
-        isogan.knn.knn_graph(np.zeros((3, 1)), n_neighbors=1)
-    except NotImplementedError:
-        return False
-    return True
-
-
-# Temporary until the knn/paths/mds stages are merged into this branch: tests that run a fit skip.
-needs_stages = pytest.mark.skipif(not _stages_merged(), reason="knn/paths/mds stages not merged yet")
-
-
 def relative_max_error(actual: np.ndarray, expected: np.ndarray) -> float:
     """max |actual - expected| / max |expected|."""
     return float(np.abs(np.asarray(actual, np.float64) - expected).max() / np.abs(expected).max())
@@ -56,7 +44,12 @@ def make_points(name: str, n_samples: int = 300) -> np.ndarray:
     if name == "s-curve":
         return datasets.make_s_curve(n_samples, random_state=1)[0]
     if name == "digits":
-        return datasets.load_digits().data[:n_samples].astype(np.float64)
+        # Digits' pixels are small integers, so many points have exactly tied k-th and (k+1)-th
+        # neighbour distances; scikit-learn then keeps whichever its blocked GEMM rounding ranks
+        # first, which no exact search reproduces. A 1e-3 jitter (pixels span 0..16) makes every
+        # neighbour choice unique; exact ties are covered by test_tied_neighbors_on_integer_digits.
+        jitter = np.random.default_rng(6).uniform(0.0, 1e-3, size=(n_samples, 64))
+        return datasets.load_digits().data[:n_samples] + jitter
     if name == "blobs":
         return datasets.make_blobs(n_samples, n_features=5, centers=3, cluster_std=3.0, random_state=2)[0]
     raise KeyError(name)
@@ -84,7 +77,6 @@ def fit_both(X, **params):
 @pytest.mark.parametrize(
     "name, n_neighbors", [("swiss-roll", 10), ("s-curve", 8), ("digits", 10), ("blobs", 12)]
 )
-@needs_stages
 def test_embedding_matches_sklearn(name, n_neighbors, dtype):
     X = make_points(name).astype(dtype)
     ours, theirs = fit_both(X, n_neighbors=n_neighbors, n_components=3)
@@ -98,7 +90,6 @@ def test_embedding_matches_sklearn(name, n_neighbors, dtype):
     assert ours.reconstruction_error() == pytest.approx(theirs.reconstruction_error(), rel=TOLERANCE[dtype] * 10)
 
 
-@needs_stages
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name", ["swiss-roll", "digits"])
 def test_transform_matches_sklearn(name, dtype):
@@ -112,14 +103,35 @@ def test_transform_matches_sklearn(name, dtype):
     assert relative_max_error(ours.transform(train), theirs.transform(train)) <= TOLERANCE[dtype]
 
 
-@needs_stages
+def test_tied_neighbors_on_integer_digits():
+    # Exact ties at the k-th neighbour (integer pixels): isogan keeps the lowest index, scikit-learn
+    # whichever its GEMM rounding ranks first. Both graphs hold the same distances per row, and
+    # isogan's pipeline on its graph equals scipy + KernelPCA on that graph.
+    from scipy.sparse.csgraph import shortest_path
+    from sklearn.decomposition import KernelPCA
+
+    X = datasets.load_digits().data[:300]
+    ours = Isomap(n_neighbors=12).fit(X)
+    our_graph = isogan.knn.knn_graph(X, n_neighbors=12)
+    their_graph = kneighbors_graph(X, 12, mode="distance")
+    np.testing.assert_allclose(
+        np.sort(our_graph.data.reshape(300, 12), axis=1), np.sort(their_graph.data.reshape(300, 12), axis=1), rtol=1e-12
+    )
+    expected_dist = shortest_path(our_graph, directed=False)
+    expected_embedding = KernelPCA(n_components=2, kernel="precomputed").fit_transform(-0.5 * expected_dist**2)
+    assert relative_max_error(ours.dist_matrix_, expected_dist) <= 1e-12
+    assert relative_max_error(ours.embedding_, expected_embedding) <= 1e-6
+
+
 def test_fit_transform_equals_fit_then_embedding():
     X = make_points("s-curve", 200)
-    embedding = Isomap(n_neighbors=8).fit_transform(X)
-    np.testing.assert_array_equal(embedding, Isomap(n_neighbors=8).fit(X).embedding_)
+    isomap = Isomap(n_neighbors=8)
+    embedding = isomap.fit_transform(X)
+    assert embedding is isomap.embedding_
+    # Threaded reductions may round differently from run to run: equal to the last few bits.
+    assert relative_max_error(Isomap(n_neighbors=8).fit(X).embedding_, embedding) <= 1e-12
 
 
-@needs_stages
 @pytest.mark.parametrize("eigen_solver", ["dense", "arpack"])
 def test_eigen_solvers_match_sklearn(eigen_solver):
     X = make_points("swiss-roll", 250)
@@ -127,7 +139,6 @@ def test_eigen_solvers_match_sklearn(eigen_solver):
     assert relative_max_error(ours.embedding_, theirs.embedding_) <= 1e-6
 
 
-@needs_stages
 @pytest.mark.parametrize("path_method", ["D", "FW"])
 def test_path_methods_match_sklearn(path_method):
     X = make_points("s-curve", 150)
@@ -135,7 +146,6 @@ def test_path_methods_match_sklearn(path_method):
     assert relative_max_error(ours.dist_matrix_, theirs.dist_matrix_) <= 1e-12
 
 
-@needs_stages
 @pytest.mark.parametrize("metric, p", [("minkowski", 1), ("minkowski", 3), ("chebyshev", 2), ("cosine", 2)])
 def test_other_metrics_match_sklearn(metric, p):
     X = make_points("blobs", 200)
@@ -143,7 +153,6 @@ def test_other_metrics_match_sklearn(metric, p):
     assert relative_max_error(ours.embedding_, theirs.embedding_) <= 1e-6
 
 
-@needs_stages
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_radius_mode_matches_sklearn(dtype):
     X = make_points("swiss-roll", 300).astype(dtype)
@@ -153,7 +162,6 @@ def test_radius_mode_matches_sklearn(dtype):
     assert relative_max_error(ours.transform(new), theirs.transform(new)) <= TOLERANCE[dtype]
 
 
-@needs_stages
 def test_radius_transform_without_neighbors_raises():
     X = make_points("swiss-roll", 200)
     isomap = Isomap(n_neighbors=None, radius=5.0).fit(X)
@@ -162,7 +170,6 @@ def test_radius_transform_without_neighbors_raises():
         isomap.transform(far_away)
 
 
-@needs_stages
 def test_precomputed_dense_matches_sklearn():
     X = make_points("s-curve", 260)
     train, new = X[:220], X[220:]
@@ -173,15 +180,16 @@ def test_precomputed_dense_matches_sklearn():
     assert relative_max_error(ours.transform(new_distances), theirs.transform(new_distances)) <= 1e-6
 
 
-@needs_stages
 def test_precomputed_sparse_matches_sklearn():
-    X = make_points("swiss-roll", 250)
-    graph = kneighbors_graph(X, 12, mode="distance")
+    X = make_points("swiss-roll", 290)
+    train, new = X[:250], X[250:]
+    graph = kneighbors_graph(train, 12, mode="distance")
     ours, theirs = fit_both(graph, n_neighbors=8, metric="precomputed")
     assert relative_max_error(ours.embedding_, theirs.embedding_) <= 1e-6
+    new_graph = NearestNeighbors(n_neighbors=12).fit(train).kneighbors_graph(new, mode="distance")
+    assert relative_max_error(ours.transform(new_graph), theirs.transform(new_graph)) <= 1e-6
 
 
-@needs_stages
 def test_precomputed_sparse_disconnected_raises_like_sklearn():
     X = np.vstack([make_points("swiss-roll", 60), make_points("swiss-roll", 60) + 100.0])
     graph = kneighbors_graph(X, 6, mode="distance")
@@ -191,7 +199,6 @@ def test_precomputed_sparse_disconnected_raises_like_sklearn():
     assert expected[0] is RuntimeError
 
 
-@needs_stages
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_disconnected_graph_warns_and_joins_like_sklearn(dtype):
     X = np.vstack([make_points("s-curve", 100), make_points("s-curve", 80) + 20.0]).astype(dtype)
@@ -209,7 +216,6 @@ def test_disconnected_graph_warns_and_joins_like_sklearn(dtype):
     assert relative_max_error(ours.embedding_, theirs.embedding_) <= TOLERANCE[dtype]
 
 
-@needs_stages
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_sparse_input_matches_sklearn(dtype):
     rng = np.random.default_rng(3)
@@ -221,7 +227,6 @@ def test_sparse_input_matches_sklearn(dtype):
     assert relative_max_error(ours.transform(X[:20]), theirs.transform(X[:20])) <= TOLERANCE[dtype]
 
 
-@needs_stages
 def test_integer_and_list_input_give_float64():
     rng = np.random.default_rng(4)
     X = rng.integers(0, 100, size=(120, 3))
@@ -232,7 +237,6 @@ def test_integer_and_list_input_give_float64():
     np.testing.assert_allclose(from_list.embedding_, ours.embedding_)
 
 
-@needs_stages
 @pytest.mark.parametrize("container", ["BallTree", "KDTree", "NearestNeighbors"])
 def test_tree_and_neighbors_input_like_array_input(container):
     # scikit-learn's Isomap documents these inputs but fails on them (no n_features_in_);
@@ -250,14 +254,12 @@ def test_tree_and_neighbors_input_like_array_input(container):
         ours.transform(X[:5, :2])
 
 
-@needs_stages
 def test_reconstruction_error_matches_sklearn_in_radius_mode():
     X = make_points("s-curve", 200)
     ours, theirs = fit_both(X, n_neighbors=None, radius=0.8)
     assert ours.reconstruction_error() == pytest.approx(theirs.reconstruction_error(), rel=1e-6)
 
 
-@needs_stages
 def test_mixed_dtypes_at_transform_follow_sklearn():
     X = make_points("swiss-roll", 220)
     ours64, theirs64 = fit_both(X, n_neighbors=10)
@@ -267,7 +269,6 @@ def test_mixed_dtypes_at_transform_follow_sklearn():
 
 
 # ------------------------------------------------------------------------------ fitted API
-@needs_stages
 def test_fitted_attributes_like_sklearn():
     X = make_points("swiss-roll", 150)
     ours, theirs = fit_both(X, n_neighbors=7, n_components=3)
@@ -284,7 +285,6 @@ def test_fitted_attributes_like_sklearn():
     assert all(seconds >= 0 for seconds in ours.timings_.values())
 
 
-@needs_stages
 def test_clone_get_params_pickle_round_trip():
     isomap = Isomap(n_neighbors=7, n_components=3, eigen_solver="dense", device="cpu")
     params = isomap.get_params()
@@ -298,11 +298,10 @@ def test_clone_get_params_pickle_round_trip():
     isomap.fit(X)
     restored = pickle.loads(pickle.dumps(isomap))
     np.testing.assert_array_equal(restored.embedding_, isomap.embedding_)
-    np.testing.assert_array_equal(restored.transform(X[:10]), isomap.transform(X[:10]))
+    assert relative_max_error(restored.transform(X[:10]), isomap.transform(X[:10])) <= 1e-12
     assert restored.reconstruction_error() == isomap.reconstruction_error()
 
 
-@needs_stages
 def test_set_output_pandas():
     pandas = pytest.importorskip("pandas")
     X = make_points("swiss-roll", 120)
@@ -319,7 +318,6 @@ def test_not_fitted_raises_like_sklearn():
         Isomap().reconstruction_error()
 
 
-@needs_stages
 def test_kernel_pca_transform_equals_sklearn_kernel_pca():
     X = make_points("digits", 200)
     ours, theirs = fit_both(X, n_neighbors=10)
@@ -391,6 +389,32 @@ def test_bad_fit_input_raises_like_sklearn(params, X):
     assert _raised(Isomap(**params), X, "fit_transform") == expected
 
 
+EDGE_CASES = {
+    "radius, one sample": ({"n_neighbors": None, "radius": 10.0}, _GOOD[:1]),
+    "radius, three samples": ({"n_neighbors": None, "radius": 10.0}, _GOOD[:3]),
+    "radius 0 (all isolated, joined)": ({"n_neighbors": None, "radius": 0.0}, _GOOD[:6]),
+    "one neighbour, two samples": ({"n_neighbors": 1}, _GOOD[:2]),
+    "all points equal": ({"n_neighbors": 5, "n_components": 1}, np.zeros((6, 3))),
+    "n_components > n_samples": ({"n_neighbors": 3, "n_components": 10}, _GOOD[:6]),
+}
+
+
+@pytest.mark.parametrize("params, X", EDGE_CASES.values(), ids=EDGE_CASES.keys())
+def test_edge_cases_like_sklearn(params, X):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected = SklearnIsomap(**params).fit(X).embedding_
+    except ValueError:
+        assert _raised(Isomap(**params), X) == _raised(SklearnIsomap(**params), X)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        actual = Isomap(**params).fit(X).embedding_
+    assert actual.shape == expected.shape
+    assert np.abs(actual - expected).max() <= 1e-6 * max(np.abs(expected).max(), 1.0)
+
+
 def test_neither_n_neighbors_nor_radius_raises():
     assert _raised(SklearnIsomap(n_neighbors=None), _GOOD)[0] is InvalidParameterError
     with pytest.raises(InvalidParameterError, match=r"Set n_neighbors .* or radius"):
@@ -407,7 +431,6 @@ BAD_TRANSFORM_CASES = {
 }
 
 
-@needs_stages
 @pytest.mark.parametrize("X", BAD_TRANSFORM_CASES.values(), ids=BAD_TRANSFORM_CASES.keys())
 def test_bad_transform_input_raises_like_sklearn(X):
     ours, theirs = fit_both(_GOOD)
@@ -426,15 +449,13 @@ def test_cuda_device_without_gpu_raises_runtime_error():
         Isomap(device="cuda").fit(_GOOD)
 
 
-@needs_stages
 def test_auto_device_without_gpu_falls_back_to_cpu():
     ours, theirs = fit_both(make_points("swiss-roll", 100), n_neighbors=8)
     auto = Isomap(n_neighbors=8, device="auto").fit(make_points("swiss-roll", 100))
-    np.testing.assert_allclose(auto.embedding_, ours.embedding_, rtol=0, atol=1e-12)
+    assert relative_max_error(auto.embedding_, ours.embedding_) <= 1e-12
     assert relative_max_error(auto.embedding_, theirs.embedding_) <= 1e-6
 
 
-@needs_stages
 def test_matrix_too_large_for_memory_is_refused_up_front(monkeypatch):
     monkeypatch.setattr(_device, "available_host_bytes", lambda: 10_000)
     X = make_points("swiss-roll", 200)
@@ -466,7 +487,6 @@ def test_progress_bar_only_for_long_fits():
 
 
 # -------------------------------------------------------------------- scikit-learn's checks
-@needs_stages
 @pytest.mark.filterwarnings(f"ignore:{DISCONNECTED_WARNING}:UserWarning")
 @parametrize_with_checks([Isomap()])
 def test_sklearn_estimator_checks(estimator, check):
@@ -519,7 +539,6 @@ def _well_separated_columns(dist_matrix: np.ndarray, n_components: int, relative
     return columns
 
 
-@needs_stages
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(point_clouds())
 def test_property_no_crash_and_parity(case):
@@ -538,21 +557,30 @@ def test_property_no_crash_and_parity(case):
                 Isomap(**params).fit(X)
             return
         ours = Isomap(**params).fit(X)
-    assert [str(w.message) for w in ours_warnings if w.category is UserWarning] == [
-        str(w.message) for w in theirs_warnings if w.category is UserWarning
-    ]
     dtype = X.dtype.type
     assert ours.embedding_.dtype == dtype and ours.dist_matrix_.dtype == dtype
     assert ours.embedding_.shape == theirs.embedding_.shape
     assert np.isfinite(ours.embedding_).all() and np.isfinite(ours.dist_matrix_).all()
-    if not _neighbor_choice_is_unique(X, n_neighbors) or len(ours_warnings) > 0:
+    if not _neighbor_choice_is_unique(X, n_neighbors):
+        # Tied neighbours: both graphs are valid kNN graphs but may differ (and so may their
+        # number of components); only the invariants above are comparable.
         return
+    assert [str(w.message) for w in ours_warnings if w.category is UserWarning] == [
+        str(w.message) for w in theirs_warnings if w.category is UserWarning
+    ]
     scale = max(np.abs(theirs.dist_matrix_).max(), 1e-12)
     assert np.abs(ours.dist_matrix_ - theirs.dist_matrix_).max() <= TOLERANCE[dtype] * scale
     gap = 1e-4 if dtype is np.float64 else 1e-2
     for column in _well_separated_columns(theirs.dist_matrix_, n_components, gap):
-        column_scale = np.abs(theirs.embedding_[:, column]).max()
-        difference = np.abs(ours.embedding_[:, column] - theirs.embedding_[:, column]).max()
+        expected = theirs.embedding_[:, column].astype(np.float64)
+        actual = ours.embedding_[:, column].astype(np.float64)
+        column_scale = np.abs(expected).max()
+        difference = np.abs(actual - expected).max()
+        magnitudes = np.sort(np.abs(expected))
+        if magnitudes[-1] - magnitudes[-2] <= 10 * TOLERANCE[dtype] * column_scale:
+            # The sign rule (largest-magnitude entry positive) is decided by rounding when two
+            # entries tie in magnitude (symmetric point sets): compare up to sign.
+            difference = min(difference, np.abs(actual + expected).max())
         assert difference <= 10 * TOLERANCE[dtype] * column_scale
 
 

@@ -112,7 +112,9 @@ def _plot(embedding: np.ndarray, dataset: Dataset, path: Path) -> None:
     if dataset.colour is None:
         axes.scatter(x, y, s=4)
     else:
-        scatter = axes.scatter(x, y, c=dataset.colour, s=4, cmap="Spectral")
+        # Class labels get a qualitative palette, continuous coordinates a diverging one.
+        labels = np.issubdtype(dataset.colour.dtype, np.integer)
+        scatter = axes.scatter(x, y, c=dataset.colour, s=4, cmap="tab10" if labels else "Spectral")
         figure.colorbar(scatter, ax=axes, label=dataset.colour_label)
     axes.set_xlabel(x_label)
     axes.set_ylabel(y_label)
