@@ -11,6 +11,7 @@
 
 #include "common/common.h"
 #include "common/device.h"
+#include "mds/landmark.h"
 
 namespace py = pybind11;
 
@@ -94,7 +95,87 @@ void bind_paths(py::module_& m) { (void)m; }
 void bind_mds(py::module_& m) { (void)m; }
 
 // ---------------------------------------------------------------- landmark
-void bind_landmark(py::module_& m) { (void)m; }
+template <typename T>
+py::tuple landmark_maxmin(const carray<T>& points, isogan::index_t n_landmarks, isogan::index_t first_landmark,
+                          int n_jobs) {
+  check_shape(points, "points", {-1, -1});
+  const isogan::index_t n_points = points.shape(0);
+  if (n_landmarks < 1 || n_landmarks > n_points) {
+    throw std::invalid_argument("n_landmarks must be in [1, " + std::to_string(n_points) + "], got " +
+                                std::to_string(n_landmarks));
+  }
+  if (first_landmark < 0 || first_landmark >= n_points) {
+    throw std::invalid_argument("first_landmark must be in [0, " + std::to_string(n_points) + "), got " +
+                                std::to_string(first_landmark));
+  }
+  carray<isogan::index_t> landmark_index({static_cast<py::ssize_t>(n_landmarks)});
+  carray<double> min_sq_distance({static_cast<py::ssize_t>(n_points)});
+  isogan::MaxMinParams<T> params{points.data(),  n_points, points.shape(1), n_landmarks, first_landmark,
+                                 landmark_index.mutable_data(), min_sq_distance.mutable_data()};
+  const int n_threads = isogan::resolve_threads(n_jobs);
+  run_without_gil([&](isogan::Cancellation& cancel) { isogan::maxmin_landmarks_cpu(params, n_threads, cancel); });
+  return py::make_tuple(landmark_index, min_sq_distance);
+}
+
+template <typename T>
+carray<T> landmark_triangulate(const carray<T>& landmark_geodesic, const carray<double>& projection,
+                               const carray<double>& mean_sq_distance, int n_jobs) {
+  check_shape(landmark_geodesic, "landmark_geodesic", {-1, -1});
+  const py::ssize_t n_landmarks = landmark_geodesic.shape(0);
+  check_shape(projection, "projection", {-1, n_landmarks});
+  check_shape(mean_sq_distance, "mean_sq_distance", {n_landmarks});
+  const py::ssize_t n_points = landmark_geodesic.shape(1);
+  const py::ssize_t n_components = projection.shape(0);
+  carray<T> embedding({n_points, n_components});
+  isogan::TriangulateParams<T> params{landmark_geodesic.data(), projection.data(), mean_sq_distance.data(),
+                                      n_landmarks, n_points, n_components, embedding.mutable_data()};
+  const int n_threads = isogan::resolve_threads(n_jobs);
+  run_without_gil([&](isogan::Cancellation& cancel) { isogan::triangulate_cpu(params, n_threads, cancel); });
+  return embedding;
+}
+
+template <typename T>
+carray<T> landmark_min_plus(const carray<T>& landmark_geodesic, const carray<isogan::index_t>& neighbor_index,
+                            const carray<T>& neighbor_distance, int n_jobs) {
+  check_shape(landmark_geodesic, "landmark_geodesic", {-1, -1});
+  check_shape(neighbor_index, "neighbor_index", {-1, -1});
+  check_shape(neighbor_distance, "neighbor_distance", {neighbor_index.shape(0), neighbor_index.shape(1)});
+  const py::ssize_t n_landmarks = landmark_geodesic.shape(0);
+  const py::ssize_t n_queries = neighbor_index.shape(0);
+  if (neighbor_index.shape(1) < 1) throw std::invalid_argument("neighbor_index needs at least one column");
+  carray<T> query_geodesic({n_landmarks, n_queries});
+  isogan::MinPlusParams<T> params{landmark_geodesic.data(), neighbor_index.data(), neighbor_distance.data(),
+                                  n_landmarks, landmark_geodesic.shape(1), n_queries, neighbor_index.shape(1),
+                                  query_geodesic.mutable_data()};
+  const int n_threads = isogan::resolve_threads(n_jobs);
+  run_without_gil([&](isogan::Cancellation& cancel) { isogan::landmark_min_plus_cpu(params, n_threads, cancel); });
+  return query_geodesic;
+}
+
+void bind_landmark(py::module_& m) {
+  const char* maxmin_doc =
+      "MaxMin landmarks in input space (Euclidean): (landmark_index (L,) int64, min_sq_distance (N,) float64).";
+  m.def("landmark_maxmin", &landmark_maxmin<float>, py::arg("points").noconvert(), py::arg("n_landmarks"),
+        py::arg("first_landmark"), py::arg("n_jobs"), maxmin_doc);
+  m.def("landmark_maxmin", &landmark_maxmin<double>, py::arg("points").noconvert(), py::arg("n_landmarks"),
+        py::arg("first_landmark"), py::arg("n_jobs"), maxmin_doc);
+  const char* triangulate_doc =
+      "Distance-based triangulation: embedding (N, c) = sum_l projection[:, l] * (G[l]^2 - mean_sq_distance[l]).";
+  m.def("landmark_triangulate", &landmark_triangulate<float>, py::arg("landmark_geodesic").noconvert(),
+        py::arg("projection").noconvert(), py::arg("mean_sq_distance").noconvert(), py::arg("n_jobs"),
+        triangulate_doc);
+  m.def("landmark_triangulate", &landmark_triangulate<double>, py::arg("landmark_geodesic").noconvert(),
+        py::arg("projection").noconvert(), py::arg("mean_sq_distance").noconvert(), py::arg("n_jobs"),
+        triangulate_doc);
+  const char* min_plus_doc =
+      "Geodesic distances (L, M) from M new points to the landmarks: min_j (w[m, j] + G[l, index[m, j]]).";
+  m.def("landmark_min_plus", &landmark_min_plus<float>, py::arg("landmark_geodesic").noconvert(),
+        py::arg("neighbor_index").noconvert(), py::arg("neighbor_distance").noconvert(), py::arg("n_jobs"),
+        min_plus_doc);
+  m.def("landmark_min_plus", &landmark_min_plus<double>, py::arg("landmark_geodesic").noconvert(),
+        py::arg("neighbor_index").noconvert(), py::arg("neighbor_distance").noconvert(), py::arg("n_jobs"),
+        min_plus_doc);
+}
 
 // ---------------------------------------------------------------- ops
 void bind_ops(py::module_& m) { (void)m; }

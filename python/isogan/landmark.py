@@ -1,0 +1,764 @@
+"""Landmark Isomap (de Silva & Tenenbaum 2003): Isomap for large N in O(N * L) memory.
+
+Exact Isomap keeps the N x N geodesic matrix. Landmark Isomap runs shortest paths from L chosen
+landmarks only (an L x N matrix), embeds the landmarks by classical MDS on their L x L block and
+places every other point by distance-based triangulation against the landmarks::
+
+    x_i = -1/2 * pinv(E_L)^T (delta_i - delta_mean)
+
+where ``E_L`` (L, c) is the landmark embedding, ``delta_i[l]`` the squared geodesic distance from
+point i to landmark l and ``delta_mean`` the column mean of the squared L x L block. With L = N it
+is exact Isomap. New points are embedded the same way, their distances to the landmarks being the
+min-plus product of their neighbour distances with the landmark rows.
+
+Landmark choice
+---------------
+``'maxmin'`` (default) is farthest-point sampling: the first landmark is drawn by
+``random_state``, each next one is the point farthest from all landmarks so far. It runs in
+*input space* (Euclidean), O(N * L * D) in a native kernel: for N = 100k, L = 1000, D = 3 that is
+well under a second. MaxMin in *geodesic* space would need L sequential single-source shortest
+paths (a Dijkstra over the whole graph per landmark, no parallelism over sources), several times
+the cost of the batched landmark rows; it is used only when there are no input coordinates (a
+precomputed neighbour graph), where its rows double as the landmark rows. ``'random'`` draws L
+distinct points uniformly.
+
+Memory
+------
+Held at once: the neighbour graph (N * k values and indices, twice after symmetrisation), the
+landmark rows (L * N in the input dtype) and O(N * c) outputs. For out-of-core input
+(``np.memmap`` or a ``.npy`` path) the points are never loaded whole: the kNN graph is built over
+blocks of ``chunk_rows`` query rows times ``chunk_rows`` candidate rows read from the file, so the
+points in memory are at most ``2 * chunk_rows * D`` values; MaxMin then runs on a uniformly drawn
+candidate pool of at most ``chunk_rows`` rows (a full MaxMin would read the file L times).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+from tqdm import tqdm
+
+from isogan import _core
+from isogan import knn as _knn
+from isogan import mds as _mds
+from isogan import paths as _paths
+
+_LANDMARK_METHODS = ("maxmin", "random")
+
+# Rows read from an out-of-core file at a time when the caller does not say (float32, D = 784:
+# about 200 MB per block).
+_DEFAULT_CHUNK_ROWS = 65536
+
+# Fits of at least this many points show per-stage progress bars when ``progress`` is None.
+_PROGRESS_MIN_SAMPLES = 20000
+
+
+@dataclass
+class LandmarkModel:
+    """A fitted landmark Isomap: what is needed to embed the training set and new points.
+
+    Attributes
+    ----------
+    landmark_index : ndarray of shape (n_landmarks,)
+        Indices of the landmarks among the training points, in selection order.
+    landmark_geodesic : ndarray of shape (n_landmarks, n_samples)
+        Geodesic distances from every landmark to every training point (input dtype).
+    landmark_embedding : ndarray of shape (n_landmarks, n_components)
+        Classical MDS embedding of the landmarks.
+    eigenvalues : ndarray of shape (n_components,)
+        Eigenvalues of the centred landmark kernel, descending.
+    eigenvectors : ndarray of shape (n_landmarks, n_components)
+        Eigenvectors of the centred landmark kernel.
+    projection : ndarray of shape (n_components, n_landmarks)
+        ``-1/2 * pinv(landmark_embedding)``: maps centred squared distances to coordinates.
+    mean_sq_distance : ndarray of shape (n_landmarks,)
+        Column means of the squared landmark block (``delta_mean``), float64.
+    embedding : ndarray of shape (n_samples, n_components)
+        Triangulated coordinates of all training points.
+    timings : dict of str to float
+        Wall-clock seconds per stage.
+    """
+
+    landmark_index: np.ndarray
+    landmark_geodesic: np.ndarray
+    landmark_embedding: np.ndarray
+    eigenvalues: np.ndarray
+    eigenvectors: np.ndarray
+    projection: np.ndarray
+    mean_sq_distance: np.ndarray
+    embedding: np.ndarray
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------ validation
+def check_n_landmarks(n_landmarks: Any, n_components: int, n_samples: int) -> int:
+    """Validate ``n_landmarks`` against the number of components and of samples.
+
+    Parameters
+    ----------
+    n_landmarks : int
+        Requested number of landmarks.
+    n_components : int
+        Dimension of the embedding.
+    n_samples : int
+        Number of training points.
+
+    Returns
+    -------
+    int
+        ``n_landmarks`` as a Python int.
+
+    Raises
+    ------
+    ValueError
+        If ``n_landmarks`` is not an int with ``n_components + 1 <= n_landmarks <= n_samples``.
+    """
+    if not isinstance(n_landmarks, Integral) or isinstance(n_landmarks, bool):
+        raise ValueError(f"n_landmarks must be an int, got {n_landmarks!r}")
+    if n_landmarks < n_components + 1:
+        raise ValueError(
+            f"Expected n_landmarks >= n_components + 1, but n_landmarks = {n_landmarks}, "
+            f"n_components = {n_components}. Use at least n_components + 1 landmarks."
+        )
+    if n_landmarks > n_samples:
+        raise ValueError(
+            f"Expected n_landmarks <= n_samples, but n_landmarks = {n_landmarks}, n_samples = {n_samples}."
+        )
+    return int(n_landmarks)
+
+
+def _check_method(landmark_method: Any) -> str:
+    if landmark_method not in _LANDMARK_METHODS:
+        raise ValueError(
+            f"The 'landmark_method' parameter must be a str among {set(_LANDMARK_METHODS)}. "
+            f"Got {landmark_method!r} instead."
+        )
+    return str(landmark_method)
+
+
+# ------------------------------------------------------------------------------ selection
+def select_landmarks(
+    points: np.ndarray,
+    n_landmarks: int,
+    *,
+    landmark_method: str = "maxmin",
+    random_state: Any = None,
+    n_jobs: int | None = None,
+) -> np.ndarray:
+    """Choose landmarks among points given by their coordinates.
+
+    Parameters
+    ----------
+    points : ndarray of shape (n_samples, n_features)
+        Input coordinates, float32 or float64 (a memmap is read as it is).
+    n_landmarks : int
+        Number of landmarks, ``1 <= n_landmarks <= n_samples``.
+    landmark_method : {'maxmin', 'random'}, default='maxmin'
+        'maxmin': farthest-point sampling in input space (Euclidean), first landmark drawn from
+        ``random_state``; 'random': ``n_landmarks`` distinct points drawn uniformly.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the first MaxMin landmark or the random draw.
+    n_jobs : int or None, default=None
+        Threads for the MaxMin kernel (joblib convention; None uses all).
+
+    Returns
+    -------
+    ndarray of shape (n_landmarks,), int64
+        Indices of the landmarks, in selection order, all distinct.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from isogan.landmark import select_landmarks
+    >>> points = np.array([[0.0], [1.0], [10.0], [4.0]])
+    >>> select_landmarks(points, 2, random_state=0).tolist()
+    [0, 2]
+    """
+    from sklearn.utils import check_random_state
+
+    landmark_method = _check_method(landmark_method)
+    n_samples = points.shape[0]
+    if not isinstance(n_landmarks, Integral) or not 1 <= n_landmarks <= n_samples:
+        raise ValueError(f"n_landmarks must be an int in [1, {n_samples}], got {n_landmarks!r}")
+    rng = check_random_state(random_state)
+    if landmark_method == "random":
+        return np.sort(rng.choice(n_samples, size=int(n_landmarks), replace=False)).astype(np.int64)
+    first = int(rng.randint(n_samples))
+    dtype = np.float32 if points.dtype == np.float32 else np.float64
+    contiguous = np.ascontiguousarray(points, dtype=dtype)
+    landmark_index, _ = _core.landmark_maxmin(contiguous, int(n_landmarks), first, _threads(n_jobs))
+    return landmark_index
+
+
+def _threads(n_jobs: int | None) -> int:
+    return 0 if n_jobs is None else int(n_jobs)
+
+
+# ------------------------------------------------------------------------------ fitting
+def fit_landmark_model(
+    graph: Any,
+    n_landmarks: int,
+    n_components: int = 2,
+    *,
+    points: np.ndarray | None = None,
+    landmark_method: str = "maxmin",
+    random_state: Any = None,
+    component_labels: np.ndarray | None = None,
+    path_method: str = "auto",
+    n_jobs: int | None = None,
+    device: str = "auto",
+    progress: bool | None = None,
+) -> LandmarkModel:
+    """Fit landmark Isomap on a connected neighbour graph.
+
+    Parameters
+    ----------
+    graph : sparse matrix of shape (n_samples, n_samples)
+        Connected neighbour graph of edge lengths (as from :func:`isogan.knn_graph`).
+    n_landmarks : int
+        Number of landmarks, ``n_components + 1 <= n_landmarks <= n_samples``.
+    n_components : int, default=2
+        Dimension of the embedding.
+    points : ndarray of shape (n_samples, n_features), optional
+        Coordinates of the points, used for MaxMin in input space. Without them MaxMin runs in
+        geodesic space (L sequential shortest-path runs).
+    landmark_method : {'maxmin', 'random'}, default='maxmin'
+        How landmarks are chosen (see :func:`select_landmarks`).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the landmark choice.
+    component_labels : ndarray of shape (n_samples,), optional
+        Connected components of the neighbour graph before its components were joined. Every
+        component left without a landmark gets one (with a warning), so that each part of the
+        data anchors the embedding.
+    path_method : {'auto', 'D', 'FW'}, default='auto'
+        Shortest-path method passed to :func:`isogan.geodesic_distances`.
+    n_jobs : int or None, default=None
+        Threads (joblib convention).
+    device : {'auto', 'cpu', 'cuda'}, default='auto'
+        Where the shortest paths and MDS stages run.
+    progress : bool or None, default=None
+        Show per-stage progress bars; None shows them from 20000 points on.
+
+    Returns
+    -------
+    LandmarkModel
+
+    Raises
+    ------
+    ValueError
+        If ``n_landmarks`` is out of range, or the graph is disconnected (join its components
+        first, as :func:`landmark_isomap` does).
+    """
+    n_samples = graph.shape[0]
+    n_landmarks = check_n_landmarks(n_landmarks, n_components, n_samples)
+    landmark_method = _check_method(landmark_method)
+    n_graph_components, _ = connected_components(graph, directed=False)
+    if n_graph_components > 1:
+        raise ValueError(
+            f"The neighbour graph has {n_graph_components} connected components, so geodesic "
+            "distances between them are infinite. Join its components first (landmark_isomap does, "
+            "from the input coordinates) or increase n_neighbors."
+        )
+    show = n_samples >= _PROGRESS_MIN_SAMPLES if progress is None else bool(progress)
+    timings: dict[str, float] = {}
+    bar = tqdm(total=3, desc="landmark Isomap", unit="stage", file=sys.stderr, disable=not show, leave=False)
+    try:
+        start = time.perf_counter()
+        bar.set_postfix_str("landmarks", refresh=False)
+        landmark_geodesic = None
+        if landmark_method == "maxmin" and points is None:
+            landmark_index, landmark_geodesic = _geodesic_maxmin(
+                graph, n_landmarks, random_state, path_method, n_jobs, device, show
+            )
+        elif points is not None:
+            landmark_index = select_landmarks(
+                points, n_landmarks, landmark_method=landmark_method, random_state=random_state, n_jobs=n_jobs
+            )
+        else:
+            landmark_index = select_landmarks(
+                np.zeros((n_samples, 1)), n_landmarks, landmark_method="random", random_state=random_state
+            )
+        if component_labels is not None:
+            landmark_index = _cover_components(landmark_index, component_labels)
+            if landmark_geodesic is not None and landmark_geodesic.shape[0] < landmark_index.size:
+                extra = landmark_index[landmark_geodesic.shape[0] :]
+                extra_rows = _paths.geodesic_distances(
+                    graph, method=path_method, indices=extra, n_jobs=n_jobs, device=device
+                )
+                landmark_geodesic = np.vstack([landmark_geodesic, _to_numpy(extra_rows)])
+        timings["landmarks"] = time.perf_counter() - start
+        bar.update(1)
+
+        start = time.perf_counter()
+        bar.set_postfix_str("geodesic distances", refresh=False)
+        if landmark_geodesic is None:
+            landmark_geodesic = _to_numpy(
+                _paths.geodesic_distances(graph, method=path_method, indices=landmark_index, n_jobs=n_jobs, device=device)
+            )
+        landmark_geodesic = np.ascontiguousarray(landmark_geodesic)
+        timings["paths"] = time.perf_counter() - start
+        bar.update(1)
+
+        start = time.perf_counter()
+        bar.set_postfix_str("MDS + triangulation", refresh=False)
+        model = _embed_landmarks(landmark_index, landmark_geodesic, n_components, n_jobs, device)
+        timings["mds"] = time.perf_counter() - start
+        bar.update(1)
+    finally:
+        bar.close()
+    model.timings = timings
+    return model
+
+
+def _to_numpy(array: Any) -> np.ndarray:
+    if hasattr(array, "__cuda_array_interface__"):
+        return array.get() if hasattr(array, "get") else array.detach().cpu().numpy()
+    return np.asarray(array)
+
+
+def _geodesic_maxmin(
+    graph: Any, n_landmarks: int, random_state: Any, path_method: str, n_jobs: int | None, device: str, show: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """MaxMin in geodesic space: one shortest-path run per landmark; the rows are kept."""
+    from sklearn.utils import check_random_state
+
+    n_samples = graph.shape[0]
+    rng = check_random_state(random_state)
+    current = int(rng.randint(n_samples))
+    landmark_index = np.empty(n_landmarks, dtype=np.int64)
+    rows: np.ndarray | None = None
+    nearest = np.full(n_samples, np.inf)
+    picked = np.zeros(n_samples, dtype=bool)
+    for position in tqdm(range(n_landmarks), desc="MaxMin (geodesic)", file=sys.stderr, disable=not show, leave=False):
+        landmark_index[position] = current
+        picked[current] = True
+        row = _to_numpy(
+            _paths.geodesic_distances(graph, method=path_method, indices=np.array([current]), n_jobs=n_jobs, device=device)
+        )[0]
+        if rows is None:
+            rows = np.empty((n_landmarks, n_samples), dtype=row.dtype)
+        rows[position] = row
+        np.minimum(nearest, row, out=nearest)
+        # Ties go to the smallest index; picked points (distance 0) never come back.
+        candidates = np.where(picked, -1.0, nearest)
+        current = int(np.argmax(candidates))
+    return landmark_index, rows
+
+
+def _cover_components(landmark_index: np.ndarray, component_labels: np.ndarray) -> np.ndarray:
+    """Add one landmark (the lowest index) to every component that has none, with a warning."""
+    labels = np.asarray(component_labels)
+    n_labels = int(labels.max()) + 1
+    covered = np.zeros(n_labels, dtype=bool)
+    covered[labels[landmark_index]] = True
+    missing = np.flatnonzero(~covered)
+    if missing.size == 0:
+        return landmark_index
+    # First point of each component, in component order.
+    first_points = np.full(n_labels, labels.size, dtype=np.int64)
+    np.minimum.at(first_points, labels, np.arange(labels.size, dtype=np.int64))
+    warnings.warn(
+        f"{missing.size} connected component(s) of the neighbour graph had no landmark; one landmark was "
+        f"added in each, so n_landmarks is now {landmark_index.size + missing.size}. Increase "
+        "n_landmarks or n_neighbors to avoid this.",
+        stacklevel=3,
+    )
+    return np.concatenate([landmark_index, first_points[missing]]).astype(np.int64)
+
+
+def _embed_landmarks(
+    landmark_index: np.ndarray, landmark_geodesic: np.ndarray, n_components: int, n_jobs: int | None, device: str
+) -> LandmarkModel:
+    """Classical MDS on the landmark block, then triangulation of every point."""
+    if not np.all(np.isfinite(landmark_geodesic)):
+        raise ValueError("Geodesic distances from the landmarks are not all finite; the neighbour graph is disconnected.")
+    block = landmark_geodesic[:, landmark_index].astype(np.float64)
+    # Dijkstra from a and from b may round d(a, b) differently in float32: symmetrise.
+    block = 0.5 * (block + block.T)
+    landmark_embedding, eigenvalues, eigenvectors = _mds.classical_mds(block, n_components=n_components, device=device)
+    landmark_embedding = _to_numpy(landmark_embedding)
+    eigenvalues = _to_numpy(eigenvalues).astype(np.float64)
+    eigenvectors = _to_numpy(eigenvectors).astype(np.float64)
+    mean_sq_distance = np.mean(block * block, axis=0)
+    projection = np.zeros((eigenvectors.shape[1], eigenvectors.shape[0]), dtype=np.float64)
+    positive = np.flatnonzero(eigenvalues > 0)
+    projection[positive] = -0.5 * (eigenvectors[:, positive] / np.sqrt(eigenvalues[positive])).T
+    embedding = triangulate(landmark_geodesic, projection, mean_sq_distance, n_jobs=n_jobs)
+    return LandmarkModel(
+        landmark_index=landmark_index,
+        landmark_geodesic=landmark_geodesic,
+        landmark_embedding=landmark_embedding,
+        eigenvalues=eigenvalues,
+        eigenvectors=eigenvectors,
+        projection=projection,
+        mean_sq_distance=mean_sq_distance,
+        embedding=embedding,
+    )
+
+
+def triangulate(
+    landmark_geodesic: np.ndarray, projection: np.ndarray, mean_sq_distance: np.ndarray, *, n_jobs: int | None = None
+) -> np.ndarray:
+    """Distance-based triangulation of points from their geodesic distances to the landmarks.
+
+    Parameters
+    ----------
+    landmark_geodesic : ndarray of shape (n_landmarks, n_points)
+        Distances from each landmark to each point to place, float32 or float64.
+    projection : ndarray of shape (n_components, n_landmarks)
+        ``-1/2 * pinv(landmark_embedding)`` (:attr:`LandmarkModel.projection`).
+    mean_sq_distance : ndarray of shape (n_landmarks,)
+        Column means of the squared landmark block.
+    n_jobs : int or None, default=None
+        Threads (joblib convention; None uses all).
+
+    Returns
+    -------
+    ndarray of shape (n_points, n_components)
+        Coordinates, in the dtype of ``landmark_geodesic``.
+    """
+    geodesic = np.ascontiguousarray(landmark_geodesic)
+    if geodesic.dtype not in (np.float32, np.float64):
+        geodesic = geodesic.astype(np.float64)
+    return _core.landmark_triangulate(
+        geodesic,
+        np.ascontiguousarray(projection, dtype=np.float64),
+        np.ascontiguousarray(mean_sq_distance, dtype=np.float64),
+        _threads(n_jobs),
+    )
+
+
+def transform_from_neighbors(
+    model: LandmarkModel, neighbor_graph: Any, *, n_jobs: int | None = None, chunk_rows: int = 65536
+) -> np.ndarray:
+    """Embed new points given their neighbours among the training points.
+
+    Each new point's geodesic distance to a landmark is the min-plus product of its neighbour
+    edge lengths with the landmark rows; it is then triangulated like a training point. Work and
+    memory are O(M * L) per chunk of ``chunk_rows`` points.
+
+    Parameters
+    ----------
+    model : LandmarkModel
+        The fitted model.
+    neighbor_graph : sparse matrix of shape (n_queries, n_samples)
+        Edge lengths from each new point to its training neighbours (every row non-empty).
+    n_jobs : int or None, default=None
+        Threads (joblib convention; None uses all).
+    chunk_rows : int, default=65536
+        New points processed at a time.
+
+    Returns
+    -------
+    ndarray of shape (n_queries, n_components)
+    """
+    graph = sparse.csr_matrix(neighbor_graph)
+    n_queries = graph.shape[0]
+    if graph.shape[1] != model.landmark_geodesic.shape[1]:
+        raise ValueError(
+            f"neighbor_graph has {graph.shape[1]} columns, expected n_samples = {model.landmark_geodesic.shape[1]}"
+        )
+    row_counts = np.diff(graph.indptr)
+    if n_queries and row_counts.min() == 0:
+        first = int(np.flatnonzero(row_counts == 0)[0])
+        raise ValueError(f"Row {first} of neighbor_graph has no training neighbour; its distances are undefined.")
+    dtype = model.landmark_geodesic.dtype
+    out = np.empty((n_queries, model.projection.shape[0]), dtype=dtype)
+    for start in range(0, n_queries, chunk_rows):
+        rows = graph[start : start + chunk_rows]
+        width = int(np.diff(rows.indptr).max())
+        # Pad ragged rows (radius graphs) by repeating each row's first neighbour: min is unchanged.
+        neighbor_index, neighbor_distance = _padded_rows(rows, width, dtype)
+        query_geodesic = _core.landmark_min_plus(model.landmark_geodesic, neighbor_index, neighbor_distance, _threads(n_jobs))
+        out[start : start + rows.shape[0]] = triangulate(
+            query_geodesic, model.projection, model.mean_sq_distance, n_jobs=n_jobs
+        )
+    return out
+
+
+def _padded_rows(rows: sparse.csr_matrix, width: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    counts = np.diff(rows.indptr)
+    position = np.arange(width)[None, :]
+    take = rows.indptr[:-1, None] + np.where(position < counts[:, None], position, 0)
+    neighbor_index = np.ascontiguousarray(rows.indices[take], dtype=np.int64)
+    neighbor_distance = np.ascontiguousarray(rows.data[take], dtype=dtype)
+    return neighbor_index, neighbor_distance
+
+
+# ------------------------------------------------------------------------------ end to end
+def landmark_isomap(
+    X: Any,
+    n_landmarks: int,
+    n_components: int = 2,
+    *,
+    n_neighbors: int = 5,
+    metric: str = "minkowski",
+    p: float = 2,
+    metric_params: dict | None = None,
+    landmark_method: str = "maxmin",
+    random_state: Any = None,
+    path_method: str = "auto",
+    chunk_rows: int | None = None,
+    n_jobs: int | None = None,
+    device: str = "auto",
+    progress: bool | None = None,
+) -> LandmarkModel:
+    """Embed points with landmark Isomap, in O(N * L) memory; the input may live on disk.
+
+    Parameters
+    ----------
+    X : ndarray, numpy.memmap or str/os.PathLike of shape (n_samples, n_features)
+        The points; a path names a ``.npy`` file, opened memory-mapped. A memmap larger than
+        ``chunk_rows`` rows is read in blocks and never loaded whole.
+    n_landmarks : int
+        Number of landmarks, ``n_components + 1 <= n_landmarks <= n_samples``.
+    n_components : int, default=2
+        Dimension of the embedding.
+    n_neighbors : int, default=5
+        Neighbours per point in the kNN graph.
+    metric : str, default='minkowski'
+        kNN metric (as in :func:`isogan.knn_graph`); MaxMin always uses Euclidean distance.
+    p : float, default=2
+        Minkowski power.
+    metric_params : dict, optional
+        Extra metric arguments.
+    landmark_method : {'maxmin', 'random'}, default='maxmin'
+        How landmarks are chosen (see :func:`select_landmarks`).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the landmark choice.
+    path_method : {'auto', 'D', 'FW'}, default='auto'
+        Shortest-path method.
+    chunk_rows : int, optional
+        Rows of an out-of-core input read at a time (default 65536); bounds the points held in
+        memory to ``2 * chunk_rows * n_features`` values.
+    n_jobs : int or None, default=None
+        Threads (joblib convention).
+    device : {'auto', 'cpu', 'cuda'}, default='auto'
+        Where the kNN, shortest-path and MDS stages run.
+    progress : bool or None, default=None
+        Per-stage progress bars; None shows them from 20000 points on.
+
+    Returns
+    -------
+    LandmarkModel
+        ``.embedding`` holds the (n_samples, n_components) coordinates.
+
+    Raises
+    ------
+    ValueError
+        If ``n_landmarks`` is not in ``[n_components + 1, n_samples]``, ``n_neighbors`` is not
+        below ``n_samples``, or the input is not a 2-D float array.
+
+    Warns
+    -----
+    UserWarning
+        When the neighbour graph is disconnected: its components are joined through their
+        nearest pairs (as scikit-learn's Isomap does) and a landmark is added to every component
+        that has none.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_swiss_roll
+    >>> from isogan.landmark import landmark_isomap
+    >>> X, _ = make_swiss_roll(2000, random_state=0)
+    >>> landmark_isomap(X, n_landmarks=100, n_neighbors=10, random_state=0).embedding.shape
+    (2000, 2)
+    """
+    points = np.load(os.fspath(X), mmap_mode="r") if isinstance(X, (str, os.PathLike)) else X
+    if not isinstance(points, np.ndarray):
+        points = np.asarray(points)
+    if points.ndim != 2:
+        raise ValueError(f"Expected a 2-D array of points, got shape {points.shape}")
+    if points.dtype not in (np.float32, np.float64):
+        if isinstance(points, np.memmap):
+            raise ValueError(f"Out-of-core input must be float32 or float64, got {points.dtype}")
+        points = points.astype(np.float64)
+    n_samples = points.shape[0]
+    n_landmarks = check_n_landmarks(n_landmarks, n_components, n_samples)
+    if not isinstance(n_neighbors, Integral) or not 1 <= n_neighbors < n_samples:
+        raise ValueError(
+            f"Expected n_neighbors < n_samples_fit, but n_neighbors = {n_neighbors}, n_samples_fit = {n_samples}"
+        )
+    chunk_rows = _DEFAULT_CHUNK_ROWS if chunk_rows is None else int(chunk_rows)
+    if chunk_rows < n_neighbors + 1:
+        raise ValueError(f"chunk_rows must be > n_neighbors, got {chunk_rows}")
+    out_of_core = isinstance(points, np.memmap) and n_samples > chunk_rows
+    if not out_of_core:
+        points = np.ascontiguousarray(points)
+    show = n_samples >= _PROGRESS_MIN_SAMPLES if progress is None else bool(progress)
+    knn_options = dict(metric=metric, p=p, metric_params=metric_params, n_jobs=n_jobs, device=device)
+
+    start = time.perf_counter()
+    if out_of_core:
+        graph = _chunked_knn_graph(points, n_neighbors, chunk_rows, knn_options, show)
+    else:
+        graph = _knn.knn_graph(points, n_neighbors=n_neighbors, mode="distance", **knn_options)
+    knn_seconds = time.perf_counter() - start
+
+    start = time.perf_counter()
+    n_graph_components, labels = connected_components(graph, directed=False)
+    component_labels = None
+    if n_graph_components > 1:
+        warnings.warn(
+            f"The number of connected components of the neighbors graph is {n_graph_components} > 1. "
+            "Completing the graph to fit Isomap might be slow. Increase the number of neighbors to avoid this issue.",
+            stacklevel=2,
+        )
+        graph = _join_components(points, graph, labels, chunk_rows, metric, p, metric_params)
+        component_labels = labels
+    connect_seconds = time.perf_counter() - start
+
+    candidates = None
+    maxmin_points = points
+    if out_of_core and landmark_method == "maxmin":
+        from sklearn.utils import check_random_state
+
+        # A full MaxMin would read the file once per landmark: run it on a random candidate pool.
+        pool_rng = check_random_state(random_state)
+        candidates = np.sort(pool_rng.choice(n_samples, size=max(n_landmarks, chunk_rows), replace=False))
+        maxmin_points = np.ascontiguousarray(points[candidates])
+    if candidates is None:
+        model = fit_landmark_model(
+            graph, n_landmarks, n_components, points=maxmin_points, landmark_method=landmark_method,
+            random_state=random_state, component_labels=component_labels, path_method=path_method,
+            n_jobs=n_jobs, device=device, progress=show,
+        )
+    else:
+        pool_index = select_landmarks(maxmin_points, n_landmarks, random_state=random_state, n_jobs=n_jobs)
+        landmark_index = candidates[pool_index]
+        model = _fit_with_landmarks(graph, landmark_index, n_components, component_labels, path_method, n_jobs, device)
+    model.timings = {"knn": knn_seconds, "connect": connect_seconds, **model.timings}
+    return model
+
+
+def _fit_with_landmarks(
+    graph: Any,
+    landmark_index: np.ndarray,
+    n_components: int,
+    component_labels: np.ndarray | None,
+    path_method: str,
+    n_jobs: int | None,
+    device: str,
+) -> LandmarkModel:
+    """Landmark rows, MDS and triangulation for landmarks already chosen."""
+    start = time.perf_counter()
+    if component_labels is not None:
+        landmark_index = _cover_components(landmark_index, component_labels)
+    landmark_geodesic = np.ascontiguousarray(
+        _to_numpy(_paths.geodesic_distances(graph, method=path_method, indices=landmark_index, n_jobs=n_jobs, device=device))
+    )
+    paths_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    model = _embed_landmarks(landmark_index, landmark_geodesic, n_components, n_jobs, device)
+    model.timings = {"paths": paths_seconds, "mds": time.perf_counter() - start}
+    return model
+
+
+def _chunked_knn_graph(
+    points: np.ndarray, n_neighbors: int, chunk_rows: int, knn_options: dict, show: bool
+) -> sparse.csr_matrix:
+    """kNN graph of an out-of-core array: blocks of query rows against blocks of candidate rows.
+
+    At most two blocks of ``chunk_rows`` rows are in memory at once, plus the running
+    (chunk_rows, n_neighbors) best lists.
+    """
+    n_samples = points.shape[0]
+    dtype = points.dtype
+    starts = range(0, n_samples, chunk_rows)
+    indices = np.empty((n_samples, n_neighbors), dtype=np.int64)
+    distances = np.empty((n_samples, n_neighbors), dtype=dtype)
+    blocks = tqdm(total=len(starts) ** 2, desc="kNN (out of core)", unit="block", file=sys.stderr, disable=not show, leave=False)
+    try:
+        for query_start in starts:
+            query = np.ascontiguousarray(points[query_start : query_start + chunk_rows])
+            n_query = query.shape[0]
+            best_distance = np.full((n_query, n_neighbors), np.inf, dtype=dtype)
+            best_index = np.full((n_query, n_neighbors), -1, dtype=np.int64)
+            for candidate_start in starts:
+                candidate = (
+                    query
+                    if candidate_start == query_start
+                    else np.ascontiguousarray(points[candidate_start : candidate_start + chunk_rows])
+                )
+                # One more neighbour than needed when the block holds the queries themselves.
+                same = candidate_start == query_start
+                k_block = min(n_neighbors + int(same), candidate.shape[0])
+                block_graph = sparse.csr_matrix(
+                    _knn.query_graph(query, candidate, n_neighbors=k_block, **knn_options)
+                )
+                block_index, block_distance = _padded_rows(block_graph, k_block, dtype)
+                block_index = block_index + candidate_start
+                if same:
+                    rows = np.arange(query_start, query_start + n_query)[:, None]
+                    is_self = block_index == rows
+                    # Drop the point itself, or the farthest entry when ties hid it.
+                    drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), k_block - 1)
+                    keep = np.ones_like(is_self)
+                    keep[np.arange(n_query), drop] = False
+                    block_index = block_index[keep].reshape(n_query, k_block - 1)
+                    block_distance = block_distance[keep].reshape(n_query, k_block - 1)
+                merged_distance = np.concatenate([best_distance, block_distance], axis=1)
+                merged_index = np.concatenate([best_index, block_index], axis=1)
+                order = np.argsort(merged_distance, axis=1, kind="stable")[:, :n_neighbors]
+                best_distance = np.take_along_axis(merged_distance, order, axis=1)
+                best_index = np.take_along_axis(merged_index, order, axis=1)
+                blocks.update(1)
+            indices[query_start : query_start + n_query] = best_index
+            distances[query_start : query_start + n_query] = best_distance
+    finally:
+        blocks.close()
+    indptr = np.arange(0, n_samples * n_neighbors + 1, n_neighbors, dtype=np.int64)
+    return sparse.csr_matrix((distances.ravel(), indices.ravel(), indptr), shape=(n_samples, n_samples))
+
+
+def _join_components(
+    points: np.ndarray,
+    graph: Any,
+    labels: np.ndarray,
+    chunk_rows: int,
+    metric: str,
+    p: float,
+    metric_params: dict | None,
+) -> sparse.csr_matrix:
+    """Add, for every two components, an edge between their nearest pair (scikit-learn's rule).
+
+    The nearest pair is found block by block, so no more than ``chunk_rows`` x ``chunk_rows``
+    distances exist at once.
+    """
+    from sklearn.metrics import pairwise_distances
+
+    metric_kwargs = dict(metric_params or {})
+    if metric == "minkowski":
+        metric_kwargs.setdefault("p", p)
+    n_labels = int(labels.max()) + 1
+    members = [np.flatnonzero(labels == label) for label in range(n_labels)]
+    rows, cols, values = [], [], []
+    for a in range(n_labels):
+        for b in range(a + 1, n_labels):
+            best = (np.inf, -1, -1)
+            for a_start in range(0, members[a].size, chunk_rows):
+                a_index = members[a][a_start : a_start + chunk_rows]
+                a_points = np.asarray(points[a_index], dtype=np.float64)
+                for b_start in range(0, members[b].size, chunk_rows):
+                    b_index = members[b][b_start : b_start + chunk_rows]
+                    block = pairwise_distances(a_points, np.asarray(points[b_index], dtype=np.float64), metric=metric, **metric_kwargs)
+                    flat = int(np.argmin(block))
+                    i, j = divmod(flat, block.shape[1])
+                    if block[i, j] < best[0]:
+                        best = (float(block[i, j]), int(a_index[i]), int(b_index[j]))
+            # A zero-length edge would vanish from a sparse graph; keep it as the smallest positive.
+            length = max(best[0], np.finfo(graph.dtype).tiny)
+            rows += [best[1], best[2]]
+            cols += [best[2], best[1]]
+            values += [length, length]
+    extra = sparse.csr_matrix((np.array(values, dtype=graph.dtype), (rows, cols)), shape=graph.shape)
+    return sparse.csr_matrix(graph + extra)
