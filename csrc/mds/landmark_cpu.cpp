@@ -28,6 +28,11 @@ void maxmin_landmarks_cpu(const MaxMinParams<T>& params, int n_threads, Cancella
   if (params.first_landmark < 0 || params.first_landmark >= n_points) {
     throw std::invalid_argument("first_landmark must be in [0, n_points), got " + std::to_string(params.first_landmark));
   }
+  // Every round ends in two barriers; below ~1M coordinates per thread and round the barrier
+  // (a descheduled thread on a shared machine costs milliseconds) outweighs the work.
+  constexpr index_t kCoordinatesPerThread = index_t{1} << 20;
+  n_threads = static_cast<int>(std::max<index_t>(
+      1, std::min<index_t>(n_threads, (n_points * n_features + kCoordinatesPerThread - 1) / kCoordinatesPerThread)));
   double* min_sq = params.min_sq_distance;
   std::fill(min_sq, min_sq + n_points, std::numeric_limits<double>::infinity());
   // A picked landmark is marked -1 so that duplicates of it (distance 0) are picked before it again.

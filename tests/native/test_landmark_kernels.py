@@ -101,3 +101,13 @@ def test_min_plus_bad_input_raises():
         _core.landmark_min_plus(geodesic, np.array([[5]], dtype=np.int64), np.zeros((1, 1)), 1)
     with pytest.raises(ValueError, match="neighbor_distance"):
         _core.landmark_min_plus(geodesic, np.zeros((2, 3), dtype=np.int64), np.zeros((2, 2)), 1)
+
+
+def test_maxmin_parallel_path_matches_oracle():
+    # Enough coordinates per round (2**21) for the kernel to use two threads.
+    points = np.random.default_rng(3).normal(size=(2**19, 4))
+    index, min_sq = _core.landmark_maxmin(points, 6, 11, 2)
+    expected_index, expected_sq = naive_maxmin(points, 6, 11)
+    np.testing.assert_array_equal(index, expected_index)
+    expected_sq[expected_index] = 0.0
+    np.testing.assert_allclose(min_sq, expected_sq, rtol=1e-12)

@@ -1,0 +1,199 @@
+"""Landmark Isomap end to end: exactness at L = N, accuracy, landmark choice, components,
+out-of-core input, bad input and transform."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy import sparse
+from scipy.spatial.distance import pdist
+from sklearn.datasets import make_swiss_roll
+from sklearn.manifold import Isomap as SklearnIsomap
+
+from isogan import landmark
+
+
+def _stages_merged() -> bool:
+    if not hasattr(landmark._knn, "query_graph"):
+        return False
+    try:
+        graph = landmark._knn.knn_graph(np.eye(3), n_neighbors=1, mode="distance", device="cpu")
+        landmark._paths.geodesic_distances(graph, indices=np.array([0]), device="cpu")
+        landmark._mds.classical_mds(np.ones((3, 3)) - np.eye(3), n_components=1, device="cpu")
+    except NotImplementedError:
+        return False
+    return True
+
+
+needs_stages = pytest.mark.skipif(not _stages_merged(), reason="kNN/paths/MDS stages not merged yet")
+
+
+def swiss_roll(n_samples, dtype=np.float64, seed=0):
+    X, t = make_swiss_roll(n_samples, random_state=seed)
+    arc_length = 0.5 * (t * np.sqrt(1 + t * t) + np.arcsinh(t))
+    return X.astype(dtype), np.c_[arc_length, X[:, 1]]
+
+
+def residual_variance(embedding, truth, n_pairs_points=800):
+    sample = np.random.default_rng(0).choice(len(embedding), min(n_pairs_points, len(embedding)), replace=False)
+    return 1 - np.corrcoef(pdist(embedding[sample]), pdist(truth[sample]))[0, 1] ** 2
+
+
+def assert_equal_up_to_sign(actual, expected, **tolerances):
+    signs = np.sign(np.sum(actual * expected, axis=0))
+    np.testing.assert_allclose(actual * signs, expected, **tolerances)
+
+
+@needs_stages
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_all_points_landmarks_is_exact_isomap(dtype):
+    X, _ = swiss_roll(600, dtype)
+    model = landmark.landmark_isomap(X, n_landmarks=600, n_neighbors=8, random_state=0, device="cpu")
+    expected = SklearnIsomap(n_neighbors=8).fit_transform(X.astype(np.float64))
+    assert model.embedding.dtype == dtype
+    scale = np.abs(expected).max()
+    atol = 1e-7 * scale if dtype == np.float64 else 2e-3 * scale
+    assert_equal_up_to_sign(model.embedding.astype(np.float64), expected, atol=atol)
+
+
+@needs_stages
+@pytest.mark.parametrize("landmark_method", ["maxmin", "random"])
+def test_moderate_landmarks_recover_swiss_roll(landmark_method):
+    X, truth = swiss_roll(3000, np.float32)
+    model = landmark.landmark_isomap(
+        X, n_landmarks=60, n_neighbors=10, landmark_method=landmark_method, random_state=1, device="cpu"
+    )
+    assert np.all(np.isfinite(model.embedding))
+    assert residual_variance(model.embedding, truth) < 0.01
+
+
+def test_maxmin_is_deterministic_and_spread():
+    X, _ = swiss_roll(2000)
+    first = landmark.select_landmarks(X, 50, random_state=3)
+    again = landmark.select_landmarks(X, 50, random_state=3)
+    other = landmark.select_landmarks(X, 50, random_state=4)
+    np.testing.assert_array_equal(first, again)
+    assert first[0] != other[0]
+    assert np.unique(first).size == 50
+    # MaxMin covers better than random: its largest point-to-landmark distance is smaller.
+    random_pick = landmark.select_landmarks(X, 50, landmark_method="random", random_state=3)
+
+    def covering_radius(index):
+        return np.sqrt(((X[:, None, :] - X[index][None]) ** 2).sum(-1).min(axis=1).max())
+
+    assert covering_radius(first) < covering_radius(random_pick)
+
+
+def test_random_selection_respects_random_state():
+    X, _ = swiss_roll(500)
+    a = landmark.select_landmarks(X, 40, landmark_method="random", random_state=7)
+    b = landmark.select_landmarks(X, 40, landmark_method="random", random_state=np.random.RandomState(7))
+    c = landmark.select_landmarks(X, 40, landmark_method="random", random_state=8)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert np.unique(a).size == 40
+
+
+@needs_stages
+def test_component_without_landmark_gets_one_and_coordinates_stay_finite():
+    X, _ = swiss_roll(400)
+    # A small second component far away; 20 random landmarks (seed 0) all fall in the big one.
+    X_two = np.vstack([X, X[:30] + 1000.0])
+    graph = landmark._knn.knn_graph(X_two, n_neighbors=6, mode="distance", device="cpu")
+    from scipy.sparse.csgraph import connected_components
+
+    _, labels = connected_components(graph, directed=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = landmark.landmark_isomap(X_two, n_landmarks=20, n_neighbors=6, landmark_method="random",
+                                         random_state=0, device="cpu")
+    messages = [str(w.message) for w in caught]
+    assert any("connected components of the neighbors graph is 2" in m for m in messages)
+    assert any("had no landmark" in m for m in messages)
+    assert np.all(np.isfinite(model.embedding))
+    assert len(set(labels[model.landmark_index])) == 2
+    with pytest.warns(UserWarning, match="no landmark"):
+        covered = landmark._cover_components(np.array([0, 1, 2]), labels)
+    assert covered.size == 4 and labels[covered[-1]] != labels[0]
+
+
+@needs_stages
+def test_disconnected_graph_without_coordinates_raises():
+    graph = sparse.csr_matrix(np.array([[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]], dtype=float))
+    with pytest.raises(ValueError, match="connected components"):
+        landmark.fit_landmark_model(graph, 3, 2)
+
+
+@needs_stages
+def test_geodesic_maxmin_without_coordinates():
+    X, truth = swiss_roll(800)
+    graph = landmark._knn.knn_graph(X, n_neighbors=10, mode="distance", device="cpu")
+    model = landmark.fit_landmark_model(graph, 40, 2, random_state=0, device="cpu")
+    again = landmark.fit_landmark_model(graph, 40, 2, random_state=0, device="cpu")
+    np.testing.assert_array_equal(model.landmark_index, again.landmark_index)
+    assert residual_variance(model.embedding, truth) < 0.01
+
+
+@needs_stages
+@pytest.mark.parametrize("landmark_method", ["maxmin", "random"])
+def test_memmap_input_equals_in_memory(tmp_path, landmark_method):
+    X, _ = swiss_roll(1500, np.float32)
+    path = tmp_path / "points.npy"
+    np.save(path, X)
+    in_memory = landmark.landmark_isomap(X, 50, n_neighbors=8, landmark_method=landmark_method, random_state=0,
+                                         device="cpu", chunk_rows=4096)
+    mapped = np.load(path, mmap_mode="r")
+    # chunk_rows below n_samples forces the blocked kNN; a MaxMin pool as large as the data
+    # makes the landmark choice identical to the in-memory one.
+    out_of_core = landmark.landmark_isomap(mapped, 50, n_neighbors=8, landmark_method=landmark_method,
+                                           random_state=0, device="cpu", chunk_rows=400)
+    from_path = landmark.landmark_isomap(str(path), 50, n_neighbors=8, landmark_method=landmark_method,
+                                         random_state=0, device="cpu", chunk_rows=4096)
+    np.testing.assert_allclose(from_path.embedding, in_memory.embedding, rtol=1e-5, atol=1e-4)
+    if landmark_method == "random":
+        np.testing.assert_array_equal(out_of_core.landmark_index, in_memory.landmark_index)
+        np.testing.assert_allclose(out_of_core.embedding, in_memory.embedding, rtol=1e-4, atol=1e-3)
+    else:
+        assert np.all(np.isfinite(out_of_core.embedding))
+
+
+@needs_stages
+def test_chunked_knn_graph_equals_in_memory_graph():
+    X, _ = swiss_roll(700, np.float32)
+    X[5] = X[6]  # a duplicate: self must still be dropped, not its twin
+    options = dict(metric="minkowski", p=2, metric_params=None, n_jobs=None, device="cpu")
+    chunked = landmark._chunked_knn_graph(X, 6, 128, options, show=False)
+    direct = sparse.csr_matrix(landmark._knn.knn_graph(X, n_neighbors=6, mode="distance", device="cpu"))
+    assert chunked.shape == direct.shape
+    np.testing.assert_allclose(np.sort(chunked.toarray(), axis=1), np.sort(direct.toarray(), axis=1), atol=1e-5)
+    assert chunked.diagonal().sum() == 0 and (chunked[5, 5] == 0)
+
+
+@pytest.mark.parametrize("n_landmarks", [0, 2, 501, 2.5, None])
+def test_bad_n_landmarks_raise(n_landmarks):
+    X, _ = swiss_roll(500)
+    with pytest.raises(ValueError, match="n_landmarks"):
+        landmark.landmark_isomap(X, n_landmarks, n_components=2, device="cpu")
+
+
+def test_bad_inputs_raise():
+    X, _ = swiss_roll(100)
+    with pytest.raises(ValueError, match="landmark_method"):
+        landmark.select_landmarks(X, 5, landmark_method="kmeans")
+    with pytest.raises(ValueError, match="n_neighbors"):
+        landmark.landmark_isomap(X, 10, n_neighbors=100, device="cpu")
+    with pytest.raises(ValueError, match="2-D"):
+        landmark.landmark_isomap(X[:, 0], 10, device="cpu")
+
+
+@needs_stages
+def test_transform_of_training_points_matches_embedding():
+    X, _ = swiss_roll(1200)
+    model = landmark.landmark_isomap(X, 80, n_neighbors=10, random_state=0, device="cpu")
+    neighbors = landmark._knn.query_graph(X[:300], X, n_neighbors=10, device="cpu")
+    transformed = landmark.transform_from_neighbors(model, neighbors, chunk_rows=128)
+    np.testing.assert_allclose(transformed, model.embedding[:300], atol=1e-8 * np.abs(model.embedding).max())
+    with pytest.raises(ValueError, match="columns"):
+        landmark.transform_from_neighbors(model, sparse.csr_matrix((2, 5)))
+    with pytest.raises(ValueError, match="no training neighbour"):
+        landmark.transform_from_neighbors(model, sparse.csr_matrix((2, 1200)))
