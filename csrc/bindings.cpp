@@ -152,7 +152,65 @@ carray<T> landmark_min_plus(const carray<T>& landmark_geodesic, const carray<iso
   return query_geodesic;
 }
 
+#ifdef ISOGAN_WITH_CUDA
+// CUDA twins take device addresses (ints, from isogan._arrays.device_array_view) and a stream handle;
+// the Python side has checked shapes, dtypes and contiguity of the device arrays.
+template <typename T>
+void landmark_maxmin_cuda(std::uintptr_t points, isogan::index_t n_points, isogan::index_t n_features,
+                          isogan::index_t n_landmarks, isogan::index_t first_landmark, std::uintptr_t landmark_index,
+                          std::uintptr_t min_sq_distance, std::uintptr_t stream) {
+  isogan::MaxMinParams<T> params{reinterpret_cast<const T*>(points), n_points, n_features, n_landmarks, first_landmark,
+                                 reinterpret_cast<isogan::index_t*>(landmark_index),
+                                 reinterpret_cast<double*>(min_sq_distance)};
+  py::gil_scoped_release release;
+  isogan::maxmin_landmarks_cuda(params, reinterpret_cast<void*>(stream));
+}
+
+template <typename T>
+void landmark_triangulate_cuda(std::uintptr_t landmark_geodesic, std::uintptr_t projection,
+                               std::uintptr_t mean_sq_distance, isogan::index_t n_landmarks, isogan::index_t n_points,
+                               isogan::index_t n_components, std::uintptr_t embedding, std::uintptr_t stream) {
+  isogan::TriangulateParams<T> params{reinterpret_cast<const T*>(landmark_geodesic),
+                                      reinterpret_cast<const double*>(projection),
+                                      reinterpret_cast<const double*>(mean_sq_distance), n_landmarks, n_points,
+                                      n_components, reinterpret_cast<T*>(embedding)};
+  py::gil_scoped_release release;
+  isogan::triangulate_cuda(params, reinterpret_cast<void*>(stream));
+}
+
+template <typename T>
+void landmark_min_plus_cuda(std::uintptr_t landmark_geodesic, std::uintptr_t neighbor_index,
+                            std::uintptr_t neighbor_distance, isogan::index_t n_landmarks, isogan::index_t n_train,
+                            isogan::index_t n_queries, isogan::index_t n_neighbors, std::uintptr_t query_geodesic,
+                            std::uintptr_t stream) {
+  isogan::MinPlusParams<T> params{reinterpret_cast<const T*>(landmark_geodesic),
+                                  reinterpret_cast<const isogan::index_t*>(neighbor_index),
+                                  reinterpret_cast<const T*>(neighbor_distance), n_landmarks, n_train, n_queries,
+                                  n_neighbors, reinterpret_cast<T*>(query_geodesic)};
+  py::gil_scoped_release release;
+  isogan::landmark_min_plus_cuda(params, reinterpret_cast<void*>(stream));
+}
+
+// Binds the float32 and float64 instantiations of one CUDA entry as name_f32 / name_f64.
+template <typename F32, typename F64>
+void def_cuda_pair(py::module_& m, const std::string& name, F32 f32, F64 f64, const char* doc) {
+  m.def((name + "_f32").c_str(), f32, doc);
+  m.def((name + "_f64").c_str(), f64, doc);
+}
+#endif
+
 void bind_landmark(py::module_& m) {
+#ifdef ISOGAN_WITH_CUDA
+  def_cuda_pair(m, "landmark_maxmin_cuda", &landmark_maxmin_cuda<float>, &landmark_maxmin_cuda<double>,
+                "MaxMin on device arrays: (points, n_points, n_features, n_landmarks, first_landmark, "
+                "landmark_index, min_sq_distance, stream).");
+  def_cuda_pair(m, "landmark_triangulate_cuda", &landmark_triangulate_cuda<float>, &landmark_triangulate_cuda<double>,
+                "Triangulation on device arrays: (landmark_geodesic, projection, mean_sq_distance, n_landmarks, "
+                "n_points, n_components, embedding, stream).");
+  def_cuda_pair(m, "landmark_min_plus_cuda", &landmark_min_plus_cuda<float>, &landmark_min_plus_cuda<double>,
+                "Min-plus to landmarks on device arrays: (landmark_geodesic, neighbor_index, neighbor_distance, "
+                "n_landmarks, n_train, n_queries, n_neighbors, query_geodesic, stream).");
+#endif
   const char* maxmin_doc =
       "MaxMin landmarks in input space (Euclidean): (landmark_index (L,) int64, min_sq_distance (N,) float64).";
   m.def("landmark_maxmin", &landmark_maxmin<float>, py::arg("points").noconvert(), py::arg("n_landmarks"),

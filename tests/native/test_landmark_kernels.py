@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import isogan
 from isogan import _core
 
 
@@ -111,3 +112,46 @@ def test_maxmin_parallel_path_matches_oracle():
     np.testing.assert_array_equal(index, expected_index)
     expected_sq[expected_index] = 0.0
     np.testing.assert_allclose(min_sq, expected_sq, rtol=1e-12)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not isogan.cuda_available(), reason="needs a usable CUDA device")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cuda_kernels_match_cpu(dtype):
+    torch = pytest.importorskip("torch")
+    suffix = "_f32" if dtype == np.float32 else "_f64"
+    rng = np.random.default_rng(4)
+    stream = torch.cuda.current_stream().cuda_stream
+
+    def to_device(array):
+        return torch.from_numpy(np.ascontiguousarray(array)).cuda()
+
+    points = rng.normal(size=(3000, 5)).astype(dtype)
+    points[10] = points[11]
+    index = torch.empty(25, dtype=torch.int64, device="cuda")
+    min_sq = torch.empty(3000, dtype=torch.float64, device="cuda")
+    points_gpu = to_device(points)
+    getattr(_core, "landmark_maxmin_cuda" + suffix)(
+        points_gpu.data_ptr(), 3000, 5, 25, 3, index.data_ptr(), min_sq.data_ptr(), stream)
+    expected_index, expected_sq = _core.landmark_maxmin(points, 25, 3, 1)
+    np.testing.assert_array_equal(index.cpu().numpy(), expected_index)
+    np.testing.assert_allclose(min_sq.cpu().numpy(), expected_sq, rtol=1e-12)
+
+    geodesic = rng.uniform(0, 5, size=(25, 3000)).astype(dtype)
+    projection = rng.normal(size=(2, 25))
+    mean_sq = rng.uniform(0, 10, size=25)
+    embedding = torch.empty((3000, 2), dtype=points_gpu.dtype, device="cuda")
+    geodesic_gpu, projection_gpu, mean_gpu = to_device(geodesic), to_device(projection), to_device(mean_sq)
+    getattr(_core, "landmark_triangulate_cuda" + suffix)(
+        geodesic_gpu.data_ptr(), projection_gpu.data_ptr(), mean_gpu.data_ptr(), 25, 3000, 2, embedding.data_ptr(), stream)
+    np.testing.assert_allclose(embedding.cpu().numpy(), _core.landmark_triangulate(geodesic, projection, mean_sq, 1),
+                               rtol=1e-5, atol=1e-4)
+
+    neighbor_index = rng.integers(0, 3000, size=(400, 7)).astype(np.int64)
+    neighbor_distance = rng.uniform(0, 1, size=(400, 7)).astype(dtype)
+    out = torch.empty((25, 400), dtype=points_gpu.dtype, device="cuda")
+    index_gpu, distance_gpu = to_device(neighbor_index), to_device(neighbor_distance)
+    getattr(_core, "landmark_min_plus_cuda" + suffix)(
+        geodesic_gpu.data_ptr(), index_gpu.data_ptr(), distance_gpu.data_ptr(), 25, 3000, 400, 7, out.data_ptr(), stream)
+    torch.cuda.synchronize()
+    np.testing.assert_allclose(out.cpu().numpy(), _core.landmark_min_plus(geodesic, neighbor_index, neighbor_distance, 1))
