@@ -139,7 +139,8 @@ def test_geodesic_maxmin_without_coordinates():
 def test_memmap_input_equals_in_memory(tmp_path, landmark_method):
     X, _ = swiss_roll(1500, np.float32)
     path = tmp_path / "points.npy"
-    np.save(path, X)
+    np.save(path, np.ascontiguousarray(X))
+    np.save(tmp_path / "fortran.npy", np.asfortranarray(X))
     in_memory = landmark.landmark_isomap(X, 50, n_neighbors=8, landmark_method=landmark_method, random_state=0,
                                          device="cpu", chunk_rows=4096)
     mapped = np.load(path, mmap_mode="r")
@@ -149,12 +150,36 @@ def test_memmap_input_equals_in_memory(tmp_path, landmark_method):
                                            random_state=0, device="cpu", chunk_rows=400)
     from_path = landmark.landmark_isomap(str(path), 50, n_neighbors=8, landmark_method=landmark_method,
                                          random_state=0, device="cpu", chunk_rows=4096)
+    from_path_blocked = landmark.landmark_isomap(path, 50, n_neighbors=8, landmark_method=landmark_method,
+                                                 random_state=0, device="cpu", chunk_rows=400)
     np.testing.assert_allclose(from_path.embedding, in_memory.embedding, rtol=1e-5, atol=1e-4)
-    if landmark_method == "random":
-        np.testing.assert_array_equal(out_of_core.landmark_index, in_memory.landmark_index)
-        np.testing.assert_allclose(out_of_core.embedding, in_memory.embedding, rtol=1e-4, atol=1e-3)
-    else:
-        assert np.all(np.isfinite(out_of_core.embedding))
+    scale = np.abs(in_memory.embedding).max()
+    from_fortran = landmark.landmark_isomap(tmp_path / "fortran.npy", 50, n_neighbors=8, landmark_method=landmark_method,
+                                            random_state=0, device="cpu", chunk_rows=400)
+    np.testing.assert_array_equal(from_fortran.embedding, from_path_blocked.embedding)
+    for blocked in (out_of_core, from_path_blocked):
+        assert np.all(np.isfinite(blocked.embedding))
+        if landmark_method == "random":
+            np.testing.assert_array_equal(blocked.landmark_index, in_memory.landmark_index)
+            assert_equal_up_to_sign(blocked.embedding, in_memory.embedding, atol=1e-4 * scale)
+    # The MaxMin pool of an out-of-core input is a random subset: same seed, same landmarks.
+    np.testing.assert_array_equal(out_of_core.landmark_index, from_path_blocked.landmark_index)
+
+
+def test_npy_rows_reads_slices_and_rows(tmp_path):
+    X = np.random.default_rng(0).normal(size=(300, 5))
+    np.save(tmp_path / "x.npy", X)
+    rows = landmark.NpyRows(tmp_path / "x.npy")
+    assert rows.shape == (300, 5) and rows.dtype == np.float64 and rows.ndim == 2
+    np.testing.assert_array_equal(rows[17:250], X[17:250])
+    np.testing.assert_array_equal(rows[290:400], X[290:])
+    np.testing.assert_array_equal(rows[np.array([299, 0, 5])], X[[299, 0, 5]])
+    np.save(tmp_path / "f.npy", np.asfortranarray(X))
+    with pytest.raises(ValueError, match="Fortran"):
+        landmark.NpyRows(tmp_path / "f.npy")
+    np.save(tmp_path / "i.npy", np.arange(10).reshape(5, 2))
+    with pytest.raises(ValueError, match="float32 or float64"):
+        landmark.landmark_isomap(tmp_path / "i.npy", 3, n_neighbors=2, device="cpu")
 
 
 @needs_stages

@@ -379,7 +379,8 @@ def _embed_landmarks(
     landmark_index: np.ndarray, landmark_geodesic: np.ndarray, n_components: int, n_jobs: int | None, device: str
 ) -> LandmarkModel:
     """Classical MDS on the landmark block, then triangulation of every point."""
-    if not np.all(np.isfinite(landmark_geodesic)):
+    # max() propagates inf and NaN without an (L, N) temporary.
+    if not np.isfinite(landmark_geodesic.max()):
         raise ValueError("Geodesic distances from the landmarks are not all finite; the neighbour graph is disconnected.")
     block = landmark_geodesic[:, landmark_index].astype(np.float64)
     # Dijkstra from a and from b may round d(a, b) differently in float32: symmetrise.
@@ -517,8 +518,10 @@ def landmark_isomap(
     Parameters
     ----------
     X : ndarray, numpy.memmap or str/os.PathLike of shape (n_samples, n_features)
-        The points; a path names a ``.npy`` file, opened memory-mapped. A memmap larger than
-        ``chunk_rows`` rows is read in blocks and never loaded whole.
+        The points; a path names a ``.npy`` file, read block by block with plain file reads
+        (so only the blocks in use count towards the process's memory; a Fortran-ordered file
+        is memory-mapped instead). A memmap or file of
+        more than ``chunk_rows`` rows is never loaded whole.
     n_landmarks : int
         Number of landmarks, ``n_components + 1 <= n_landmarks <= n_samples``.
     n_components : int, default=2
@@ -573,13 +576,14 @@ def landmark_isomap(
     >>> landmark_isomap(X, n_landmarks=100, n_neighbors=10, random_state=0).embedding.shape
     (2000, 2)
     """
-    points = np.load(os.fspath(X), mmap_mode="r") if isinstance(X, (str, os.PathLike)) else X
-    if not isinstance(points, np.ndarray):
+    points = _open_points(X) if isinstance(X, (str, os.PathLike)) else X
+    if not isinstance(points, (np.ndarray, NpyRows)):
         points = np.asarray(points)
     if points.ndim != 2:
         raise ValueError(f"Expected a 2-D array of points, got shape {points.shape}")
+    on_disk = isinstance(points, (np.memmap, NpyRows))
     if points.dtype not in (np.float32, np.float64):
-        if isinstance(points, np.memmap):
+        if on_disk:
             raise ValueError(f"Out-of-core input must be float32 or float64, got {points.dtype}")
         points = points.astype(np.float64)
     n_samples = points.shape[0]
@@ -591,9 +595,9 @@ def landmark_isomap(
     chunk_rows = _DEFAULT_CHUNK_ROWS if chunk_rows is None else int(chunk_rows)
     if chunk_rows < n_neighbors + 1:
         raise ValueError(f"chunk_rows must be > n_neighbors, got {chunk_rows}")
-    out_of_core = isinstance(points, np.memmap) and n_samples > chunk_rows
+    out_of_core = on_disk and n_samples > chunk_rows
     if not out_of_core:
-        points = np.ascontiguousarray(points)
+        points = np.ascontiguousarray(points[0:n_samples])
     show = n_samples >= _PROGRESS_MIN_SAMPLES if progress is None else bool(progress)
     knn_options = dict(metric=metric, p=p, metric_params=metric_params, n_jobs=n_jobs, device=device)
 
@@ -762,3 +766,81 @@ def _join_components(
             values += [length, length]
     extra = sparse.csr_matrix((np.array(values, dtype=graph.dtype), (rows, cols)), shape=graph.shape)
     return sparse.csr_matrix(graph + extra)
+
+
+class NpyRows:
+    """Rows of a C-ordered ``.npy`` file, read on demand with ``os.pread`` (no memory map).
+
+    Reading through a memory map would leave every touched page resident in the process; plain
+    reads keep only the blocks asked for.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.npy`` file holding a 2-D C-ordered array.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        Shape of the stored array.
+    dtype : numpy.dtype
+        Element type of the stored array.
+    ndim : int
+        Number of dimensions of the stored array.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = os.fspath(path)
+        shape, fortran_order, dtype, self._offset = _npy_header(self.path)
+        if fortran_order:
+            raise ValueError(f"{self.path} holds a Fortran-ordered array; save it C-ordered (np.ascontiguousarray).")
+        self.shape = tuple(int(extent) for extent in shape)
+        self.dtype = np.dtype(dtype)
+        self.ndim = len(self.shape)
+        self._row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+
+    def __getitem__(self, rows: slice | np.ndarray) -> np.ndarray:
+        """Read a slice of rows (step 1) or the rows at the given indices."""
+        row_shape = self.shape[1:]
+        with open(self.path, "rb", buffering=0) as handle:
+            descriptor = handle.fileno()
+            if isinstance(rows, slice):
+                start, stop, step = rows.indices(self.shape[0])
+                if step != 1:
+                    raise ValueError("NpyRows reads contiguous slices only")
+                count = max(stop - start, 0)
+                out = np.empty((count, *row_shape), dtype=self.dtype)
+                _read_exact(descriptor, out, self._offset + start * self._row_bytes)
+                return out
+            index = np.asarray(rows, dtype=np.int64)
+            out = np.empty((index.size, *row_shape), dtype=self.dtype)
+            for position, row in enumerate(index):
+                _read_exact(descriptor, out[position], self._offset + int(row) * self._row_bytes)
+            return out
+
+
+def _npy_header(path: str) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """(shape, fortran_order, dtype, byte offset of the data) of a ``.npy`` file."""
+    with open(path, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        # Format 3.0 only changes the header's text encoding, not its layout, from 2.0.
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran_order, dtype = read_header(handle)
+        return shape, fortran_order, dtype, handle.tell()
+
+
+def _open_points(path: str | os.PathLike) -> NpyRows | np.ndarray:
+    """Rows of a C-ordered ``.npy`` file, or a memory map of a Fortran-ordered one."""
+    if _npy_header(os.fspath(path))[1]:
+        return np.load(os.fspath(path), mmap_mode="r")
+    return NpyRows(path)
+
+
+def _read_exact(descriptor: int, out: np.ndarray, offset: int) -> None:
+    view = memoryview(out).cast("B")
+    done = 0
+    while done < view.nbytes:
+        n_read = os.preadv(descriptor, [view[done:]], offset + done)
+        if n_read <= 0:
+            raise OSError(f"unexpected end of file at byte {offset + done}")
+        done += n_read
