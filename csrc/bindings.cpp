@@ -418,7 +418,7 @@ py::tuple landmark_maxmin(const carray<T>& points, isogan::index_t n_landmarks, 
   }
   carray<isogan::index_t> landmark_index({static_cast<py::ssize_t>(n_landmarks)});
   carray<double> min_sq_distance({static_cast<py::ssize_t>(n_points)});
-  isogan::MaxMinParams<T> params{points.data(),  n_points, points.shape(1), n_landmarks, first_landmark,
+  isogan::LandmarkMaxMinParams<T> params{points.data(),  n_points, points.shape(1), n_landmarks, first_landmark,
                                  landmark_index.mutable_data(), min_sq_distance.mutable_data()};
   const int n_threads = isogan::resolve_threads(n_jobs);
   run_without_gil([&](isogan::Cancellation& cancel) { isogan::maxmin_landmarks_cpu(params, n_threads, cancel); });
@@ -435,7 +435,7 @@ carray<T> landmark_triangulate(const carray<T>& landmark_geodesic, const carray<
   const py::ssize_t n_points = landmark_geodesic.shape(1);
   const py::ssize_t n_components = projection.shape(0);
   carray<T> embedding({n_points, n_components});
-  isogan::TriangulateParams<T> params{landmark_geodesic.data(), projection.data(), mean_sq_distance.data(),
+  isogan::LandmarkTriangulateParams<T> params{landmark_geodesic.data(), projection.data(), mean_sq_distance.data(),
                                       n_landmarks, n_points, n_components, embedding.mutable_data()};
   const int n_threads = isogan::resolve_threads(n_jobs);
   run_without_gil([&](isogan::Cancellation& cancel) { isogan::triangulate_cpu(params, n_threads, cancel); });
@@ -452,7 +452,7 @@ carray<T> landmark_min_plus(const carray<T>& landmark_geodesic, const carray<iso
   const py::ssize_t n_queries = neighbor_index.shape(0);
   if (neighbor_index.shape(1) < 1) throw std::invalid_argument("neighbor_index needs at least one column");
   carray<T> query_geodesic({n_landmarks, n_queries});
-  isogan::MinPlusParams<T> params{landmark_geodesic.data(), neighbor_index.data(), neighbor_distance.data(),
+  isogan::LandmarkMinPlusParams<T> params{landmark_geodesic.data(), neighbor_index.data(), neighbor_distance.data(),
                                   n_landmarks, landmark_geodesic.shape(1), n_queries, neighbor_index.shape(1),
                                   query_geodesic.mutable_data()};
   const int n_threads = isogan::resolve_threads(n_jobs);
@@ -467,7 +467,7 @@ template <typename T>
 void landmark_maxmin_cuda(std::uintptr_t points, isogan::index_t n_points, isogan::index_t n_features,
                           isogan::index_t n_landmarks, isogan::index_t first_landmark, std::uintptr_t landmark_index,
                           std::uintptr_t min_sq_distance, std::uintptr_t stream) {
-  isogan::MaxMinParams<T> params{reinterpret_cast<const T*>(points), n_points, n_features, n_landmarks, first_landmark,
+  isogan::LandmarkMaxMinParams<T> params{reinterpret_cast<const T*>(points), n_points, n_features, n_landmarks, first_landmark,
                                  reinterpret_cast<isogan::index_t*>(landmark_index),
                                  reinterpret_cast<double*>(min_sq_distance)};
   py::gil_scoped_release release;
@@ -478,7 +478,7 @@ template <typename T>
 void landmark_triangulate_cuda(std::uintptr_t landmark_geodesic, std::uintptr_t projection,
                                std::uintptr_t mean_sq_distance, isogan::index_t n_landmarks, isogan::index_t n_points,
                                isogan::index_t n_components, std::uintptr_t embedding, std::uintptr_t stream) {
-  isogan::TriangulateParams<T> params{reinterpret_cast<const T*>(landmark_geodesic),
+  isogan::LandmarkTriangulateParams<T> params{reinterpret_cast<const T*>(landmark_geodesic),
                                       reinterpret_cast<const double*>(projection),
                                       reinterpret_cast<const double*>(mean_sq_distance), n_landmarks, n_points,
                                       n_components, reinterpret_cast<T*>(embedding)};
@@ -491,7 +491,7 @@ void landmark_min_plus_cuda(std::uintptr_t landmark_geodesic, std::uintptr_t nei
                             std::uintptr_t neighbor_distance, isogan::index_t n_landmarks, isogan::index_t n_train,
                             isogan::index_t n_queries, isogan::index_t n_neighbors, std::uintptr_t query_geodesic,
                             std::uintptr_t stream) {
-  isogan::MinPlusParams<T> params{reinterpret_cast<const T*>(landmark_geodesic),
+  isogan::LandmarkMinPlusParams<T> params{reinterpret_cast<const T*>(landmark_geodesic),
                                   reinterpret_cast<const isogan::index_t*>(neighbor_index),
                                   reinterpret_cast<const T*>(neighbor_distance), n_landmarks, n_train, n_queries,
                                   n_neighbors, reinterpret_cast<T*>(query_geodesic)};

@@ -11,7 +11,7 @@ namespace isogan {
 
 // MaxMin (farthest point) selection in input space, Euclidean distance.
 template <typename T>
-struct MaxMinParams {
+struct LandmarkMaxMinParams {
   const T* points;          // points: (n_points, n_features) row-major
   index_t n_points;
   index_t n_features;
@@ -23,7 +23,7 @@ struct MaxMinParams {
 
 // Triangulation x_i = projection * (delta_i - mean_sq_distance) with delta_i[l] = G[l, i]^2.
 template <typename T>
-struct TriangulateParams {
+struct LandmarkTriangulateParams {
   const T* landmark_geodesic;      // landmark_geodesic: (n_landmarks, n_points) row-major
   const double* projection;        // projection: (n_components, n_landmarks) = -1/2 pinv(landmark embedding)
   const double* mean_sq_distance;  // mean_sq_distance: (n_landmarks,) column means of squared landmark block
@@ -36,7 +36,7 @@ struct TriangulateParams {
 // Min-plus from new points to landmarks through their neighbours in the training set:
 // out[l, m] = min_j (neighbor_distance[m, j] + G[l, neighbor_index[m, j]]).
 template <typename T>
-struct MinPlusParams {
+struct LandmarkMinPlusParams {
   const T* landmark_geodesic;        // landmark_geodesic: (n_landmarks, n_train) row-major
   const index_t* neighbor_index;     // neighbor_index: (n_queries, n_neighbors) indices into the training set
   const T* neighbor_distance;        // neighbor_distance: (n_queries, n_neighbors)
@@ -48,21 +48,21 @@ struct MinPlusParams {
 };
 
 template <typename T>
-void maxmin_landmarks_cpu(const MaxMinParams<T>& params, int n_threads, Cancellation& cancel);
+void maxmin_landmarks_cpu(const LandmarkMaxMinParams<T>& params, int n_threads, Cancellation& cancel);
 template <typename T>
-void triangulate_cpu(const TriangulateParams<T>& params, int n_threads, Cancellation& cancel);
+void triangulate_cpu(const LandmarkTriangulateParams<T>& params, int n_threads, Cancellation& cancel);
 template <typename T>
-void landmark_min_plus_cpu(const MinPlusParams<T>& params, int n_threads, Cancellation& cancel);
+void landmark_min_plus_cpu(const LandmarkMinPlusParams<T>& params, int n_threads, Cancellation& cancel);
 
 #ifdef ISOGAN_WITH_CUDA
 // Same contracts; every pointer is a device pointer, work is queued on `stream` (a cudaStream_t).
 // maxmin_landmarks_cuda writes landmark_index and min_sq_distance on the device.
 template <typename T>
-void maxmin_landmarks_cuda(const MaxMinParams<T>& params, void* stream);
+void maxmin_landmarks_cuda(const LandmarkMaxMinParams<T>& params, void* stream);
 template <typename T>
-void triangulate_cuda(const TriangulateParams<T>& params, void* stream);
+void triangulate_cuda(const LandmarkTriangulateParams<T>& params, void* stream);
 template <typename T>
-void landmark_min_plus_cuda(const MinPlusParams<T>& params, void* stream);
+void landmark_min_plus_cuda(const LandmarkMinPlusParams<T>& params, void* stream);
 #endif
 
 }  // namespace isogan

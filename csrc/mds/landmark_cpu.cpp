@@ -19,7 +19,7 @@ constexpr index_t kPointBlock = 256;
 }  // namespace
 
 template <typename T>
-void maxmin_landmarks_cpu(const MaxMinParams<T>& params, int n_threads, Cancellation& cancel) {
+void maxmin_landmarks_cpu(const LandmarkMaxMinParams<T>& params, int n_threads, Cancellation& cancel) {
   const index_t n_points = params.n_points;
   const index_t n_features = params.n_features;
   if (params.n_landmarks < 1 || params.n_landmarks > n_points) {
@@ -106,7 +106,7 @@ void maxmin_landmarks_cpu(const MaxMinParams<T>& params, int n_threads, Cancella
 }
 
 template <typename T>
-void triangulate_cpu(const TriangulateParams<T>& params, int n_threads, Cancellation& cancel) {
+void triangulate_cpu(const LandmarkTriangulateParams<T>& params, int n_threads, Cancellation& cancel) {
   const index_t n_points = params.n_points;
   const index_t n_landmarks = params.n_landmarks;
   const index_t n_components = params.n_components;
@@ -146,7 +146,7 @@ void triangulate_cpu(const TriangulateParams<T>& params, int n_threads, Cancella
 }
 
 template <typename T>
-void landmark_min_plus_cpu(const MinPlusParams<T>& params, int n_threads, Cancellation& cancel) {
+void landmark_min_plus_cpu(const LandmarkMinPlusParams<T>& params, int n_threads, Cancellation& cancel) {
   const index_t n_queries = params.n_queries;
   const index_t n_neighbors = params.n_neighbors;
   for (index_t e = 0; e < n_queries * n_neighbors; ++e) {
@@ -177,11 +177,11 @@ void landmark_min_plus_cpu(const MinPlusParams<T>& params, int n_threads, Cancel
   if (cancel.cancelled()) throw Cancelled();
 }
 
-template void maxmin_landmarks_cpu<float>(const MaxMinParams<float>&, int, Cancellation&);
-template void maxmin_landmarks_cpu<double>(const MaxMinParams<double>&, int, Cancellation&);
-template void triangulate_cpu<float>(const TriangulateParams<float>&, int, Cancellation&);
-template void triangulate_cpu<double>(const TriangulateParams<double>&, int, Cancellation&);
-template void landmark_min_plus_cpu<float>(const MinPlusParams<float>&, int, Cancellation&);
-template void landmark_min_plus_cpu<double>(const MinPlusParams<double>&, int, Cancellation&);
+template void maxmin_landmarks_cpu<float>(const LandmarkMaxMinParams<float>&, int, Cancellation&);
+template void maxmin_landmarks_cpu<double>(const LandmarkMaxMinParams<double>&, int, Cancellation&);
+template void triangulate_cpu<float>(const LandmarkTriangulateParams<float>&, int, Cancellation&);
+template void triangulate_cpu<double>(const LandmarkTriangulateParams<double>&, int, Cancellation&);
+template void landmark_min_plus_cpu<float>(const LandmarkMinPlusParams<float>&, int, Cancellation&);
+template void landmark_min_plus_cpu<double>(const LandmarkMinPlusParams<double>&, int, Cancellation&);
 
 }  // namespace isogan

@@ -38,7 +38,7 @@ __device__ inline void keep_best(double& value, index_t& index, double other_val
 // One MaxMin round: lower every point's distance by the newest landmark, reduce a per-block argmax.
 // block_value / block_index: (gridDim.x,)
 template <typename T>
-__global__ void maxmin_update_kernel(MaxMinParams<T> params, index_t newest, double* block_value, index_t* block_index) {
+__global__ void maxmin_update_kernel(LandmarkMaxMinParams<T> params, index_t newest, double* block_value, index_t* block_index) {
   __shared__ double shared_value[kThreads];
   __shared__ index_t shared_index[kThreads];
   const index_t center = params.landmark_index[newest];
@@ -78,7 +78,7 @@ __global__ void maxmin_update_kernel(MaxMinParams<T> params, index_t newest, dou
 
 // Reduces the per-block winners (one block) and records landmark number `picked`.
 template <typename T>
-__global__ void maxmin_pick_kernel(MaxMinParams<T> params, index_t picked, const double* block_value,
+__global__ void maxmin_pick_kernel(LandmarkMaxMinParams<T> params, index_t picked, const double* block_value,
                                    const index_t* block_index, int n_blocks) {
   __shared__ double shared_value[kThreads];
   __shared__ index_t shared_index[kThreads];
@@ -103,7 +103,7 @@ __global__ void maxmin_pick_kernel(MaxMinParams<T> params, index_t picked, const
 
 // Applies the last landmark (each round applied the previous one) and gives landmarks distance 0.
 template <typename T>
-__global__ void maxmin_finish_kernel(MaxMinParams<T> params) {
+__global__ void maxmin_finish_kernel(LandmarkMaxMinParams<T> params) {
   const index_t i = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= params.n_points) return;
   if (params.min_sq_distance[i] == kPicked) {
@@ -122,7 +122,7 @@ __global__ void maxmin_finish_kernel(MaxMinParams<T> params) {
 
 // grid: (ceil(n_points / kThreads), n_components); one thread per output entry, reads of G coalesced.
 template <typename T>
-__global__ void triangulate_kernel(TriangulateParams<T> params) {
+__global__ void triangulate_kernel(LandmarkTriangulateParams<T> params) {
   const index_t i = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const index_t component = blockIdx.y;
   if (i >= params.n_points) return;
@@ -137,7 +137,7 @@ __global__ void triangulate_kernel(TriangulateParams<T> params) {
 
 // One thread per query; writes of query_geodesic (L, M) coalesced across queries.
 template <typename T>
-__global__ void min_plus_kernel(MinPlusParams<T> params) {
+__global__ void min_plus_kernel(LandmarkMinPlusParams<T> params) {
   const index_t m = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (m >= params.n_queries) return;
   const index_t* index = params.neighbor_index + m * params.n_neighbors;
@@ -153,7 +153,7 @@ __global__ void min_plus_kernel(MinPlusParams<T> params) {
 }  // namespace
 
 template <typename T>
-void maxmin_landmarks_cuda(const MaxMinParams<T>& params, void* stream_handle) {
+void maxmin_landmarks_cuda(const LandmarkMaxMinParams<T>& params, void* stream_handle) {
   if (params.n_landmarks < 1 || params.n_landmarks > params.n_points) {
     throw std::invalid_argument("n_landmarks must be in [1, n_points], got " + std::to_string(params.n_landmarks));
   }
@@ -182,7 +182,7 @@ void maxmin_landmarks_cuda(const MaxMinParams<T>& params, void* stream_handle) {
 }
 
 template <typename T>
-void triangulate_cuda(const TriangulateParams<T>& params, void* stream_handle) {
+void triangulate_cuda(const LandmarkTriangulateParams<T>& params, void* stream_handle) {
   if (params.n_points == 0 || params.n_components == 0) return;
   cudaStream_t stream = static_cast<cudaStream_t>(stream_handle);
   const dim3 grid(ceil_div(params.n_points, kThreads), static_cast<unsigned int>(params.n_components));
@@ -191,18 +191,18 @@ void triangulate_cuda(const TriangulateParams<T>& params, void* stream_handle) {
 }
 
 template <typename T>
-void landmark_min_plus_cuda(const MinPlusParams<T>& params, void* stream_handle) {
+void landmark_min_plus_cuda(const LandmarkMinPlusParams<T>& params, void* stream_handle) {
   if (params.n_queries == 0) return;
   cudaStream_t stream = static_cast<cudaStream_t>(stream_handle);
   min_plus_kernel<T><<<ceil_div(params.n_queries, kThreads), kThreads, 0, stream>>>(params);
   ISOGAN_CUDA_CHECK(cudaGetLastError());
 }
 
-template void maxmin_landmarks_cuda<float>(const MaxMinParams<float>&, void*);
-template void maxmin_landmarks_cuda<double>(const MaxMinParams<double>&, void*);
-template void triangulate_cuda<float>(const TriangulateParams<float>&, void*);
-template void triangulate_cuda<double>(const TriangulateParams<double>&, void*);
-template void landmark_min_plus_cuda<float>(const MinPlusParams<float>&, void*);
-template void landmark_min_plus_cuda<double>(const MinPlusParams<double>&, void*);
+template void maxmin_landmarks_cuda<float>(const LandmarkMaxMinParams<float>&, void*);
+template void maxmin_landmarks_cuda<double>(const LandmarkMaxMinParams<double>&, void*);
+template void triangulate_cuda<float>(const LandmarkTriangulateParams<float>&, void*);
+template void triangulate_cuda<double>(const LandmarkTriangulateParams<double>&, void*);
+template void landmark_min_plus_cuda<float>(const LandmarkMinPlusParams<float>&, void*);
+template void landmark_min_plus_cuda<double>(const LandmarkMinPlusParams<double>&, void*);
 
 }  // namespace isogan

@@ -302,7 +302,9 @@ def fit_landmark_model(
         bar.set_postfix_str("geodesic distances", refresh=False)
         if landmark_geodesic is None:
             landmark_geodesic = _to_numpy(
-                _paths.geodesic_distances(graph, method=path_method, indices=landmark_index, n_jobs=n_jobs, device=device)
+                _paths.geodesic_distances(
+                    graph, method=path_method, indices=landmark_index, n_jobs=n_jobs, device=device, progress=show
+                )
             )
         landmark_geodesic = np.ascontiguousarray(landmark_geodesic)
         timings["paths"] = time.perf_counter() - start
@@ -385,7 +387,9 @@ def _embed_landmarks(
     block = landmark_geodesic[:, landmark_index].astype(np.float64)
     # Dijkstra from a and from b may round d(a, b) differently in float32: symmetrise.
     block = 0.5 * (block + block.T)
-    landmark_embedding, eigenvalues, eigenvectors = _mds.classical_mds(block, n_components=n_components, device=device)
+    landmark_embedding, eigenvalues, eigenvectors = _mds.classical_mds(
+        block, n_components=n_components, device=device, n_jobs=n_jobs
+    )
     landmark_embedding = _to_numpy(landmark_embedding)
     eigenvalues = _to_numpy(eigenvalues).astype(np.float64)
     eigenvectors = _to_numpy(eigenvectors).astype(np.float64)
