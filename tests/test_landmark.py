@@ -14,7 +14,7 @@ from isogan import landmark
 
 
 def _stages_merged() -> bool:
-    if not hasattr(landmark._knn, "query_graph"):
+    if not hasattr(landmark._knn, "kneighbors"):
         return False
     try:
         graph = landmark._knn.knn_graph(np.eye(3), n_neighbors=1, mode="distance", device="cpu")
@@ -188,6 +188,10 @@ def test_chunked_knn_graph_equals_in_memory_graph():
     X[5] = X[6]  # a duplicate: self must still be dropped, not its twin
     options = dict(metric="minkowski", p=2, metric_params=None, n_jobs=None, device="cpu")
     chunked = landmark._chunked_knn_graph(X, 6, 128, options, show=False)
+    # 700 = 5 * 139 + 5 and 700 = 699 + 1: ragged last blocks, down to a single row.
+    for chunk_rows in (139, 699):
+        other = landmark._chunked_knn_graph(X, 6, chunk_rows, options, show=False)
+        np.testing.assert_array_equal(other.toarray(), chunked.toarray())
     direct = sparse.csr_matrix(landmark._knn.knn_graph(X, n_neighbors=6, mode="distance", device="cpu"))
     assert chunked.shape == direct.shape
     np.testing.assert_allclose(np.sort(chunked.toarray(), axis=1), np.sort(direct.toarray(), axis=1), atol=1e-5)
@@ -215,10 +219,23 @@ def test_bad_inputs_raise():
 def test_transform_of_training_points_matches_embedding():
     X, _ = swiss_roll(1200)
     model = landmark.landmark_isomap(X, 80, n_neighbors=10, random_state=0, device="cpu")
-    neighbors = landmark._knn.query_graph(X[:300], X, n_neighbors=10, device="cpu")
-    transformed = landmark.transform_from_neighbors(model, neighbors, chunk_rows=128)
-    np.testing.assert_allclose(transformed, model.embedding[:300], atol=1e-8 * np.abs(model.embedding).max())
+    distances, indices = landmark._knn.kneighbors(X, X[:300], 10, device="cpu")
+    scale = np.abs(model.embedding).max()
+    transformed = landmark.transform_from_neighbors(model, (distances, indices), chunk_rows=128)
+    np.testing.assert_allclose(transformed, model.embedding[:300], atol=1e-8 * scale)
+    # Row 5 keeps only its first neighbour (itself): ragged rows, as a radius graph has.
+    keep = np.ones((300, 10), dtype=bool)
+    keep[5, 1:] = False
+    counts = keep.sum(axis=1)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    graph = sparse.csr_matrix((distances[keep], indices[keep], indptr), shape=(300, 1200))
+    from_graph = landmark.transform_from_neighbors(model, graph)
+    np.testing.assert_allclose(from_graph, model.embedding[:300], atol=1e-8 * scale)
     with pytest.raises(ValueError, match="columns"):
         landmark.transform_from_neighbors(model, sparse.csr_matrix((2, 5)))
     with pytest.raises(ValueError, match="no training neighbour"):
         landmark.transform_from_neighbors(model, sparse.csr_matrix((2, 1200)))
+    with pytest.raises(ValueError, match="same shape"):
+        landmark.transform_from_neighbors(model, (distances, indices[:, :3]))
+    with pytest.raises(ValueError, match="outside"):
+        landmark.transform_from_neighbors(model, (distances, indices + 1200))

@@ -443,7 +443,7 @@ def triangulate(
 
 
 def transform_from_neighbors(
-    model: LandmarkModel, neighbor_graph: Any, *, n_jobs: int | None = None, chunk_rows: int = 65536
+    model: LandmarkModel, neighbors: Any, *, n_jobs: int | None = None, chunk_rows: int = 65536
 ) -> np.ndarray:
     """Embed new points given their neighbours among the training points.
 
@@ -455,8 +455,10 @@ def transform_from_neighbors(
     ----------
     model : LandmarkModel
         The fitted model.
-    neighbor_graph : sparse matrix of shape (n_queries, n_samples)
-        Edge lengths from each new point to its training neighbours (every row non-empty).
+    neighbors : tuple (distances, indices) of arrays of shape (n_queries, k), or sparse matrix of shape (n_queries, n_samples)
+        The neighbours of each new point among the training points: the output of
+        :func:`isogan.knn.kneighbors`, or a graph of edge lengths (e.g. radius neighbours) with
+        every row non-empty.
     n_jobs : int or None, default=None
         Threads (joblib convention; None uses all).
     chunk_rows : int, default=65536
@@ -465,28 +467,40 @@ def transform_from_neighbors(
     Returns
     -------
     ndarray of shape (n_queries, n_components)
+        In the dtype of the landmark rows.
+
+    Raises
+    ------
+    ValueError
+        If the neighbours do not index the training set, or a new point has none.
     """
-    graph = sparse.csr_matrix(neighbor_graph)
-    n_queries = graph.shape[0]
-    if graph.shape[1] != model.landmark_geodesic.shape[1]:
-        raise ValueError(
-            f"neighbor_graph has {graph.shape[1]} columns, expected n_samples = {model.landmark_geodesic.shape[1]}"
-        )
-    row_counts = np.diff(graph.indptr)
-    if n_queries and row_counts.min() == 0:
-        first = int(np.flatnonzero(row_counts == 0)[0])
-        raise ValueError(f"Row {first} of neighbor_graph has no training neighbour; its distances are undefined.")
+    n_train = model.landmark_geodesic.shape[1]
     dtype = model.landmark_geodesic.dtype
+    if isinstance(neighbors, tuple):
+        neighbor_distance = np.ascontiguousarray(neighbors[0], dtype=dtype)
+        neighbor_index = np.ascontiguousarray(neighbors[1], dtype=np.int64)
+        if neighbor_distance.ndim != 2 or neighbor_distance.shape != neighbor_index.shape:
+            raise ValueError("neighbour distances and indices must be 2-D arrays of the same shape")
+        if neighbor_index.shape[0] and neighbor_index.shape[1] == 0:
+            raise ValueError("Every new point needs at least one training neighbour; got k = 0.")
+    else:
+        graph = sparse.csr_matrix(neighbors)
+        if graph.shape[1] != n_train:
+            raise ValueError(f"The neighbour graph has {graph.shape[1]} columns, expected n_samples = {n_train}")
+        row_counts = np.diff(graph.indptr)
+        if graph.shape[0] and row_counts.min() == 0:
+            first = int(np.flatnonzero(row_counts == 0)[0])
+            raise ValueError(f"Row {first} of the neighbour graph has no training neighbour; its distances are undefined.")
+        # Pad ragged rows (radius graphs) by repeating each row's first neighbour: min is unchanged.
+        neighbor_index, neighbor_distance = _padded_rows(graph, int(row_counts.max(initial=1)), dtype)
+    n_queries = neighbor_index.shape[0]
     out = np.empty((n_queries, model.projection.shape[0]), dtype=dtype)
     for start in range(0, n_queries, chunk_rows):
-        rows = graph[start : start + chunk_rows]
-        width = int(np.diff(rows.indptr).max())
-        # Pad ragged rows (radius graphs) by repeating each row's first neighbour: min is unchanged.
-        neighbor_index, neighbor_distance = _padded_rows(rows, width, dtype)
-        query_geodesic = _core.landmark_min_plus(model.landmark_geodesic, neighbor_index, neighbor_distance, _threads(n_jobs))
-        out[start : start + rows.shape[0]] = triangulate(
-            query_geodesic, model.projection, model.mean_sq_distance, n_jobs=n_jobs
+        stop = start + chunk_rows
+        query_geodesic = _core.landmark_min_plus(
+            model.landmark_geodesic, neighbor_index[start:stop], neighbor_distance[start:stop], _threads(n_jobs)
         )
+        out[start:stop] = triangulate(query_geodesic, model.projection, model.mean_sq_distance, n_jobs=n_jobs)
     return out
 
 
@@ -682,6 +696,8 @@ def _chunked_knn_graph(
     n_samples = points.shape[0]
     dtype = points.dtype
     starts = range(0, n_samples, chunk_rows)
+    # Blocks are merged in increasing index order with a stable sort: ties go to the smaller
+    # index, as in the in-memory kNN stage.
     indices = np.empty((n_samples, n_neighbors), dtype=np.int64)
     distances = np.empty((n_samples, n_neighbors), dtype=dtype)
     blocks = tqdm(total=len(starts) ** 2, desc="kNN (out of core)", unit="block", file=sys.stderr, disable=not show, leave=False)
@@ -692,28 +708,21 @@ def _chunked_knn_graph(
             best_distance = np.full((n_query, n_neighbors), np.inf, dtype=dtype)
             best_index = np.full((n_query, n_neighbors), -1, dtype=np.int64)
             for candidate_start in starts:
-                candidate = (
-                    query
-                    if candidate_start == query_start
-                    else np.ascontiguousarray(points[candidate_start : candidate_start + chunk_rows])
-                )
-                # One more neighbour than needed when the block holds the queries themselves.
-                same = candidate_start == query_start
-                k_block = min(n_neighbors + int(same), candidate.shape[0])
-                block_graph = sparse.csr_matrix(
-                    _knn.query_graph(query, candidate, n_neighbors=k_block, **knn_options)
-                )
-                block_index, block_distance = _padded_rows(block_graph, k_block, dtype)
-                block_index = block_index + candidate_start
-                if same:
-                    rows = np.arange(query_start, query_start + n_query)[:, None]
-                    is_self = block_index == rows
-                    # Drop the point itself, or the farthest entry when ties hid it.
-                    drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), k_block - 1)
-                    keep = np.ones_like(is_self)
-                    keep[np.arange(n_query), drop] = False
-                    block_index = block_index[keep].reshape(n_query, k_block - 1)
-                    block_distance = block_distance[keep].reshape(n_query, k_block - 1)
+                if candidate_start == query_start:
+                    if n_query == 1:  # a last block of one row has no other point in it
+                        blocks.update(1)
+                        continue
+                    # Y=None: each point is excluded by index, so its duplicates stay neighbours.
+                    block_distance, block_index = _knn.kneighbors(
+                        query, None, min(n_neighbors, n_query - 1), **knn_options
+                    )
+                else:
+                    candidate = np.ascontiguousarray(points[candidate_start : candidate_start + chunk_rows])
+                    block_distance, block_index = _knn.kneighbors(
+                        candidate, query, min(n_neighbors, candidate.shape[0]), **knn_options
+                    )
+                block_distance = np.asarray(block_distance, dtype=dtype)
+                block_index = np.asarray(block_index, dtype=np.int64) + candidate_start
                 merged_distance = np.concatenate([best_distance, block_distance], axis=1)
                 merged_index = np.concatenate([best_index, block_index], axis=1)
                 order = np.argsort(merged_distance, axis=1, kind="stable")[:, :n_neighbors]
