@@ -239,3 +239,78 @@ def test_transform_of_training_points_matches_embedding():
         landmark.transform_from_neighbors(model, (distances, indices[:, :3]))
     with pytest.raises(ValueError, match="outside"):
         landmark.transform_from_neighbors(model, (distances, indices + 1200))
+
+
+# ------------------------------------------------------------------------------ estimator
+@needs_stages
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_estimator_all_landmarks_equals_exact(dtype):
+    from isogan import Isomap
+
+    X, _ = swiss_roll(500, dtype)
+    exact = Isomap(n_neighbors=8).fit(X)
+    landmarked = Isomap(n_neighbors=8, n_landmarks=500, random_state=0).fit(X)
+    scale = np.abs(exact.embedding_).max()
+    tolerance = 1e-7 if dtype == np.float64 else 2e-3
+    assert landmarked.embedding_.dtype == dtype
+    assert_equal_up_to_sign(landmarked.embedding_, exact.embedding_, atol=tolerance * scale)
+    assert_equal_up_to_sign(landmarked.transform(X[:40]), exact.transform(X[:40]), atol=tolerance * scale)
+    assert landmarked.reconstruction_error() == pytest.approx(exact.reconstruction_error(), rel=1e-4)
+    assert not hasattr(landmarked, "dist_matrix_") and landmarked.landmark_index_.shape == (500,)
+
+
+@needs_stages
+def test_estimator_landmarks_accuracy_transform_and_refit():
+    from isogan import Isomap
+
+    X, truth = swiss_roll(2000, np.float32)
+    isomap = Isomap(n_neighbors=10, n_landmarks=80, random_state=0)
+    embedding = isomap.fit_transform(X)
+    assert residual_variance(embedding, truth) < 0.01
+    np.testing.assert_allclose(isomap.transform(X[:100]), embedding[:100], atol=1e-4 * np.abs(embedding).max())
+    assert set(isomap.timings_) >= {"knn", "landmarks", "paths", "mds"}
+    again = Isomap(n_neighbors=10, n_landmarks=80, random_state=0).fit(X)
+    np.testing.assert_array_equal(again.landmark_index_, isomap.landmark_index_)
+    isomap.set_params(n_landmarks=None).fit(X[:300])
+    assert hasattr(isomap, "dist_matrix_") and not hasattr(isomap, "landmark_model_")
+    assert isomap.transform(X[:3]).shape == (3, 2)
+
+
+@needs_stages
+def test_estimator_precomputed_input_uses_geodesic_maxmin():
+    from sklearn.metrics import pairwise_distances
+
+    from isogan import Isomap
+
+    X, truth = swiss_roll(800)  # at 600 points k = 10 short-circuits the roll, even exactly
+    distances = pairwise_distances(X)
+    isomap = Isomap(n_neighbors=10, metric="precomputed", n_landmarks=40, random_state=0).fit(distances)
+    assert residual_variance(isomap.embedding_, truth) < 0.01
+
+
+@needs_stages
+def test_estimator_component_without_landmark_gets_one():
+    from isogan import Isomap
+
+    X, _ = swiss_roll(400)
+    X_two = np.vstack([X, X[:30] + 1000.0])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        isomap = Isomap(n_neighbors=6, n_landmarks=20, landmark_method="random", random_state=0).fit(X_two)
+    assert any("had no landmark" in str(w.message) for w in caught)
+    assert np.all(np.isfinite(isomap.embedding_))
+    assert np.any(isomap.landmark_index_ >= 400)
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"n_landmarks": 2}, "n_landmarks >= n_components"),
+    ({"n_landmarks": 101}, "n_landmarks <= n_samples"),
+    ({"n_landmarks": 0}, "n_landmarks"),
+    ({"n_landmarks": 10, "landmark_method": "kmeans"}, "landmark_method"),
+])
+def test_estimator_bad_landmark_parameters_raise(params, match):
+    from isogan import Isomap
+
+    X, _ = swiss_roll(100)
+    with pytest.raises(ValueError, match=match):
+        Isomap(n_neighbors=5, **params).fit(X)
