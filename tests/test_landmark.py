@@ -314,3 +314,19 @@ def test_estimator_bad_landmark_parameters_raise(params, match):
     X, _ = swiss_roll(100)
     with pytest.raises(ValueError, match=match):
         Isomap(n_neighbors=5, **params).fit(X)
+
+
+# ------------------------------------------------------------------------------ command line
+@needs_stages
+def test_cli_embed_input_out_of_core(tmp_path, capsys):
+    from isogan.cli import main
+
+    X, truth = swiss_roll(1500, np.float32)
+    np.save(tmp_path / "big.npy", np.ascontiguousarray(X))
+    status = main(["embed", "--input", str(tmp_path / "big.npy"), "--n-landmarks", "60", "--chunk-rows", "500",
+                   "--out", str(tmp_path / "out"), "--device", "cpu"])
+    assert status == 0
+    embedding = np.load(tmp_path / "out" / "embedding.npy")
+    assert embedding.shape == (1500, 2) and residual_variance(embedding, truth) < 0.01
+    assert main(["embed", "--input", str(tmp_path / "big.npy"), "--out", str(tmp_path / "o2")]) == 2
+    assert "needs --n-landmarks" in capsys.readouterr().err
