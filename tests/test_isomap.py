@@ -289,7 +289,10 @@ def test_clone_get_params_pickle_round_trip():
     isomap = Isomap(n_neighbors=7, n_components=3, eigen_solver="dense", device="cpu")
     params = isomap.get_params()
     assert params["device"] == "cpu"
-    assert {k: v for k, v in params.items() if k != "device"} == SklearnIsomap(
+    # isogan's own parameters: the device and landmark Isomap (exact by default).
+    extensions = {"device", "n_landmarks", "landmark_method", "random_state"}
+    assert (params["n_landmarks"], params["landmark_method"], params["random_state"]) == (None, "maxmin", None)
+    assert {k: v for k, v in params.items() if k not in extensions} == SklearnIsomap(
         n_neighbors=7, n_components=3, eigen_solver="dense"
     ).get_params()
     cloned = clone(isomap)

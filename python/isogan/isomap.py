@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from isogan import _device
 from isogan import knn as _knn
+from isogan import landmark as _landmark
 from isogan import mds as _mds
 from isogan import paths as _paths
 from isogan._arrays import is_device_array
@@ -176,6 +177,16 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     device : {'auto', 'cpu', 'cuda'}, default='auto'
         Where the stages run. 'auto' uses a CUDA device when one is usable and the CPU otherwise;
         'cuda' raises RuntimeError when none is usable.
+    n_landmarks : int or None, default=None
+        None: exact Isomap (N x N geodesic matrix). An int L: landmark Isomap (de Silva &
+        Tenenbaum 2003), geodesics from L landmarks only (L x N), classical MDS on the L x L
+        landmark block and triangulation of every point, in O(N * L) memory. Requires
+        ``n_components + 1 <= L <= n_samples``; L = n_samples gives the exact embedding.
+    landmark_method : {'maxmin', 'random'}, default='maxmin'
+        How landmarks are chosen: 'maxmin' is farthest-point sampling (in input space, or in
+        geodesic space for precomputed or sparse input), 'random' a uniform draw.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the landmark choice (the first MaxMin landmark, or the random draw).
 
     Attributes
     ----------
@@ -187,7 +198,12 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     nbrs_ : sklearn.neighbors.NearestNeighbors
         Fitted nearest neighbors instance with the same parameters.
     dist_matrix_ : ndarray of shape (n_samples, n_samples)
-        Geodesic distance matrix of the training data, float32 for float32 input.
+        Geodesic distance matrix of the training data, float32 for float32 input. Exact Isomap
+        only (``n_landmarks=None``).
+    landmark_model_ : isogan.landmark.LandmarkModel
+        The fitted landmark model (landmark rows, projection, timings); landmark Isomap only.
+    landmark_index_ : ndarray of shape (n_landmarks,)
+        Indices of the landmarks among the training points; landmark Isomap only.
     n_features_in_ : int
         Number of features seen during :term:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -195,7 +211,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         are all strings.
     timings_ : dict of str to float
         Wall-clock seconds spent in each stage of the last fit ('validate', 'knn', 'connect',
-        'paths', 'mds').
+        'paths', 'mds'; landmark Isomap adds 'landmarks').
 
     See Also
     --------
@@ -234,6 +250,9 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         "metric": [StrOptions(set(_VALID_METRICS) | {"precomputed"}), callable],
         "metric_params": [dict, None],
         "device": [StrOptions({"auto", "cpu", "cuda"})],
+        "n_landmarks": [Interval(Integral, 1, None, closed="left"), None],
+        "landmark_method": [StrOptions({"maxmin", "random"})],
+        "random_state": ["random_state"],
     }
 
     def __init__(
@@ -252,6 +271,9 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         p: float = 2,
         metric_params: dict | None = None,
         device: str = "auto",
+        n_landmarks: int | None = None,
+        landmark_method: str = "maxmin",
+        random_state: Any = None,
     ) -> None:
         self.n_neighbors = n_neighbors
         self.radius = radius
@@ -266,6 +288,9 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.p = p
         self.metric_params = metric_params
         self.device = device
+        self.n_landmarks = n_landmarks
+        self.landmark_method = landmark_method
+        self.random_state = random_state
 
     # ------------------------------------------------------------------------------------ fit
     def _check_neighbor_parameters(self) -> None:
@@ -325,13 +350,22 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             X_fit, X_device = self._fit_neighbors(X)
         n_samples = self.nbrs_.n_samples_fit_
         dtype = np.dtype(np.float32) if X_fit.dtype == np.float32 else np.dtype(np.float64)
-        self._check_fit_memory(n_samples, dtype, device)
+        if self.n_landmarks is None:
+            self._check_fit_memory(n_samples, dtype, device)
+        else:
+            _landmark.check_n_landmarks(self.n_landmarks, self.n_components, n_samples)
         X_stage = X_device if X_device is not None else _as_dtype(X_fit, dtype)
         stages = ("kNN graph", "geodesic distances", "eigen-decomposition")
         with _StageProgress(n_samples, stages) as progress:
             graph = self._neighbor_graph(X_stage, X_fit, dtype, device, timings)
             progress.advance()
-            self._fit_exact(graph, device, progress, timings)
+            if self.n_landmarks is None:
+                for landmark_attribute in ("landmark_model_", "landmark_index_", "_component_labels"):
+                    self.__dict__.pop(landmark_attribute, None)
+                self._fit_exact(graph, device, progress, timings)
+            else:
+                self.__dict__.pop("dist_matrix_", None)
+                self._fit_landmarks(graph, X_fit, dtype, device, progress, timings)
         self._n_features_out = self.embedding_.shape[1]
         self.timings_ = timings
 
@@ -375,6 +409,47 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.embedding_ = _to_numpy(embedding)
         progress.advance()
 
+    def _fit_landmarks(
+        self,
+        graph: Any,
+        X_fit: Any,
+        dtype: np.dtype,
+        device: str,
+        progress: "_StageProgress",
+        timings: dict[str, float],
+    ) -> None:
+        """Landmark Isomap (de Silva & Tenenbaum 2003): L x N geodesics, MDS on L x L, triangulation."""
+        dense_points = self.metric != "precomputed" and isinstance(X_fit, np.ndarray)
+        model = _landmark.fit_landmark_model(
+            graph,
+            self.n_landmarks,
+            self.n_components,
+            # MaxMin runs in input space when there are coordinates, else in geodesic space.
+            points=_as_dtype(X_fit, dtype) if dense_points else None,
+            landmark_method=self.landmark_method,
+            random_state=self.random_state,
+            component_labels=self.__dict__.pop("_component_labels", None),
+            path_method=self.path_method,
+            n_jobs=self.n_jobs,
+            device=device,
+            progress=False,
+        )
+        progress.advance()
+        for stage, seconds in model.timings.items():
+            timings[stage] = timings.get(stage, 0.0) + seconds
+        self.landmark_model_ = model
+        self.landmark_index_ = model.landmark_index
+        block = model.landmark_geodesic[:, model.landmark_index]
+        fit_state = _mds.mds_fit_state(
+            np.ascontiguousarray(0.5 * (block + block.T)).astype(dtype),
+            model.eigenvalues.astype(dtype),
+            model.eigenvectors.astype(dtype),
+            n_jobs=self.n_jobs,
+        )
+        self.kernel_pca_ = IsomapKernelPCA(self.n_components, fit_state)
+        self.embedding_ = model.embedding
+        progress.advance()
+
     def _check_fit_memory(self, n_samples: int, dtype: np.dtype, device: str) -> None:
         """Refuse up front a fit whose N x N geodesic matrix cannot fit in memory."""
         square_bytes = n_samples * n_samples * dtype.itemsize
@@ -396,6 +471,8 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def _connect_components(self, graph: Any, X_fit: Any, dtype: np.dtype) -> Any:
         """Join the components of a disconnected neighbour graph like scikit-learn's Isomap."""
         n_connected_components, labels = connected_components(graph)
+        # The landmark path adds a landmark to every component the joined graph hid.
+        self._component_labels = labels if n_connected_components > 1 else None
         if n_connected_components == 1:
             return graph
         if self.metric == "precomputed" and issparse(X_fit):
@@ -452,6 +529,8 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         It is computed over blocks of rows of ``dist_matrix_``, without another N x N array.
         """
         check_is_fitted(self)
+        if hasattr(self, "landmark_model_"):
+            return self._landmark_reconstruction_error()
         n_samples = self.dist_matrix_.shape[0]
         row_means = self.kernel_pca_.kernel_row_means_.astype(np.float64)
         grand_mean = self.kernel_pca_.kernel_mean_
@@ -466,6 +545,16 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             centred_square_sum += float(np.einsum("ij,ij->", block, block))
         eigenvalues = self.kernel_pca_.eigenvalues_.astype(np.float64)
         return float(np.sqrt(centred_square_sum - np.sum(eigenvalues**2)) / n_samples)
+
+    def _landmark_reconstruction_error(self) -> float:
+        """The reconstruction error of the landmark block (L x L), the part MDS saw."""
+        model = self.landmark_model_
+        block = model.landmark_geodesic[:, model.landmark_index].astype(np.float64)
+        kernel = -0.5 * (0.5 * (block + block.T)) ** 2
+        kernel -= kernel.mean(axis=0, keepdims=True)
+        kernel -= kernel.mean(axis=1, keepdims=True)
+        residual = max(float(np.sum(kernel * kernel)) - float(np.sum(model.eigenvalues**2)), 0.0)
+        return float(np.sqrt(residual) / block.shape[0])
 
     @_fit_context(
         # Isomap.metric is not validated yet
@@ -545,6 +634,8 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 reset=False,
                 order="C",
             )
+        if hasattr(self, "landmark_model_"):
+            return self._transform_landmarks(X_query)
         fit_dtype = self.dist_matrix_.dtype
         out_dtype = np.float32 if (X_query.dtype == np.float32 and fit_dtype == np.float32) else np.float64
         n_queries = X_query.shape[0]
@@ -557,6 +648,31 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         geodesic = self._geodesic_to_training(X_query)
         embedding = _mds.mds_transform(geodesic, self.kernel_pca_.fit_state, n_jobs=self.n_jobs)
         return _to_numpy(embedding).astype(out_dtype, copy=False)
+
+    def _transform_landmarks(self, X_query: Any) -> np.ndarray:
+        """Landmark transform: neighbours -> min-plus to the landmark rows -> triangulation."""
+        model = self.landmark_model_
+        fit_dtype = model.landmark_geodesic.dtype
+        out_dtype = np.float32 if (X_query.dtype == np.float32 and fit_dtype == np.float32) else np.float64
+        device = _device.resolve_device(self.device)
+        neighbor_options = dict(
+            metric=self.metric, p=self.p, metric_params=self.metric_params, n_jobs=self.n_jobs, device=device
+        )
+        X_train = _training_points(self.nbrs_)
+        if self.n_neighbors is not None:
+            distances, indices = _knn.kneighbors(X_train, X_query, self.n_neighbors, **neighbor_options)
+            neighbors: Any = (_to_numpy(distances), _to_numpy(indices))
+        else:
+            neighbors = _csr_to_host(_knn.radius_neighbors(X_train, X_query, self.radius, **neighbor_options))
+            unreachable = np.flatnonzero(np.diff(neighbors.indptr) == 0)
+            if unreachable.size:
+                raise ValueError(
+                    f"{unreachable.size} sample(s) of X (first at row {unreachable[0]}) have no training"
+                    f" point within radius={self.radius}, so their geodesic distances are undefined."
+                    " Increase radius or use n_neighbors."
+                )
+        embedding = _landmark.transform_from_neighbors(model, neighbors, n_jobs=self.n_jobs)
+        return embedding.astype(out_dtype, copy=False)
 
     def _geodesic_to_training(self, X_query: Any) -> np.ndarray:
         """Geodesic distances (n_queries, n_samples_fit) from new points through their neighbours."""

@@ -20,12 +20,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser : argparse.ArgumentParser
         The sub-command's parser.
     """
-    parser.add_argument(
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
         "--dataset",
-        required=True,
         metavar="NAME|PATH",
         help="digits, swiss-roll, s-curve, or a .npy/.csv file of points (one a row)",
     )
+    source.add_argument(
+        "--input",
+        type=Path,
+        metavar="FILE.npy",
+        help="a float32/float64 .npy file read out of core in blocks of --chunk-rows rows (needs --n-landmarks)",
+    )
+    parser.add_argument(
+        "--n-landmarks", type=int, default=None, metavar="L", help="landmark Isomap with L landmarks (default exact)"
+    )
+    parser.add_argument(
+        "--chunk-rows", type=int, default=None, metavar="R", help="rows of --input held at a time (default 65536)"
+    )
+    parser.add_argument("--random-state", type=int, default=0, metavar="SEED", help="seed of the landmark choice")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (created if missing)")
     parser.add_argument("--n-neighbors", type=int, default=10, metavar="K", help="neighbours per point (default 10)")
     parser.add_argument("--n-components", type=int, default=2, metavar="C", help="embedding dimension (default 2)")
@@ -60,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
     """
     from isogan.isomap import Isomap
 
+    if args.input is not None:
+        return _run_out_of_core(args)
     start = time.perf_counter()
     try:
         dataset = load_dataset(args.dataset, n_samples=args.n_samples)
@@ -70,7 +85,13 @@ def run(args: argparse.Namespace) -> int:
     load_seconds = time.perf_counter() - start
     print(f"dataset {dataset.name}: {X.shape[0]} points x {X.shape[1]} features ({X.dtype})")
 
-    isomap = Isomap(n_neighbors=args.n_neighbors, n_components=args.n_components, device=args.device)
+    isomap = Isomap(
+        n_neighbors=args.n_neighbors,
+        n_components=args.n_components,
+        device=args.device,
+        n_landmarks=args.n_landmarks,
+        random_state=args.random_state,
+    )
     start = time.perf_counter()
     try:
         embedding = isomap.fit_transform(X)
@@ -88,6 +109,49 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'stage':<12}{'seconds':>10}")
     print(f"{'load':<12}{load_seconds:>10.3f}")
     for stage, seconds in isomap.timings_.items():
+        print(f"{stage:<12}{seconds:>10.3f}")
+    print(f"{'total fit':<12}{fit_seconds:>10.3f}")
+    print(f"wrote {embedding_path} and {picture_path}")
+    sys.stdout.flush()
+    return 0
+
+
+def _run_out_of_core(args: argparse.Namespace) -> int:
+    """Landmark Isomap of a .npy file that need not fit in memory: kNN over blocks of rows.
+
+    Memory is bounded by the landmark rows (L x N), the kNN graph (N x k, twice) and two blocks
+    of ``--chunk-rows`` input rows, independent of the number of features.
+    """
+    from isogan.landmark import landmark_isomap
+
+    if args.n_landmarks is None:
+        print("isogan embed: error: --input needs --n-landmarks (exact Isomap needs an N x N matrix)", file=sys.stderr)
+        return 2
+    if not args.input.is_file():
+        print(f"isogan embed: error: no such file: {args.input}", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    try:
+        model = landmark_isomap(
+            args.input,
+            args.n_landmarks,
+            args.n_components,
+            n_neighbors=args.n_neighbors,
+            random_state=args.random_state,
+            chunk_rows=args.chunk_rows,
+            device=args.device,
+        )
+    except (ValueError, MemoryError, RuntimeError, OSError) as error:
+        print(f"isogan embed: error: {error}", file=sys.stderr)
+        return 1
+    fit_seconds = time.perf_counter() - start
+    args.out.mkdir(parents=True, exist_ok=True)
+    embedding_path = args.out / "embedding.npy"
+    picture_path = args.out / "embedding.png"
+    np.save(embedding_path, model.embedding)
+    _plot(model.embedding, Dataset(name=args.input.name, X=model.embedding, colour=None, colour_label=""), picture_path)
+    print(f"{'stage':<12}{'seconds':>10}")
+    for stage, seconds in model.timings.items():
         print(f"{stage:<12}{seconds:>10.3f}")
     print(f"{'total fit':<12}{fit_seconds:>10.3f}")
     print(f"wrote {embedding_path} and {picture_path}")

@@ -1,0 +1,124 @@
+"""Landmark Isomap benchmarks: the issue-8 target and accuracy against the number of landmarks.
+
+Two ways to run it:
+
+* ``pytest benchmarks/bench_landmark.py --benchmark-enable``: small sizes, isogan landmark Isomap
+  next to scikit-learn's exact Isomap (the only Isomap scikit-learn has) at the same N.
+* ``python benchmarks/bench_landmark.py --n-samples 100000 --landmarks 1000``: the target run
+  (swiss roll, float32, k = 10). Each configuration runs in a fresh subprocess so that its peak
+  resident memory (``ru_maxrss``, native allocations included) is its own; ``--landmarks 250 500
+  1000 2000 4000`` gives the accuracy-vs-L table. Residual variance is
+  ``1 - corr(pairwise distances of the embedding, pairwise distances of the true (arc length,
+  height) coordinates)^2`` on 2000 random points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import pdist
+from sklearn.datasets import make_swiss_roll
+
+
+def swiss_roll(n_samples: int, dtype=np.float32, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Swiss roll points and their true 2-D coordinates (arc length along the roll, height)."""
+    X, t = make_swiss_roll(n_samples, random_state=seed)
+    arc_length = 0.5 * (t * np.sqrt(1 + t * t) + np.arcsinh(t))
+    return X.astype(dtype), np.c_[arc_length, X[:, 1]]
+
+
+def residual_variance(embedding: np.ndarray, truth: np.ndarray, n_points: int = 2000) -> float:
+    """1 - r^2 between pairwise distances of the embedding and of the true coordinates."""
+    sample = np.random.default_rng(0).choice(len(embedding), min(n_points, len(embedding)), replace=False)
+    r = np.corrcoef(pdist(embedding[sample].astype(np.float64)), pdist(truth[sample]))[0, 1]
+    return float(1 - r * r)
+
+
+def run_one(n_samples: int, n_landmarks: int, n_neighbors: int, n_jobs: int | None) -> dict:
+    """Fit once in this process; report seconds per stage, peak RSS and residual variance."""
+    from isogan.landmark import landmark_isomap
+
+    X, truth = swiss_roll(n_samples)
+    start = time.perf_counter()
+    model = landmark_isomap(X, n_landmarks, n_neighbors=n_neighbors, random_state=0, n_jobs=n_jobs, device="cpu",
+                            progress=False)
+    seconds = time.perf_counter() - start
+    return {
+        "n_samples": n_samples,
+        "n_landmarks": n_landmarks,
+        "n_neighbors": n_neighbors,
+        "seconds": seconds,
+        "stage_seconds": {k: round(v, 3) for k, v in model.timings.items()},
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "residual_variance": residual_variance(model.embedding, truth),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the target configuration(s), one subprocess each, and print a Markdown table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-samples", type=int, default=100_000)
+    parser.add_argument("--landmarks", type=int, nargs="+", default=[1000])
+    parser.add_argument("--n-neighbors", type=int, default=10)
+    parser.add_argument("--n-jobs", type=int, default=None)
+    parser.add_argument("--json", help="also write the rows to this JSON file")
+    parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.single:
+        print(json.dumps(run_one(args.n_samples, args.landmarks[0], args.n_neighbors, args.n_jobs)))
+        return 0
+    rows = []
+    for n_landmarks in args.landmarks:
+        command = [sys.executable, __file__, "--single", "--n-samples", str(args.n_samples), "--landmarks",
+                   str(n_landmarks), "--n-neighbors", str(args.n_neighbors)]
+        if args.n_jobs is not None:
+            command += ["--n-jobs", str(args.n_jobs)]
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        rows.append(json.loads(output.strip().splitlines()[-1]))
+        row = rows[-1]
+        print(f"L={n_landmarks}: {row['seconds']:.1f} s, peak RSS {row['peak_rss_bytes'] / 2**30:.2f} GiB, "
+              f"residual variance {row['residual_variance']:.5f}, stages {row['stage_seconds']}", flush=True)
+    print("\n| N | L | k | seconds | peak RSS (GiB) | residual variance | stages (s) |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        stages = ", ".join(f"{k} {v}" for k, v in row["stage_seconds"].items())
+        print(f"| {row['n_samples']} | {row['n_landmarks']} | {row['n_neighbors']} | {row['seconds']:.1f} | "
+              f"{row['peak_rss_bytes'] / 2**30:.2f} | {row['residual_variance']:.5f} | {stages} |")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(rows, handle, indent=2)
+    return 0
+
+
+# ----------------------------------------------------------------------------- pytest-benchmark
+@pytest.mark.parametrize("n_samples", [3000])
+def test_bench_landmark_isogan(benchmark, n_samples):
+    """isogan landmark Isomap, L = 200."""
+    from isogan.landmark import landmark_isomap
+
+    X, truth = swiss_roll(n_samples)
+    benchmark.group = f"landmark swiss roll N={n_samples}"
+    model = benchmark(landmark_isomap, X, 200, n_neighbors=10, random_state=0, device="cpu")
+    benchmark.extra_info["residual_variance"] = residual_variance(model.embedding, truth)
+
+
+@pytest.mark.parametrize("n_samples", [3000])
+def test_bench_landmark_sklearn_exact(benchmark, n_samples):
+    """Baseline: scikit-learn's exact Isomap (it has no landmark variant)."""
+    from sklearn.manifold import Isomap
+
+    X, truth = swiss_roll(n_samples)
+    benchmark.group = f"landmark swiss roll N={n_samples}"
+    embedding = benchmark(Isomap(n_neighbors=10).fit_transform, X)
+    benchmark.extra_info["residual_variance"] = residual_variance(embedding, truth)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
