@@ -387,8 +387,9 @@ class ManifoldGAN:
         apply_r1 = self.r1_gamma > 0 and self.step_ % self.r1_interval == 0
         if apply_r1:
             real_images = real_images.detach().requires_grad_(True)
-        real_logits = self.discriminator_(real_images, real_coords)
-        fake_logits = self.discriminator_(fake_images, fake_coords)
+        # one discriminator pass over real and fake halves: half the per-op overhead of two passes
+        logits = self.discriminator_(torch.cat([real_images, fake_images]), torch.cat([real_coords, fake_coords]))
+        real_logits, fake_logits = logits[:batch], logits[batch:]
         loss_d = ops.gan_loss(real_logits, True) + ops.gan_loss(fake_logits, False)
         total_d = loss_d
         r1_value = 0.0
@@ -413,8 +414,7 @@ class ManifoldGAN:
         # EMA of generator weights, ramped so early steps are not averaged with the random init
         decay = min(self.ema_decay, (1.0 + self.step_) / (10.0 + self.step_))
         with torch.no_grad():
-            for averaged, current in zip(self.generator_ema_.parameters(), self.generator_.parameters()):
-                averaged.lerp_(current, 1.0 - decay)
+            torch._foreach_lerp_(list(self.generator_ema_.parameters()), list(self.generator_.parameters()), 1.0 - decay)
         return {"loss_d": float(loss_d.detach()), "loss_g": float(loss_g.detach()), "r1": r1_value}
 
     # ------------------------------------------------------------------ generation

@@ -13,7 +13,7 @@ import json
 import os
 import time
 
-DEMO_STEPS = 8000
+DEMO_STEPS = 3000
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
