@@ -35,6 +35,15 @@ def _isomap_available() -> bool:
 needs_ops = pytest.mark.skipif(not _ops_available(), reason="isogan.ops (fused GAN ops) is not built yet")
 needs_isomap = pytest.mark.skipif(not _isomap_available(), reason="isogan.Isomap is not implemented yet")
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Run these tiny networks on one thread (as the commands do), restoring torch's setting after."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 TINY = dict(latent_dim=4, hidden=16, coord_embed=8, batch_size=8, device="cpu")
 
 
@@ -414,6 +423,18 @@ def test_nan_loss_stops_naming_step_and_keeps_last_good_checkpoint(tmp_path, mon
     kept = ManifoldGAN.load(path)
     assert kept.step_ == 4
     assert all(torch.isfinite(p).all() for p in kept.generator_.parameters())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@needs_ops
+def test_cuda_training_and_sampling():
+    from isogan.gan import ManifoldGAN
+
+    images, coords = _tiny_data()
+    gan = ManifoldGAN(2, (1, 4, 4), n_steps=3, **dict(TINY, device="cuda")).fit(images, coords, progress=False)
+    assert gan.device_.type == "cuda"
+    samples = gan.sample(coords[:4], seed=0)
+    assert samples.shape == (4, 1, 4, 4) and np.isfinite(samples).all()
 
 
 # ---------------------------------------------------------------------------- commands

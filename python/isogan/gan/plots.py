@@ -17,12 +17,51 @@ def _figure():
     return plt
 
 
-def _to_display(image: np.ndarray) -> tuple[np.ndarray, str | None]:
-    """(C, H, W) in [-1, 1] -> array for imshow and the colormap to use."""
-    pixels = (np.clip(image, -1.0, 1.0) + 1.0) / 2.0
-    if pixels.shape[0] == 1:
-        return pixels[0], "gray_r"
-    return pixels.transpose(1, 2, 0)[:, :, :3], None
+def _mosaic(rows: list[np.ndarray], padding: int = 1) -> tuple[np.ndarray, str | None, int, int]:
+    """Tile rows of (C, H, W) images in [-1, 1] into one display array (white padding).
+
+    Returns the array for ``imshow`` (2-D grey or (h, w, 3) colour), its colormap, and the
+    pitch in pixels between tile rows and tile columns.
+    """
+    channels, height, width = rows[0][0].shape
+    n_columns = max(len(row) for row in rows)
+    pitch_y, pitch_x = height + padding, width + padding
+    colour = channels >= 3
+    canvas = np.zeros((len(rows) * pitch_y + padding, n_columns * pitch_x + padding, 3 if colour else 1))
+    for row_index, row in enumerate(rows):
+        for column_index, image in enumerate(row):
+            pixels = (np.clip(image, -1.0, 1.0) + 1.0) / 2.0
+            tile = pixels[:3].transpose(1, 2, 0) if colour else pixels[:1].transpose(1, 2, 0)
+            top, left = padding + row_index * pitch_y, padding + column_index * pitch_x
+            canvas[top : top + height, left : left + width] = tile
+    if colour:
+        # padding white in colour images; grey images use gray_r, where 0 is white
+        mask = np.ones(canvas.shape[:2], dtype=bool)
+        for row_index, row in enumerate(rows):
+            for column_index in range(len(row)):
+                top, left = padding + row_index * pitch_y, padding + column_index * pitch_x
+                mask[top : top + height, left : left + width] = False
+        canvas[mask] = 1.0
+        return canvas, None, pitch_y, pitch_x
+    return canvas[:, :, 0], "gray_r", pitch_y, pitch_x
+
+
+def _plot_rows(rows: list[np.ndarray], row_labels: list[str], path: str | os.PathLike, title: str) -> None:
+    plt = _figure()
+    canvas, cmap, pitch_y, _ = _mosaic(rows)
+    scale = 0.9 / pitch_y  # inches per pixel: about 0.9 inch per tile
+    figure, axes = plt.subplots(figsize=(canvas.shape[1] * scale + 1.8, canvas.shape[0] * scale + 0.7))
+    axes.imshow(canvas, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+    axes.set_xticks([])
+    axes.set_yticks([1 + pitch_y * (index + 0.5) for index in range(len(rows))])
+    axes.set_yticklabels(row_labels, fontsize=8)
+    axes.tick_params(axis="y", length=0)
+    for spine in axes.spines.values():
+        spine.set_visible(False)
+    axes.set_title(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 def plot_embedding(embedding: np.ndarray, labels: np.ndarray | None, path: str | os.PathLike, title: str) -> None:
@@ -60,7 +99,7 @@ def plot_sample_grid(images: np.ndarray, row_coords: np.ndarray, path: str | os.
     Parameters
     ----------
     images : ndarray of shape (rows, cols, C, H, W)
-        The samples.
+        The samples, in [-1, 1].
     row_coords : ndarray of shape (rows, c)
         The coordinate each row was asked for (written at the row's left).
     path : str or path-like
@@ -68,32 +107,17 @@ def plot_sample_grid(images: np.ndarray, row_coords: np.ndarray, path: str | os.
     title : str
         Figure title.
     """
-    plt = _figure()
-    rows, cols = images.shape[:2]
-    figure, axes = plt.subplots(rows, cols, figsize=(cols * 0.9 + 1.6, rows * 0.9 + 0.6), squeeze=False)
-    for row in range(rows):
-        for col in range(cols):
-            pixels, cmap = _to_display(images[row, col])
-            axes[row, col].imshow(pixels, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
-            axes[row, col].set_xticks([])
-            axes[row, col].set_yticks([])
-        label = "(" + ", ".join(f"{value:.1f}" for value in row_coords[row]) + ")"
-        axes[row, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-    figure.suptitle(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    labels = ["(" + ", ".join(f"{value:.1f}" for value in coords) + ")" for coords in row_coords]
+    _plot_rows(list(images), labels, path, title)
 
 
-def plot_traversals(
-    walks: list[np.ndarray], walk_labels: list[str], path: str | os.PathLike, title: str
-) -> None:
+def plot_traversals(walks: list[np.ndarray], walk_labels: list[str], path: str | os.PathLike, title: str) -> None:
     """One row of images per walk through coordinate space.
 
     Parameters
     ----------
     walks : list of ndarray of shape (steps, C, H, W)
-        Images along each walk.
+        Images along each walk, in [-1, 1].
     walk_labels : list of str
         Row labels (e.g. 'axis 1').
     path : str or path-like
@@ -101,21 +125,7 @@ def plot_traversals(
     title : str
         Figure title.
     """
-    plt = _figure()
-    rows, cols = len(walks), max(len(walk) for walk in walks)
-    figure, axes = plt.subplots(rows, cols, figsize=(cols * 0.9 + 1.2, rows * 0.95 + 0.6), squeeze=False)
-    for row, walk in enumerate(walks):
-        for col in range(cols):
-            axes[row, col].set_xticks([])
-            axes[row, col].set_yticks([])
-            if col < len(walk):
-                pixels, cmap = _to_display(walk[col])
-                axes[row, col].imshow(pixels, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
-        axes[row, 0].set_ylabel(walk_labels[row], rotation=0, ha="right", va="center", fontsize=8)
-    figure.suptitle(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    _plot_rows(walks, walk_labels, path, title)
 
 
 def grid_coordinates(embedding: np.ndarray, n_rows: int, quantile: float = 0.1) -> np.ndarray:
