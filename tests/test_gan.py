@@ -8,6 +8,7 @@ import os
 import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -483,4 +484,21 @@ def test_train_resume_on_shapes(tmp_path):
     assert cli.main(common + ["--epochs", "1"]) == 0
     assert ManifoldGAN.load(os.path.join(out, "checkpoint.pt")).step_ == 3
     assert cli.main(common + ["--epochs", "2", "--resume"]) == 0
-    assert ManifoldGAN.load(os.path.join(out, "checkpoint.pt")).step_ == 6
+    checkpoint = os.path.join(out, "checkpoint.pt")
+    assert ManifoldGAN.load(checkpoint).step_ == 6
+    with open(checkpoint, "r+b") as stream:  # damage the checkpoint
+        stream.seek(100)
+        stream.write(b"\xff" * 64)
+    damaged = Path(checkpoint).read_bytes()
+    with pytest.raises(SystemExit, match="checkpoint.pt"):
+        cli.main(common + ["--epochs", "3", "--resume"])
+    assert Path(checkpoint).read_bytes() == damaged
+
+
+def test_demo_rejects_unusable_cuda(tmp_path):
+    from isogan import cli
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is usable here")
+    with pytest.raises(SystemExit, match="cuda"):
+        cli.main(["demo", "--out", str(tmp_path), "--device", "cuda", "--steps", "1", "--quiet"])

@@ -122,11 +122,16 @@ def run_pipeline(config: PipelineConfig, log: Any = print) -> dict[str, Any]:
 
     import isogan
     from isogan.gan import metrics, plots
-    from isogan.gan.model import ManifoldGAN
+    from isogan.gan.model import ManifoldGAN, resolve_torch_device
 
     torch.set_num_threads(max(1, int(config.threads)))
+    resolve_torch_device(config.device)
     os.makedirs(config.out, exist_ok=True)
     checkpoint_path = os.path.join(config.out, CHECKPOINT_NAME)
+    # a resumed checkpoint is read before any long work, so a corrupt one fails fast (and stays untouched)
+    resumed = ManifoldGAN.load(checkpoint_path, device=config.device) if config.resume and os.path.isfile(
+        checkpoint_path
+    ) else None
     order = np.random.default_rng(config.seed).permutation(len(dataset.images))
     n_heldout = max(2, int(round(config.heldout_fraction * len(order))))
     heldout_index, train_index = np.sort(order[:n_heldout]), np.sort(order[n_heldout:])
@@ -153,8 +158,8 @@ def run_pipeline(config: PipelineConfig, log: Any = print) -> dict[str, Any]:
     if config.n_epochs is not None:
         batch_size = int(config.gan_params.get("batch_size", DEFAULT_BATCH_SIZE))
         n_steps = max(1, math.ceil(config.n_epochs * len(train_images) / batch_size))
-    if config.resume and os.path.isfile(checkpoint_path):
-        gan = ManifoldGAN.load(checkpoint_path, device=config.device)
+    if resumed is not None:
+        gan = resumed
         if tuple(gan.image_shape) != image_shape or gan.n_components != config.n_components:
             raise ValueError(
                 f"Checkpoint {checkpoint_path!r} was trained on images {tuple(gan.image_shape)} with "

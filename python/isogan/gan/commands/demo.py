@@ -58,7 +58,10 @@ def run(args: argparse.Namespace) -> int:
         out=args.out, dataset="digits", seed=args.seed, device=args.device, n_steps=args.steps,
         threads=args.threads, progress=not args.quiet,
     )
-    results = run_pipeline(config)
+    try:
+        results = run_pipeline(config)
+    except (FileNotFoundError, ValueError, RuntimeError, FloatingPointError) as error:
+        raise SystemExit(f"isogan demo: {error}") from error
     summary = {key: round(results[key], 4) for key in
                ("fd", "fd_real", "kid", "precision", "recall", "coord_error", "coord_error_shuffled")}
     print(json.dumps(summary))

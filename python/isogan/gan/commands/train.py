@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         results = run_pipeline(config)
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, RuntimeError, FloatingPointError) as error:
         raise SystemExit(f"isogan train: {error}") from error
     print(json.dumps({key: value for key, value in results.items() if not isinstance(value, dict)}))
     print(f"outputs in {os.path.abspath(args.out)}")
