@@ -253,6 +253,15 @@ def test_coord_error_oracle():
     assert spread == pytest.approx(np.sqrt(np.mean(np.sum((embedding - embedding.mean(0)) ** 2, 1))))
 
 
+def test_truth_r2_oracle():
+    rng = np.random.default_rng(9)
+    truth = rng.uniform(size=(100, 2))
+    embedding = truth @ np.array([[2.0, 1.0], [-1.0, 3.0]]) + 5.0
+    assert metrics.truth_r2(embedding, truth) == pytest.approx([1.0, 1.0])
+    noise = rng.normal(size=(100, 2))
+    assert max(metrics.truth_r2(noise, truth)) < 0.2
+
+
 def test_memorisation_copies_have_zero_ratio():
     rng = np.random.default_rng(8)
     train = rng.normal(size=(50, 1, 3, 3))
@@ -483,6 +492,8 @@ def test_train_resume_on_shapes(tmp_path):
     common = ["train", "--dataset", "shapes", "--n-samples", "120", "--out", out, "--quiet", "--batch-size", "34"]
     assert cli.main(common + ["--epochs", "1"]) == 0
     assert ManifoldGAN.load(os.path.join(out, "checkpoint.pt")).step_ == 3
+    with open(os.path.join(out, "metrics.json"), encoding="utf-8") as stream:
+        assert len(json.load(stream)["truth_r2"]) == 2
     assert cli.main(common + ["--epochs", "2", "--resume"]) == 0
     checkpoint = os.path.join(out, "checkpoint.pt")
     assert ManifoldGAN.load(checkpoint).step_ == 6

@@ -223,6 +223,36 @@ def coord_error(
     return float(error), float(shuffled)
 
 
+def truth_r2(embedding: Any, true_coords: Any) -> list[float]:
+    """How much of each known generating parameter the embedding recovers (linear R^2).
+
+    Parameters
+    ----------
+    embedding : array-like of shape (N, c)
+        Recovered coordinates (e.g. Isomap's).
+    true_coords : array-like of shape (N, k)
+        The parameters that generated each sample.
+
+    Returns
+    -------
+    list of float
+        For each true parameter, the R^2 of its least-squares fit from the embedding
+        (1 = recovered up to an affine map, 0 = not at all).
+    """
+    points = _as_features(embedding, "embedding")
+    truth = _as_features(true_coords, "true_coords")
+    if len(points) != len(truth):
+        raise ValueError(f"embedding has {len(points)} rows but true_coords has {len(truth)}.")
+    design = np.column_stack([points, np.ones(len(points))])
+    scores = []
+    for column in truth.T:
+        solution, *_ = np.linalg.lstsq(design, column, rcond=None)
+        residual = np.sum((design @ solution - column) ** 2)
+        total = np.sum((column - column.mean()) ** 2)
+        scores.append(float(1.0 - residual / total) if total > 0 else 1.0)
+    return scores
+
+
 def memorisation_distances(train_images: Any, generated_images: Any, heldout_images: Any) -> dict[str, float]:
     """Nearest-training-image distances of generated samples versus held-out real images.
 

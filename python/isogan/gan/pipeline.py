@@ -206,6 +206,8 @@ def run_pipeline(config: PipelineConfig, log: Any = print) -> dict[str, Any]:
         "threads": int(torch.get_num_threads()),
         "device": str(gan.device_),
     }
+    if dataset.true_coords is not None:
+        results["truth_r2"] = metrics.truth_r2(embedding, dataset.true_coords[train_index])
     timings["evaluate_s"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
