@@ -349,6 +349,9 @@ def test_save_load_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.coord_scale_, gan.coord_scale_)
     assert loaded.step_ == 3 and loaded.get_params() == gan.get_params()
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no temporary file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 @needs_ops

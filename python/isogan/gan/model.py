@@ -58,12 +58,20 @@ def resolve_torch_device(device: str) -> torch.device:
     return torch.device("cpu")
 
 
+def default_file_mode() -> int:
+    """Permissions of a new regular file under the current umask (mkstemp alone gives 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _atomic_torch_save(payload: dict[str, Any], path: str) -> None:
     """Write ``payload`` to ``path`` through a temporary file in the same directory and a rename."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=directory)
     try:
+        os.chmod(temporary, default_file_mode())
         with os.fdopen(handle, "wb") as stream:
             torch.save(payload, stream)
             stream.flush()
