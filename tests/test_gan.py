@@ -320,6 +320,8 @@ def test_fit_input_errors():
         ManifoldGAN(2, (1, 8, 8), n_steps=1, **TINY).fit(images, coords, progress=False)
     with pytest.raises(ValueError, match="'lr'"):
         ManifoldGAN(2, (1, 4, 4), n_steps=1, lr=-1.0, **TINY).fit(images, coords, progress=False)
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        ManifoldGAN(2, (1, 4, 4), n_steps=1, **TINY).fit(images, coords, checkpoint_every=0, progress=False)
     with pytest.raises(RuntimeError, match="not fitted"):
         ManifoldGAN(2, (1, 4, 4), **TINY).sample(coords[:2])
 

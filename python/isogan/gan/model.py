@@ -324,6 +324,8 @@ class ManifoldGAN:
             Re-raised after saving a checkpoint of the last completed step.
         """
         self._validate_params()
+        if not isinstance(checkpoint_every, (int, np.integer)) or checkpoint_every < 1:
+            raise ValueError(f"The 'checkpoint_every' parameter must be an int >= 1. Got {checkpoint_every!r} instead.")
         images_np = check_images(images)
         if tuple(images_np.shape[1:]) != tuple(int(s) for s in self.image_shape):
             raise ValueError(
