@@ -3,8 +3,11 @@
 Thread policy: the networks are small MLPs, for which intra-op threading costs more than it
 gains (and on a shared machine, spinning OpenMP threads slow everyone down), so training runs
 with ``torch.set_num_threads(threads)``, default 1. With a fixed seed and thread count the run
-is reproducible bit for bit on the CPU: every step draws its batch and noise from a generator
-seeded with (seed, step), and initial weights from ``torch.manual_seed(seed)``.
+is reproducible on the CPU: every step draws its batch and noise from a generator seeded with
+(seed, step), and initial weights from ``torch.manual_seed(seed)``, so given the same coordinates
+the GAN's weights are identical bit for bit. (The Isomap embedding has been seen to differ between
+runs by ~1e-13, below the float32 resolution the networks see; the metrics that go through
+``Isomap.transform`` can then differ in their last digit.)
 """
 
 from __future__ import annotations
