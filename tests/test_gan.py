@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.linalg
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from isogan.gan import datasets, metrics
 
@@ -227,6 +229,24 @@ def test_precision_recall_matches_brute_force():
     precision = np.mean([any(np.linalg.norm(f - r) <= rr for r, rr in zip(real, real_r)) for f in fake])
     recall = np.mean([any(np.linalg.norm(r - f) <= fr for f, fr in zip(fake, fake_r)) for r in real])
     assert metrics.precision_recall(real, fake, k=k) == pytest.approx((precision, recall))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n_a=st.integers(5, 30), n_b=st.integers(5, 30), width=st.integers(1, 4), seed=st.integers(0, 2**16),
+    duplicate=st.booleans(),
+)
+def test_metric_properties(n_a, n_b, width, seed, duplicate):
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=(n_a, width)), rng.normal(size=(n_b, width)) * 2 + 0.5
+    if duplicate:  # ties: repeated feature vectors
+        a[1:3] = a[0]
+    distance = metrics.frechet_distance(a, b)
+    assert distance >= 0 and distance == pytest.approx(metrics.frechet_distance(b, a), rel=1e-6, abs=1e-9)
+    precision, recall = metrics.precision_recall(a, b, k=3)
+    assert 0.0 <= precision <= 1.0 and 0.0 <= recall <= 1.0
+    # swapping the roles of real and generated swaps precision and recall
+    assert metrics.precision_recall(b, a, k=3) == (recall, precision)
 
 
 class _ShiftIsomap:
