@@ -13,7 +13,7 @@ import json
 import os
 import time
 
-DEMO_STEPS = 3000
+DEMO_STEPS = 4000
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
