@@ -57,6 +57,7 @@ def test_bench_end_to_end_small(tmp_path, capsys):
     assert (out / "scaling.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_bench_stages_float32(tmp_path):
     out = tmp_path / "bench"
     assert main(["bench", "--sizes", "300", "--out", str(out), "--dtype", "float32", "--stages"]) == 0

@@ -813,12 +813,15 @@ def plot_scaling(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
+    colors = {("isogan", "float64"): "tab:blue", ("isogan", "float32"): "tab:cyan", ("sklearn", "float64"): "tab:red", ("sklearn", "float32"): "tab:orange"}
+    stage_markers = {"knn": "v", "paths": "^", "mds": "D"}
     figure, (time_axes, memory_axes) = plt.subplots(1, 2, figsize=(11, 4.5))
-    for dtype in sorted({row["dtype"] for row in rows}):
-        for stage, style in (("end_to_end", "-"), *((stage, ":") for stage in STAGES)):
+    for dtype in sorted({row["dtype"] for row in rows}, reverse=True):
+        for stage in ("end_to_end", *STAGES):
             selected = sorted((row for row in rows if row["dtype"] == dtype and row["stage"] == stage), key=lambda row: row["n_samples"])
-            for implementation, marker in (("isogan", "o"), ("sklearn", "s")):
+            for implementation in IMPLEMENTATIONS:
                 if stage != "end_to_end" and implementation == "sklearn":
                     continue
                 points = [(row["n_samples"], row[f"{implementation}_time_s"], row[f"{implementation}_peak_mib"]) for row in selected]
@@ -826,17 +829,25 @@ def plot_scaling(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -
                 if not points:
                     continue
                 sizes, times, peaks = zip(*points, strict=True)
-                line_style = "--" if implementation == "sklearn" else style
-                label = f"{implementation} {dtype}" + ("" if stage == "end_to_end" else f" {stage}")
-                time_axes.plot(sizes, times, line_style, marker=marker, label=label, linewidth=2 if stage == "end_to_end" else 1)
+                style = {
+                    "color": colors.get((implementation, dtype), "tab:gray"),
+                    "linestyle": ("-" if implementation == "isogan" else "--") if stage == "end_to_end" else ":",
+                    "marker": ("o" if implementation == "isogan" else "s") if stage == "end_to_end" else stage_markers[stage],
+                    "linewidth": 2 if stage == "end_to_end" else 1,
+                }
+                label = f"{implementation} {dtype}" + ("" if stage == "end_to_end" else f" ({stage} stage)")
+                time_axes.plot(sizes, times, label=label, **style)
                 if stage == "end_to_end":
-                    memory_axes.plot(sizes, peaks, line_style, marker=marker, label=label)
+                    memory_axes.plot(sizes, peaks, label=label, **style)
+    all_sizes = sorted({row["n_samples"] for row in rows})
     for axes, ylabel in ((time_axes, "wall time (s)"), (memory_axes, "peak memory above baseline (MiB)")):
         axes.set_xscale("log")
         axes.set_yscale("log")
+        axes.set_xticks(all_sizes, [str(size) for size in all_sizes])
+        axes.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         axes.set_xlabel("N (swiss roll points)")
         axes.set_ylabel(ylabel)
-        axes.grid(True, which="both", alpha=0.3)
+        axes.grid(True, which="major", alpha=0.3)
         if axes.get_legend_handles_labels()[0]:
             axes.legend(fontsize=7)
     time_axes.set_title("Isomap fit_transform time")
