@@ -112,7 +112,9 @@ def _rows() -> list[dict]:
 
 
 def test_write_results_files(tmp_path):
-    paths = benchmarking.write_results(BenchmarkResult(rows=_rows()), {"command": "isogan bench"}, tmp_path / "out")
+    rows = _rows()
+    rows[0] = {**rows[0], "sklearn_time_s": float("nan")}
+    paths = benchmarking.write_results(BenchmarkResult(rows=rows), {"command": "isogan bench"}, tmp_path / "out")
     with open(paths["csv"], newline="", encoding="utf-8") as csv_file:
         reader = csv.DictReader(csv_file)
         assert tuple(reader.fieldnames) == benchmarking.CSV_COLUMNS
@@ -120,6 +122,9 @@ def test_write_results_files(tmp_path):
     document = json.loads(paths["json"].read_text())
     assert document["metadata"]["command"] == "isogan bench"
     assert document["errors"] == [] and len(document["rows"]) == 10
+    # Strict JSON: what was not measured is null, not NaN.
+    assert document["rows"][0]["sklearn_time_s"] is None
+    assert "NaN" not in paths["json"].read_text()
     assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

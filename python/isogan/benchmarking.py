@@ -292,7 +292,22 @@ class RunParams:
 
 
 def isogan_end_to_end(points: np.ndarray, params: RunParams, meter: StageMeter) -> PipelineOutput:
-    """Run ``isogan.Isomap(...).fit_transform`` as one measured stage 'end_to_end'."""
+    """Run ``isogan.Isomap(...).fit_transform`` as one measured stage 'end_to_end'.
+
+    Parameters
+    ----------
+    points : numpy.ndarray of shape (N, D)
+        Input points.
+    params : RunParams
+        Neighbours, components and device.
+    meter : StageMeter
+        Records the time and peak memory of each stage.
+
+    Returns
+    -------
+    PipelineOutput
+        The embedding.
+    """
     import isogan
 
     estimator = isogan.Isomap(n_neighbors=params.n_neighbors, n_components=params.n_components, device=params.device)
@@ -302,7 +317,22 @@ def isogan_end_to_end(points: np.ndarray, params: RunParams, meter: StageMeter) 
 
 
 def sklearn_end_to_end(points: np.ndarray, params: RunParams, meter: StageMeter) -> PipelineOutput:
-    """Run ``sklearn.manifold.Isomap(...).fit_transform`` as one measured stage 'end_to_end'."""
+    """Run ``sklearn.manifold.Isomap(...).fit_transform`` as one measured stage 'end_to_end'.
+
+    Parameters
+    ----------
+    points : numpy.ndarray of shape (N, D)
+        Input points.
+    params : RunParams
+        Neighbours, components and device.
+    meter : StageMeter
+        Records the time and peak memory of each stage.
+
+    Returns
+    -------
+    PipelineOutput
+        The embedding.
+    """
     from sklearn.manifold import Isomap
 
     estimator = Isomap(n_neighbors=params.n_neighbors, n_components=params.n_components)
@@ -312,7 +342,22 @@ def sklearn_end_to_end(points: np.ndarray, params: RunParams, meter: StageMeter)
 
 
 def isogan_stages(points: np.ndarray, params: RunParams, meter: StageMeter) -> PipelineOutput:
-    """Run isogan's public stage functions one after the other, each a measured stage."""
+    """Run isogan's public stage functions one after the other, each a measured stage.
+
+    Parameters
+    ----------
+    points : numpy.ndarray of shape (N, D)
+        Input points.
+    params : RunParams
+        Neighbours, components and device.
+    meter : StageMeter
+        Records the time and peak memory of each stage.
+
+    Returns
+    -------
+    PipelineOutput
+        The embedding, the neighbour graph and the geodesic distances.
+    """
     import isogan
 
     with meter.stage("knn"):
@@ -331,6 +376,20 @@ def sklearn_stages(points: np.ndarray, params: RunParams, meter: StageMeter) -> 
     ``scipy.sparse.csgraph.shortest_path(method='auto', directed=False)`` (cast back to float32 for
     float32 input, as Isomap does); mds: ``G = -0.5 * D**2`` and ``KernelPCA(kernel='precomputed')``.
     The connected-components fix is not run: the swiss roll's k=10 graph is connected.
+
+    Parameters
+    ----------
+    points : numpy.ndarray of shape (N, D)
+        Input points.
+    params : RunParams
+        Neighbours, components and device.
+    meter : StageMeter
+        Records the time and peak memory of each stage.
+
+    Returns
+    -------
+    PipelineOutput
+        The embedding, the neighbour graph and the geodesic distances.
     """
     from scipy.sparse.csgraph import shortest_path
     from sklearn.decomposition import KernelPCA
@@ -791,11 +850,16 @@ def write_results(result: BenchmarkResult, metadata: dict[str, Any], out_dir: st
         writer.writeheader()
         writer.writerows(result.rows)
     raw = [{key: value for key, value in asdict(run).items() if key != "arrays_path"} for run in result.measurements]
-    document = {"metadata": metadata, "rows": result.rows, "measurements": raw, "errors": result.errors}
+    document = {"metadata": metadata, "rows": [_nan_to_none(row) for row in result.rows], "measurements": raw, "errors": result.errors}
     with open(paths["json"], "w", encoding="utf-8") as json_file:
-        json.dump(document, json_file, indent=2, allow_nan=True)
+        json.dump(document, json_file, indent=2, allow_nan=False)
     plot_scaling(result.rows, paths["plot"])
     return paths
+
+
+def _nan_to_none(row: dict[str, Any]) -> dict[str, Any]:
+    """Return ``row`` with NaN floats as None, so results.json is strict JSON (null = not measured)."""
+    return {key: None if isinstance(value, float) and np.isnan(value) else value for key, value in row.items()}
 
 
 def plot_scaling(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> None:
