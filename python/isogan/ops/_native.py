@@ -1,0 +1,53 @@
+"""Bridge from torch tensors to the pointer-taking kernels of :mod:`isogan._core`.
+
+The native kernels know nothing about torch: they take raw addresses, sizes, a dtype code and, on
+CUDA, the device index and the caller's stream handle. This module turns tensors into those
+arguments and says which (device, dtype) pairs have a native kernel.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from isogan import _core
+
+# Must match isogan::ops::ScalarType in csrc/ops/ops.h.
+_DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3}
+_CPU_DTYPES = (torch.float32, torch.float64)
+_CUDA_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
+def native_built() -> bool:
+    """Return whether this build of ``isogan._core`` contains the fused-op kernels."""
+    return hasattr(_core, "ops_bias_act_cpu")
+
+
+def native_supports(device: torch.device, dtype: torch.dtype) -> bool:
+    """Return whether a native kernel exists for tensors of ``dtype`` on ``device``."""
+    if not native_built():
+        return False
+    if device.type == "cpu":
+        return dtype in _CPU_DTYPES
+    if device.type == "cuda":
+        return bool(_core.cuda_built()) and dtype in _CUDA_DTYPES
+    return False
+
+
+def supported_dtypes(device: torch.device) -> tuple[torch.dtype, ...]:
+    """Return the floating dtypes the fused ops accept on ``device``."""
+    return _CUDA_DTYPES if device.type == "cuda" else _CPU_DTYPES
+
+
+def dtype_code(dtype: torch.dtype) -> int:
+    """Return the ``isogan::ops::ScalarType`` code of ``dtype``."""
+    return _DTYPE_CODES[dtype]
+
+
+def address(tensor: torch.Tensor | None) -> int:
+    """Return the address of ``tensor``'s first element (0 for None)."""
+    return 0 if tensor is None else int(tensor.data_ptr())
+
+
+def cuda_stream(device: torch.device) -> int:
+    """Return the handle of torch's current CUDA stream on ``device``."""
+    return int(torch.cuda.current_stream(device).cuda_stream)
