@@ -126,6 +126,8 @@ def test_write_results_files(tmp_path):
     assert document["rows"][0]["sklearn_time_s"] is None
     assert "NaN" not in paths["json"].read_text()
     assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    markdown = paths["markdown"].read_text().splitlines()
+    assert len(markdown) == 12 and markdown[0].startswith("| N | dtype | stage |")
 
 
 def test_format_table_shows_missing_values_as_dash():

@@ -55,6 +55,7 @@ def test_bench_end_to_end_small(tmp_path, capsys):
     assert document["metadata"]["config"]["sizes"] == [300, 500]
     assert document["metadata"]["command"].startswith("isogan bench --sizes 300 500")
     assert (out / "scaling.png").stat().st_size > 0
+    assert (out / "results.md").read_text().startswith("| N | dtype |")
 
 
 @pytest.mark.slow

@@ -783,6 +783,26 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+TABLE_HEADER = ("N", "dtype", "stage", "isogan s", "sklearn s", "speedup", "isogan MiB", "sklearn MiB", "mem ratio", "parity", "load")
+
+
+def _table_cells(row: dict[str, Any]) -> tuple[str, ...]:
+    """Return the formatted cells of one result row, in :data:`TABLE_HEADER` order."""
+    return (
+        str(row["n_samples"]),
+        row["dtype"],
+        row["stage"],
+        _fmt(row["isogan_time_s"], ".3f"),
+        _fmt(row["sklearn_time_s"], ".3f"),
+        _fmt(row["speedup"], ".1f", "x"),
+        _fmt(row["isogan_peak_mib"], ".1f"),
+        _fmt(row["sklearn_peak_mib"], ".1f"),
+        _fmt(row["memory_ratio"], ".2f"),
+        _fmt(row["parity_error"], ".1e"),
+        _fmt(row["load_1min"], ".2f"),
+    )
+
+
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     """Format result rows as a fixed-width text table.
 
@@ -795,28 +815,28 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     -------
     str
     """
-    header = ("N", "dtype", "stage", "isogan s", "sklearn s", "speedup", "isogan MiB", "sklearn MiB", "mem ratio", "parity", "load")
-    lines = [header]
-    for row in rows:
-        lines.append(
-            (
-                str(row["n_samples"]),
-                row["dtype"],
-                row["stage"],
-                _fmt(row["isogan_time_s"], ".3f"),
-                _fmt(row["sklearn_time_s"], ".3f"),
-                _fmt(row["speedup"], ".1f", "x"),
-                _fmt(row["isogan_peak_mib"], ".1f"),
-                _fmt(row["sklearn_peak_mib"], ".1f"),
-                _fmt(row["memory_ratio"], ".2f"),
-                _fmt(row["parity_error"], ".1e"),
-                _fmt(row["load_1min"], ".2f"),
-            )
-        )
-    widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
+    lines = [TABLE_HEADER, *(_table_cells(row) for row in rows)]
+    widths = [max(len(line[column]) for line in lines) for column in range(len(TABLE_HEADER))]
     text = ["  ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True)) for line in lines]
     text.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(text)
+
+
+def format_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """Format result rows as a Markdown table (for RESULTS.md and the README).
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Rows from :func:`summarize`.
+
+    Returns
+    -------
+    str
+    """
+    lines = ["| " + " | ".join(TABLE_HEADER) + " |", "|" + "---|" * len(TABLE_HEADER)]
+    lines += ["| " + " | ".join(_table_cells(row)) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def _fmt(value: float, spec: str, suffix: str = "") -> str:
@@ -824,12 +844,12 @@ def _fmt(value: float, spec: str, suffix: str = "") -> str:
 
 
 def write_results(result: BenchmarkResult, metadata: dict[str, Any], out_dir: str | os.PathLike[str]) -> dict[str, Path]:
-    """Write ``results.csv``, ``results.json`` and ``scaling.png`` into ``out_dir``.
+    """Write ``results.csv``, ``results.json``, ``results.md`` and ``scaling.png`` into ``out_dir``.
 
     Parameters
     ----------
     result : BenchmarkResult
-        Rows go to the CSV; rows, raw runs and errors to the JSON; rows to the plot.
+        Rows go to the CSV, the Markdown table and the plot; rows, raw runs and errors to the JSON.
     metadata : dict
         Machine, command and configuration (kept in the JSON).
     out_dir : path-like
@@ -838,13 +858,13 @@ def write_results(result: BenchmarkResult, metadata: dict[str, Any], out_dir: st
     Returns
     -------
     dict of str to pathlib.Path
-        Paths written, keyed 'csv', 'json', 'plot'.
+        Paths written, keyed 'csv', 'json', 'markdown', 'plot'.
     """
     import csv
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"csv": out / "results.csv", "json": out / "results.json", "plot": out / "scaling.png"}
+    paths = {"csv": out / "results.csv", "json": out / "results.json", "markdown": out / "results.md", "plot": out / "scaling.png"}
     with open(paths["csv"], "w", newline="", encoding="utf-8") as csv_file:
         writer = csv.DictWriter(csv_file, fieldnames=CSV_COLUMNS)
         writer.writeheader()
@@ -853,6 +873,7 @@ def write_results(result: BenchmarkResult, metadata: dict[str, Any], out_dir: st
     document = {"metadata": metadata, "rows": [_nan_to_none(row) for row in result.rows], "measurements": raw, "errors": result.errors}
     with open(paths["json"], "w", encoding="utf-8") as json_file:
         json.dump(document, json_file, indent=2, allow_nan=False)
+    paths["markdown"].write_text(format_markdown(result.rows) + "\n", encoding="utf-8")
     plot_scaling(result.rows, paths["plot"])
     return paths
 

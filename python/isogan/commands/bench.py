@@ -2,7 +2,8 @@
 
 Each measured run happens in a fresh worker process (see :mod:`isogan.benchmarking` for how time
 and peak memory are measured). The command prints a table and writes ``results.csv``,
-``results.json`` (rows, every raw run, machine and command) and ``scaling.png`` into ``--out``.
+``results.json`` (rows, every raw run, machine and command), ``results.md`` (the table in Markdown) and
+``scaling.png`` into ``--out``.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         metadata["machine_after"] = machine_info()
         paths = write_results(result, metadata, args.out)
     print(format_table(result.rows))
-    print(f"wrote {paths['csv']}, {paths['json']}, {paths['plot']}")
+    print("wrote " + ", ".join(str(path) for path in paths.values()))
     if result.errors:
         print(f"{len(result.errors)} run(s) failed; see 'errors' in {paths['json']}", file=sys.stderr)
         return 1
