@@ -8,9 +8,13 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "common/common.h"
 #include "common/device.h"
+#include "ops/ops.h"
+#include "paths/paths.h"
+#include "mds/mds.h"
 
 namespace py = pybind11;
 
@@ -88,16 +92,505 @@ void bind_common(py::module_& m) {
 void bind_knn(py::module_& m) { (void)m; }
 
 // ---------------------------------------------------------------- paths
-void bind_paths(py::module_& m) { (void)m; }
+template <typename T>
+isogan::CsrGraphView<T> graph_view(const carray<std::int64_t>& indptr, const carray<std::int32_t>& indices,
+                                   const carray<T>& weights) {
+  check_shape(indptr, "indptr", {-1});
+  check_shape(indices, "indices", {-1});
+  check_shape(weights, "weights", {indices.shape(0)});
+  if (indptr.shape(0) < 1) throw std::invalid_argument("indptr must hold n_nodes + 1 >= 1 offsets");
+  const py::ssize_t n_nodes = indptr.shape(0) - 1;
+  const std::int64_t* offsets = indptr.data();
+  if (offsets[0] != 0 || offsets[n_nodes] != indices.shape(0)) {
+    throw std::invalid_argument("indptr must start at 0 and end at nnz");
+  }
+  for (py::ssize_t row = 0; row < n_nodes; ++row) {
+    if (offsets[row + 1] < offsets[row]) throw std::invalid_argument("indptr must be non-decreasing");
+  }
+  const std::int32_t* columns = indices.data();
+  for (py::ssize_t e = 0; e < indices.shape(0); ++e) {
+    if (columns[e] < 0 || columns[e] >= n_nodes) {
+      throw std::invalid_argument("column index " + std::to_string(columns[e]) + " is out of range for " +
+                                  std::to_string(n_nodes) + " nodes");
+    }
+  }
+  return {static_cast<isogan::index_t>(n_nodes), offsets, columns, weights.data()};
+}
+
+template <typename T>
+void bind_paths_dtype(py::module_& m) {
+  m.def(
+      "paths_symmetrize",
+      [](const carray<std::int64_t>& indptr, const carray<std::int32_t>& indices, const carray<T>& weights) {
+        const isogan::CsrGraphView<T> view = graph_view(indptr, indices, weights);
+        isogan::SymmetricCsr<T> graph;
+        {
+          py::gil_scoped_release release;
+          graph = isogan::symmetrize_csr(view.n_nodes, view.indptr, view.indices, view.weights);
+        }
+        carray<std::int64_t> out_indptr(static_cast<py::ssize_t>(graph.indptr.size()));
+        carray<std::int32_t> out_indices(static_cast<py::ssize_t>(graph.indices.size()));
+        carray<T> out_weights(static_cast<py::ssize_t>(graph.weights.size()));
+        std::copy(graph.indptr.begin(), graph.indptr.end(), out_indptr.mutable_data());
+        std::copy(graph.indices.begin(), graph.indices.end(), out_indices.mutable_data());
+        std::copy(graph.weights.begin(), graph.weights.end(), out_weights.mutable_data());
+        return py::make_tuple(out_indptr, out_indices, out_weights);
+      },
+      py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("weights").noconvert(),
+      "Undirected CSR graph (min weight per edge, sorted rows, no self loops) of a CSR matrix.");
+  m.def(
+      "paths_dijkstra",
+      [](const carray<std::int64_t>& indptr, const carray<std::int32_t>& indices, const carray<T>& weights,
+         const carray<std::int64_t>& sources, carray<T>& out, int n_jobs) {
+        const isogan::CsrGraphView<T> graph = graph_view(indptr, indices, weights);
+        check_shape(sources, "sources", {-1});
+        check_shape(out, "out", {sources.shape(0), static_cast<py::ssize_t>(graph.n_nodes)});
+        const std::int64_t* source_data = sources.data();
+        for (py::ssize_t r = 0; r < sources.shape(0); ++r) {
+          if (source_data[r] < 0 || source_data[r] >= graph.n_nodes) {
+            throw std::invalid_argument("source " + std::to_string(source_data[r]) + " is out of range for " +
+                                        std::to_string(graph.n_nodes) + " nodes");
+          }
+        }
+        T* out_data = out.mutable_data();
+        const int n_threads = isogan::resolve_threads(n_jobs);
+        run_without_gil([&](isogan::Cancellation& cancel) {
+          isogan::dijkstra_cpu(graph, source_data, static_cast<isogan::index_t>(sources.shape(0)), out_data,
+                               n_threads, cancel);
+        });
+      },
+      py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("weights").noconvert(),
+      py::arg("sources").noconvert(), py::arg("out").noconvert(), py::arg("n_jobs") = 0,
+      "Dijkstra from each source over a symmetric CSR graph into out (n_sources, n_nodes).");
+  m.def(
+      "paths_floyd_warshall",
+      [](carray<T>& dist, int n_jobs) {
+        check_shape(dist, "dist", {-1, -1});
+        if (dist.shape(0) != dist.shape(1)) throw std::invalid_argument("dist must be square");
+        T* data = dist.mutable_data();
+        const int n_threads = isogan::resolve_threads(n_jobs);
+        run_without_gil([&](isogan::Cancellation& cancel) {
+          isogan::floyd_warshall_cpu(data, static_cast<isogan::index_t>(dist.shape(0)), n_threads, cancel);
+        });
+      },
+      py::arg("dist").noconvert(), py::arg("n_jobs") = 0,
+      "Blocked Floyd-Warshall in place on a dense (N, N) matrix (+inf = no edge, 0 diagonal).");
+  m.def(
+      "paths_min_plus",
+      [](const carray<std::int64_t>& query_indptr, const carray<std::int64_t>& neighbor_index,
+         const carray<T>& neighbor_dist, const carray<T>& dist, carray<T>& out, int n_jobs) {
+        check_shape(query_indptr, "query_indptr", {-1});
+        check_shape(neighbor_index, "neighbor_index", {-1});
+        check_shape(neighbor_dist, "neighbor_dist", {neighbor_index.shape(0)});
+        check_shape(dist, "dist", {-1, -1});
+        if (dist.shape(0) != dist.shape(1)) throw std::invalid_argument("dist must be square");
+        if (query_indptr.shape(0) < 1) throw std::invalid_argument("query_indptr must hold n_queries + 1 offsets");
+        const py::ssize_t n_queries = query_indptr.shape(0) - 1;
+        check_shape(out, "out", {n_queries, dist.shape(0)});
+        const std::int64_t* offsets = query_indptr.data();
+        if (offsets[0] != 0 || offsets[n_queries] != neighbor_index.shape(0)) {
+          throw std::invalid_argument("query_indptr must start at 0 and end at the number of neighbours");
+        }
+        for (py::ssize_t q = 0; q < n_queries; ++q) {
+          if (offsets[q + 1] < offsets[q]) throw std::invalid_argument("query_indptr must be non-decreasing");
+        }
+        isogan::MinPlusParams<T> params;
+        params.n_queries = n_queries;
+        params.n_nodes = dist.shape(0);
+        params.query_indptr = offsets;
+        params.neighbor_index = neighbor_index.data();
+        params.neighbor_dist = neighbor_dist.data();
+        params.dist = dist.data();
+        params.out = out.mutable_data();
+        const int n_threads = isogan::resolve_threads(n_jobs);
+        run_without_gil([&](isogan::Cancellation& cancel) { isogan::min_plus_cpu(params, n_threads, cancel); });
+      },
+      py::arg("query_indptr").noconvert(), py::arg("neighbor_index").noconvert(),
+      py::arg("neighbor_dist").noconvert(), py::arg("dist").noconvert(), py::arg("out").noconvert(),
+      py::arg("n_jobs") = 0,
+      "out[q, j] = min over q's neighbours e of neighbor_dist[e] + dist[neighbor_index[e], j].");
+#ifdef ISOGAN_WITH_CUDA
+  bind_paths_cuda_dtype<T>(m);
+#endif
+}
+
+void bind_paths(py::module_& m) {
+  bind_paths_dtype<float>(m);
+  bind_paths_dtype<double>(m);
+#ifdef ISOGAN_WITH_CUDA
+  m.def("paths_shortest_paths_cuda_scratch_bytes", &isogan::shortest_paths_cuda_scratch_bytes,
+        py::arg("n_nodes"), py::arg("n_sources"),
+        "Device scratch bytes of one batched shortest-path call (besides its output).");
+#endif
+}
 
 // ---------------------------------------------------------------- mds
-void bind_mds(py::module_& m) { (void)m; }
+template <typename T>
+void mds_check_square(const carray<T>& dist) {
+  check_shape(dist, "dist_matrix", {-1, -1});
+  if (dist.shape(0) != dist.shape(1)) {
+    throw std::invalid_argument("dist_matrix must be square, got shape (" + std::to_string(dist.shape(0)) + ", " +
+                                std::to_string(dist.shape(1)) + ")");
+  }
+}
+
+template <typename T>
+void bind_mds_dtype(py::module_& m) {
+  m.def(
+      "mds_squared_matmul",
+      [](const carray<T>& dist, const carray<double>& w, int n_jobs) {
+        check_shape(dist, "dist", {-1, -1});
+        check_shape(w, "w", {dist.shape(1), -1});
+        carray<double> y({dist.shape(0), w.shape(1)});
+        const T* dist_data = dist.data();
+        const double* w_data = w.data();
+        double* y_data = y.mutable_data();
+        const int n_threads = isogan::resolve_threads(n_jobs);
+        run_without_gil([&](isogan::Cancellation& cancel) {
+          isogan::squared_matmul_cpu<T>(dist_data, dist.shape(0), dist.shape(1), w_data, w.shape(1), y_data,
+                                        n_threads, cancel);
+        });
+        return y;
+      },
+      py::arg("dist").noconvert(), py::arg("w").noconvert(), py::arg("n_jobs") = 0,
+      "-1/2 (dist o dist) @ w for dist (M, N) and w (N, b) float64; returns (M, b) float64.");
+  m.def(
+      "mds_centered_kernel_matmul",
+      [](const carray<T>& dist, const carray<double>& v, int n_jobs) {
+        mds_check_square(dist);
+        check_shape(v, "v", {dist.shape(0), -1});
+        carray<double> y({v.shape(0), v.shape(1)});
+        const T* dist_data = dist.data();
+        const double* v_data = v.data();
+        double* y_data = y.mutable_data();
+        const int n_threads = isogan::resolve_threads(n_jobs);
+        run_without_gil([&](isogan::Cancellation& cancel) {
+          isogan::centered_kernel_matmul_cpu<T>(dist_data, dist.shape(0), v_data, v.shape(1), y_data, n_threads,
+                                                cancel);
+        });
+        return y;
+      },
+      py::arg("dist").noconvert(), py::arg("v").noconvert(), py::arg("n_jobs") = 0,
+      "K @ v with K = -1/2 J (dist o dist) J (never formed) for dist (N, N) and v (N, b) float64.");
+  m.def(
+      "mds_squared_row_means",
+      [](const carray<T>& dist, int n_jobs) {
+        check_shape(dist, "dist", {-1, -1});
+        carray<double> row_means({dist.shape(0)});
+        const T* dist_data = dist.data();
+        double* out = row_means.mutable_data();
+        const int n_threads = isogan::resolve_threads(n_jobs);
+        run_without_gil([&](isogan::Cancellation& cancel) {
+          isogan::squared_row_means_cpu<T>(dist_data, dist.shape(0), dist.shape(1), out, n_threads, cancel);
+        });
+        return row_means;
+      },
+      py::arg("dist").noconvert(), py::arg("n_jobs") = 0, "Row means of -1/2 (dist o dist), float64 (M,).");
+  m.def(
+      "mds_centered_kernel",
+      [](const carray<T>& dist, int n_jobs) {
+        mds_check_square(dist);
+        carray<T> kernel({dist.shape(0), dist.shape(1)});
+        const T* dist_data = dist.data();
+        T* out = kernel.mutable_data();
+        const int n_threads = isogan::resolve_threads(n_jobs);
+        run_without_gil([&](isogan::Cancellation& cancel) {
+          isogan::centered_kernel_cpu<T>(dist_data, dist.shape(0), out, n_threads, cancel);
+        });
+        return kernel;
+      },
+      py::arg("dist").noconvert(), py::arg("n_jobs") = 0,
+      "The centred kernel -1/2 J (dist o dist) J as a new (N, N) array of dist's dtype.");
+  m.def(
+      "mds_symmetry_report",
+      [](const carray<T>& dist, int n_jobs) {
+        mds_check_square(dist);
+        const T* dist_data = dist.data();
+        const int n_threads = isogan::resolve_threads(n_jobs);
+        const isogan::SymmetryReport report = run_without_gil([&](isogan::Cancellation& cancel) {
+          return isogan::symmetry_report_cpu<T>(dist_data, dist.shape(0), n_threads, cancel);
+        });
+        return py::make_tuple(report.max_asymmetry, report.max_abs);
+      },
+      py::arg("dist").noconvert(), py::arg("n_jobs") = 0, "(max |dist - dist.T|, max |dist|).");
+}
+
+#ifdef ISOGAN_WITH_CUDA
+// Device-pointer twins: `dist` is a device address (int) of a C-contiguous (n_rows, n_cols) array of
+// `dtype` ('float32' or 'float64'); vector blocks are host float64 arrays; `stream` a cudaStream_t (int).
+template <typename Call>
+auto mds_dispatch_cuda_dtype(const std::string& dtype, Call&& call) {
+  if (dtype == "float32") return call(static_cast<float*>(nullptr));
+  if (dtype == "float64") return call(static_cast<double*>(nullptr));
+  throw std::invalid_argument("dist dtype must be 'float32' or 'float64', got '" + dtype + "'");
+}
+
+void bind_mds_cuda(py::module_& m) {
+  m.def(
+      "mds_squared_matmul_cuda",
+      [](std::uintptr_t dist, py::ssize_t n_rows, py::ssize_t n_cols, const std::string& dtype,
+         const carray<double>& w, std::uintptr_t stream) {
+        check_shape(w, "w", {n_cols, -1});
+        carray<double> y({n_rows, w.shape(1)});
+        const double* w_data = w.data();
+        double* y_data = y.mutable_data();
+        mds_dispatch_cuda_dtype(dtype, [&](auto* tag) {
+          using T = std::remove_pointer_t<decltype(tag)>;
+          py::gil_scoped_release release;
+          isogan::squared_matmul_cuda<T>(reinterpret_cast<const T*>(dist), n_rows, n_cols, w_data, w.shape(1),
+                                         y_data, reinterpret_cast<void*>(stream));
+          return 0;
+        });
+        return y;
+      },
+      py::arg("dist"), py::arg("n_rows"), py::arg("n_cols"), py::arg("dtype"), py::arg("w").noconvert(),
+      py::arg("stream"));
+  m.def(
+      "mds_centered_kernel_matmul_cuda",
+      [](std::uintptr_t dist, py::ssize_t n, const std::string& dtype, const carray<double>& v,
+         std::uintptr_t stream) {
+        check_shape(v, "v", {n, -1});
+        carray<double> y({n, v.shape(1)});
+        const double* v_data = v.data();
+        double* y_data = y.mutable_data();
+        mds_dispatch_cuda_dtype(dtype, [&](auto* tag) {
+          using T = std::remove_pointer_t<decltype(tag)>;
+          py::gil_scoped_release release;
+          isogan::centered_kernel_matmul_cuda<T>(reinterpret_cast<const T*>(dist), n, v_data, v.shape(1), y_data,
+                                                 reinterpret_cast<void*>(stream));
+          return 0;
+        });
+        return y;
+      },
+      py::arg("dist"), py::arg("n"), py::arg("dtype"), py::arg("v").noconvert(), py::arg("stream"));
+  m.def(
+      "mds_squared_row_means_cuda",
+      [](std::uintptr_t dist, py::ssize_t n_rows, py::ssize_t n_cols, const std::string& dtype,
+         std::uintptr_t stream) {
+        carray<double> row_means({n_rows});
+        double* out = row_means.mutable_data();
+        mds_dispatch_cuda_dtype(dtype, [&](auto* tag) {
+          using T = std::remove_pointer_t<decltype(tag)>;
+          py::gil_scoped_release release;
+          isogan::squared_row_means_cuda<T>(reinterpret_cast<const T*>(dist), n_rows, n_cols, out,
+                                            reinterpret_cast<void*>(stream));
+          return 0;
+        });
+        return row_means;
+      },
+      py::arg("dist"), py::arg("n_rows"), py::arg("n_cols"), py::arg("dtype"), py::arg("stream"));
+  m.def(
+      "mds_symmetry_report_cuda",
+      [](std::uintptr_t dist, py::ssize_t n, const std::string& dtype, std::uintptr_t stream) {
+        const isogan::SymmetryReport report = mds_dispatch_cuda_dtype(dtype, [&](auto* tag) {
+          using T = std::remove_pointer_t<decltype(tag)>;
+          py::gil_scoped_release release;
+          return isogan::symmetry_report_cuda<T>(reinterpret_cast<const T*>(dist), n, reinterpret_cast<void*>(stream));
+        });
+        return py::make_tuple(report.max_asymmetry, report.max_abs);
+      },
+      py::arg("dist"), py::arg("n"), py::arg("dtype"), py::arg("stream"));
+}
+#endif
+
+void bind_mds(py::module_& m) {
+  bind_mds_dtype<float>(m);
+  bind_mds_dtype<double>(m);
+#ifdef ISOGAN_WITH_CUDA
+  bind_mds_cuda(m);
+#endif
+}
 
 // ---------------------------------------------------------------- landmark
 void bind_landmark(py::module_& m) { (void)m; }
 
 // ---------------------------------------------------------------- ops
-void bind_ops(py::module_& m) { (void)m; }
+// The fused GAN ops take raw addresses from torch tensors (isogan/ops/*.py validates dtype, shape,
+// device and contiguity); these wrappers check the scalar arguments once and release the GIL.
+isogan::ops::ScalarType ops_dtype(int code, bool cuda) {
+  if (code < 0 || code > (cuda ? 3 : 1)) {
+    throw std::invalid_argument("unsupported dtype code " + std::to_string(code) + (cuda ? " for CUDA" : " for the CPU"));
+  }
+  return static_cast<isogan::ops::ScalarType>(code);
+}
+
+template <typename Pointer = void*>
+Pointer ops_pointer(std::uintptr_t address, const char* name, bool required = true) {
+  if (required && address == 0) throw std::invalid_argument(std::string(name) + " must not be a null pointer");
+  return reinterpret_cast<Pointer>(address);
+}
+
+isogan::ops::BiasActParams ops_bias_act_params(std::uintptr_t x, std::uintptr_t bias, std::uintptr_t grad,
+                                               std::uintptr_t out, isogan::index_t outer, isogan::index_t channels,
+                                               isogan::index_t inner, int act, double alpha, double gain,
+                                               double clamp, int order) {
+  if (outer < 0 || channels <= 0 || inner <= 0) {
+    throw std::invalid_argument("bias_act: outer must be >= 0 and channels, inner > 0");
+  }
+  if (act < 0 || act >= isogan::ops::kActivationCount) {
+    throw std::invalid_argument("bias_act: unknown activation code " + std::to_string(act));
+  }
+  if (order < 0 || order > 2) throw std::invalid_argument("bias_act: order must be 0, 1 or 2");
+  isogan::ops::BiasActParams p;
+  p.x = ops_pointer<const void*>(x, "x");
+  p.bias = ops_pointer<const void*>(bias, "bias", false);
+  p.grad = ops_pointer<const void*>(grad, "grad", order > 0);
+  p.out = ops_pointer(out, "out");
+  p.outer = outer;
+  p.channels = channels;
+  p.inner = inner;
+  p.act = static_cast<isogan::ops::Activation>(act);
+  p.alpha = alpha;
+  p.gain = gain;
+  p.clamp = clamp;
+  p.order = order;
+  return p;
+}
+
+isogan::ops::GanLossParams ops_gan_loss_params(std::uintptr_t logits, std::uintptr_t grad, std::uintptr_t out,
+                                               isogan::index_t n, bool real) {
+  if (n <= 0) throw std::invalid_argument("gan_loss: needs at least one logit");
+  isogan::ops::GanLossParams p;
+  p.logits = ops_pointer<const void*>(logits, "logits");
+  p.grad = ops_pointer<const void*>(grad, "grad", false);
+  p.out = ops_pointer(out, "out");
+  p.n = n;
+  p.real = real;
+  return p;
+}
+
+isogan::ops::AdamParams ops_adam_params(const std::vector<std::uintptr_t>& params,
+                                        const std::vector<std::uintptr_t>& grads,
+                                        const std::vector<std::uintptr_t>& exp_avgs,
+                                        const std::vector<std::uintptr_t>& exp_avg_sqs,
+                                        const std::vector<isogan::index_t>& sizes,
+                                        const std::vector<double>& step_sizes,
+                                        const std::vector<double>& bias_correction2_sqrts, double one_minus_beta1,
+                                        double beta2, double one_minus_beta2, double eps, double weight_decay) {
+  const std::size_t count = params.size();
+  if (grads.size() != count || exp_avgs.size() != count || exp_avg_sqs.size() != count || sizes.size() != count ||
+      step_sizes.size() != count || bias_correction2_sqrts.size() != count) {
+    throw std::invalid_argument("adam: every per-tensor list must have one entry per parameter");
+  }
+  isogan::ops::AdamParams p;
+  for (std::size_t t = 0; t < count; ++t) {
+    if (sizes[t] < 0) throw std::invalid_argument("adam: negative tensor size");
+    const bool required = sizes[t] > 0;
+    p.params.push_back(ops_pointer(params[t], "param", required));
+    p.grads.push_back(ops_pointer<const void*>(grads[t], "grad", required));
+    p.exp_avgs.push_back(ops_pointer(exp_avgs[t], "exp_avg", required));
+    p.exp_avg_sqs.push_back(ops_pointer(exp_avg_sqs[t], "exp_avg_sq", required));
+  }
+  p.sizes = sizes;
+  p.step_sizes = step_sizes;
+  p.bias_correction2_sqrts = bias_correction2_sqrts;
+  p.one_minus_beta1 = one_minus_beta1;
+  p.beta2 = beta2;
+  p.one_minus_beta2 = one_minus_beta2;
+  p.eps = eps;
+  p.weight_decay = weight_decay;
+  return p;
+}
+
+void bind_ops(py::module_& m) {
+  m.def(
+      "ops_bias_act_cpu",
+      [](std::uintptr_t x, std::uintptr_t bias, std::uintptr_t grad, std::uintptr_t out, isogan::index_t outer,
+         isogan::index_t channels, isogan::index_t inner, int dtype, int act, double alpha, double gain, double clamp,
+         int order) {
+        const auto p = ops_bias_act_params(x, bias, grad, out, outer, channels, inner, act, alpha, gain, clamp, order);
+        const auto scalar_type = ops_dtype(dtype, false);
+        py::gil_scoped_release release;
+        isogan::ops::bias_act_cpu(p, scalar_type);
+      },
+      py::arg("x"), py::arg("bias"), py::arg("grad"), py::arg("out"), py::arg("outer"), py::arg("channels"),
+      py::arg("inner"), py::arg("dtype"), py::arg("act"), py::arg("alpha"), py::arg("gain"), py::arg("clamp"),
+      py::arg("order"),
+      "Fused bias + activation (order 0) or its derivative times grad (order 1, 2) on CPU buffers.");
+  m.def(
+      "ops_gan_loss_cpu",
+      [](std::uintptr_t logits, std::uintptr_t grad, std::uintptr_t out, isogan::index_t n, int dtype, bool real) {
+        const auto p = ops_gan_loss_params(logits, grad, out, n, real);
+        const auto scalar_type = ops_dtype(dtype, false);
+        py::gil_scoped_release release;
+        isogan::ops::gan_loss_cpu(p, scalar_type);
+      },
+      py::arg("logits"), py::arg("grad"), py::arg("out"), py::arg("n"), py::arg("dtype"), py::arg("real"),
+      "Logistic GAN loss (grad == 0) or its gradient on CPU buffers.");
+  m.def(
+      "ops_adam_cpu",
+      [](const std::vector<std::uintptr_t>& params, const std::vector<std::uintptr_t>& grads,
+         const std::vector<std::uintptr_t>& exp_avgs, const std::vector<std::uintptr_t>& exp_avg_sqs,
+         const std::vector<isogan::index_t>& sizes, const std::vector<double>& step_sizes,
+         const std::vector<double>& bias_correction2_sqrts, int dtype, double one_minus_beta1, double beta2,
+         double one_minus_beta2, double eps, double weight_decay) {
+        const auto p = ops_adam_params(params, grads, exp_avgs, exp_avg_sqs, sizes, step_sizes,
+                                       bias_correction2_sqrts, one_minus_beta1, beta2, one_minus_beta2, eps,
+                                       weight_decay);
+        const auto scalar_type = ops_dtype(dtype, false);
+        if (scalar_type != isogan::ops::ScalarType::float32 && scalar_type != isogan::ops::ScalarType::float64) {
+          throw std::invalid_argument("adam: float32 or float64 parameters only");
+        }
+        py::gil_scoped_release release;
+        isogan::ops::adam_cpu(p, scalar_type);
+      },
+      py::arg("params"), py::arg("grads"), py::arg("exp_avgs"), py::arg("exp_avg_sqs"), py::arg("sizes"),
+      py::arg("step_sizes"), py::arg("bias_correction2_sqrts"), py::arg("dtype"), py::arg("one_minus_beta1"),
+      py::arg("beta2"), py::arg("one_minus_beta2"), py::arg("eps"), py::arg("weight_decay"),
+      "One Adam step over many CPU tensors (multi-tensor apply).");
+#ifdef ISOGAN_WITH_CUDA
+  m.def(
+      "ops_bias_act_cuda",
+      [](std::uintptr_t x, std::uintptr_t bias, std::uintptr_t grad, std::uintptr_t out, isogan::index_t outer,
+         isogan::index_t channels, isogan::index_t inner, int dtype, int act, double alpha, double gain, double clamp,
+         int order, int device, std::uintptr_t stream) {
+        const auto p = ops_bias_act_params(x, bias, grad, out, outer, channels, inner, act, alpha, gain, clamp, order);
+        const auto scalar_type = ops_dtype(dtype, true);
+        py::gil_scoped_release release;
+        isogan::ops::bias_act_cuda(p, scalar_type, device, stream);
+      },
+      py::arg("x"), py::arg("bias"), py::arg("grad"), py::arg("out"), py::arg("outer"), py::arg("channels"),
+      py::arg("inner"), py::arg("dtype"), py::arg("act"), py::arg("alpha"), py::arg("gain"), py::arg("clamp"),
+      py::arg("order"), py::arg("device"), py::arg("stream"),
+      "CUDA twin of ops_bias_act_cpu, asynchronous on `stream`.");
+  m.def("ops_gan_loss_cuda_partials", &isogan::ops::gan_loss_cuda_partials,
+        "Length of the float64 scratch buffer the CUDA gan_loss forward needs.");
+  m.def(
+      "ops_gan_loss_cuda",
+      [](std::uintptr_t logits, std::uintptr_t grad, std::uintptr_t out, isogan::index_t n, int dtype, bool real,
+         std::uintptr_t partials, int device, std::uintptr_t stream) {
+        const auto p = ops_gan_loss_params(logits, grad, out, n, real);
+        const auto scalar_type = ops_dtype(dtype, true);
+        double* scratch = ops_pointer<double*>(partials, "partials", grad == 0);
+        py::gil_scoped_release release;
+        isogan::ops::gan_loss_cuda(p, scalar_type, scratch, device, stream);
+      },
+      py::arg("logits"), py::arg("grad"), py::arg("out"), py::arg("n"), py::arg("dtype"), py::arg("real"),
+      py::arg("partials"), py::arg("device"), py::arg("stream"),
+      "CUDA twin of ops_gan_loss_cpu, asynchronous on `stream`.");
+  m.def(
+      "ops_adam_cuda",
+      [](const std::vector<std::uintptr_t>& params, const std::vector<std::uintptr_t>& grads,
+         const std::vector<std::uintptr_t>& exp_avgs, const std::vector<std::uintptr_t>& exp_avg_sqs,
+         const std::vector<isogan::index_t>& sizes, const std::vector<double>& step_sizes,
+         const std::vector<double>& bias_correction2_sqrts, int dtype, double one_minus_beta1, double beta2,
+         double one_minus_beta2, double eps, double weight_decay, int device, std::uintptr_t stream) {
+        const auto p = ops_adam_params(params, grads, exp_avgs, exp_avg_sqs, sizes, step_sizes,
+                                       bias_correction2_sqrts, one_minus_beta1, beta2, one_minus_beta2, eps,
+                                       weight_decay);
+        const auto scalar_type = ops_dtype(dtype, true);
+        if (scalar_type != isogan::ops::ScalarType::float32 && scalar_type != isogan::ops::ScalarType::float64) {
+          throw std::invalid_argument("adam: float32 or float64 parameters only");
+        }
+        py::gil_scoped_release release;
+        isogan::ops::adam_cuda(p, scalar_type, device, stream);
+      },
+      py::arg("params"), py::arg("grads"), py::arg("exp_avgs"), py::arg("exp_avg_sqs"), py::arg("sizes"),
+      py::arg("step_sizes"), py::arg("bias_correction2_sqrts"), py::arg("dtype"), py::arg("one_minus_beta1"),
+      py::arg("beta2"), py::arg("one_minus_beta2"), py::arg("eps"), py::arg("weight_decay"), py::arg("device"),
+      py::arg("stream"), "CUDA twin of ops_adam_cpu: one launch per 32 tensors, asynchronous on `stream`.");
+#endif
+}
 
 }  // namespace
 

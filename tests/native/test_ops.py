@@ -24,6 +24,11 @@ def _inputs(shape=(3, 5, 4), dim=1, dtype=torch.float64, seed=0, device="cpu", s
     return x, b
 
 
+def test_native_kernels_are_built():
+    assert native_supports(CPU, torch.float32) and native_supports(CPU, torch.float64)
+    assert not native_supports(CPU, torch.float16)
+
+
 def test_import_isogan_does_not_import_torch():
     code = "import sys, isogan; assert 'torch' not in sys.modules; import isogan.ops; assert 'torch' in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -54,7 +59,7 @@ def test_bias_act_matches_reference(act, dtype, clamp):
     b.requires_grad_()
     tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == torch.float32 else {"rtol": 1e-12, "atol": 1e-12}
     results = []
-    for impl in ("auto", "ref"):
+    for impl in ("native", "ref"):
         y = bias_act(x, b, act=act, clamp=clamp, impl=impl)
         weight = torch.linspace(-1, 1, y.numel(), dtype=dtype).reshape(y.shape)
         gx, gb = torch.autograd.grad((y * weight).sum(), (x, b), create_graph=True)
@@ -88,7 +93,7 @@ def test_bias_act_third_order_gradient(act):
     x, b = _inputs(shape=(2, 3))
     x.requires_grad_()
     values = []
-    for impl in ("auto", "ref"):
+    for impl in ("native", "ref"):
         y = bias_act(x, b, act=act, impl=impl).sum()
         for _ in range(3):
             (y,) = torch.autograd.grad(y, x, create_graph=True)
@@ -178,7 +183,7 @@ def test_gan_loss_matches_reference(real, dtype):
     logits = (torch.randn(37, 3, dtype=torch.float64) * 4).to(dtype).requires_grad_()
     tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == torch.float32 else {"rtol": 1e-12, "atol": 1e-14}
     results = []
-    for impl in ("auto", "ref"):
+    for impl in ("native", "ref"):
         loss = gan_loss(logits, real, impl=impl)
         (grad,) = torch.autograd.grad(loss, logits, create_graph=True)
         (grad2,) = torch.autograd.grad((grad * grad).sum(), logits)
@@ -353,13 +358,16 @@ class _TinyNet(torch.nn.Module):
         return gan_loss(h.sum(dim=1), real=True)
 
 
-def test_torch_compile_fullgraph_matches_eager():
+@pytest.mark.parametrize("backend", ["aot_eager", pytest.param("inductor", marks=pytest.mark.slow)])
+def test_torch_compile_fullgraph_matches_eager(backend):
+    # aot_eager traces the ops through fake tensors and the autograd formulas in seconds; inductor
+    # (the default backend) also generates code and takes about a minute on two cores.
     torch.manual_seed(0)
     net = _TinyNet()
     x = torch.randn(5, 4, dtype=torch.float64)
     eager = net(x)
     eager_grads = torch.autograd.grad(eager, list(net.parameters()))
-    compiled = torch.compile(net, fullgraph=True, backend="aot_eager")(x)
+    compiled = torch.compile(net, fullgraph=True, backend=backend)(x)
     compiled_grads = torch.autograd.grad(compiled, list(net.parameters()))
     torch.testing.assert_close(compiled, eager, rtol=1e-12, atol=1e-12)
     for got, want in zip(compiled_grads, eager_grads):
@@ -407,3 +415,27 @@ def test_cuda_gan_loss_and_adam_match_cpu():
         optimizer.step()
     for p, q in zip(cpu_model.parameters(), gpu_model.parameters()):
         torch.testing.assert_close(q.cpu(), p, rtol=0, atol=1e-10)
+
+
+# ---------------------------------------------------------------- native boundary
+
+
+def test_native_entry_points_reject_bad_arguments():
+    from isogan import _core
+
+    x = torch.zeros(4)
+    out = torch.empty(4)
+    good = (x.data_ptr(), 0, 0, out.data_ptr(), 1, 4, 1, 0, 2, 0.2, 1.0, -1.0, 0)
+    _core.ops_bias_act_cpu(*good)
+    for position, value, message in [(0, 0, "null"), (7, 2, "dtype"), (8, 9, "activation"), (12, 3, "order"),
+                                     (5, 0, "channels"), (2, 0, "null")]:  # fmt: skip
+        bad = list(good)
+        bad[position] = value
+        if position == 2:
+            bad[12] = 1  # a gradient order without a gradient buffer
+        with pytest.raises(ValueError, match=message):
+            _core.ops_bias_act_cpu(*bad)
+    with pytest.raises(ValueError, match="at least one"):
+        _core.ops_gan_loss_cpu(x.data_ptr(), 0, out.data_ptr(), 0, 0, True)
+    with pytest.raises(ValueError, match="one entry per parameter"):
+        _core.ops_adam_cpu([x.data_ptr()], [], [], [], [4], [0.1], [1.0], 0, 0.1, 0.999, 0.001, 1e-8, 0.0)

@@ -72,6 +72,7 @@ def _adam_step_op(
 ) -> None:
     fusable = (
         params
+        and params[0].dtype in (torch.float32, torch.float64)
         and _native.native_supports(params[0].device, params[0].dtype)
         and all(t.is_contiguous() for t in (*params, *exp_avgs, *exp_avg_sqs))
     )
@@ -215,7 +216,8 @@ class FusedAdam(torch.optim.Optimizer):
             raise RuntimeError("FusedAdam does not support sparse gradients.")
         if param.is_complex():
             raise RuntimeError("FusedAdam does not support complex parameters.")
-        if self.impl == "native" and not _native.native_supports(param.device, param.dtype):
+        fusable = param.dtype in (torch.float32, torch.float64) and _native.native_supports(param.device, param.dtype)
+        if self.impl == "native" and not fusable:
             raise ValueError(f"impl='native' but this build of isogan has no Adam kernel for {param.device.type} {param.dtype}.")
         state = self.state[param]
         if state and not (torch.is_tensor(state["step"]) and state["step"].device.type == "cpu"):

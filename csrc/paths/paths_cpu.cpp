@@ -1,0 +1,365 @@
+#include "paths/paths.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <numeric>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+namespace isogan {
+namespace {
+
+template <typename T>
+constexpr T infinity() {
+  return std::numeric_limits<T>::infinity();
+}
+
+// ------------------------------------------------------------------ symmetrisation
+
+template <typename T>
+SymmetricCsr<T> symmetrize_impl(index_t n_nodes, const index_t* indptr, const std::int32_t* indices,
+                                const T* weights) {
+  // Count each stored off-diagonal entry once in its row and once in its column's row.
+  std::vector<index_t> degree(static_cast<std::size_t>(n_nodes) + 1, 0);
+  for (index_t row = 0; row < n_nodes; ++row) {
+    for (index_t e = indptr[row]; e < indptr[row + 1]; ++e) {
+      const index_t col = indices[e];
+      if (col == row) continue;
+      ++degree[row + 1];
+      ++degree[col + 1];
+    }
+  }
+  std::partial_sum(degree.begin(), degree.end(), degree.begin());
+  struct Neighbor {
+    std::int32_t node;
+    T weight;
+  };
+  std::vector<Neighbor> both(static_cast<std::size_t>(degree[n_nodes]));
+  std::vector<index_t> fill(degree.begin(), degree.end() - 1);
+  for (index_t row = 0; row < n_nodes; ++row) {
+    for (index_t e = indptr[row]; e < indptr[row + 1]; ++e) {
+      const index_t col = indices[e];
+      if (col == row) continue;
+      const T weight = weights[e] + T(0);  // -0.0 + 0.0 == +0.0: keeps the bit order of keys monotone
+      both[fill[row]++] = {static_cast<std::int32_t>(col), weight};
+      both[fill[col]++] = {static_cast<std::int32_t>(row), weight};
+    }
+  }
+  // Sort each row by column and keep the smallest weight of each column.
+  SymmetricCsr<T> graph;
+  graph.indptr.assign(static_cast<std::size_t>(n_nodes) + 1, 0);
+  graph.indices.reserve(both.size());
+  graph.weights.reserve(both.size());
+  for (index_t row = 0; row < n_nodes; ++row) {
+    auto first = both.begin() + degree[row];
+    auto last = both.begin() + degree[row + 1];
+    std::sort(first, last, [](const Neighbor& a, const Neighbor& b) {
+      return a.node < b.node || (a.node == b.node && a.weight < b.weight);
+    });
+    for (auto it = first; it != last; ++it) {
+      if (it != first && it->node == (it - 1)->node) continue;
+      graph.indices.push_back(it->node);
+      graph.weights.push_back(it->weight);
+    }
+    graph.indptr[row + 1] = static_cast<index_t>(graph.indices.size());
+  }
+  return graph;
+}
+
+// ------------------------------------------------------------------ Dijkstra
+
+// The bits of a non-negative IEEE float, read as an unsigned integer, order like the float.
+template <typename T>
+using KeyBits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+
+template <typename T>
+KeyBits<T> key_bits(T value) {
+  KeyBits<T> bits;
+  std::memcpy(&bits, &value, sizeof(T));
+  return bits;
+}
+
+// Monotone radix heap (Ahuja, Mehlhorn, Orlin, Tarjan 1990) over the bit patterns of non-negative
+// floats. Dijkstra with non-negative weights only ever pushes keys >= the last popped key, which
+// is all a radix heap needs; each entry then moves down at most once per bucket level, and a pop
+// is a scan of one small bucket instead of a sift through log(n) levels of a comparison heap.
+// Lazy deletion: a node is pushed again when its distance improves; stale entries are skipped.
+template <typename T>
+class RadixHeap {
+ public:
+  using Bits = KeyBits<T>;
+  struct Entry {
+    Bits key;
+    std::int32_t node;
+  };
+
+  void reset() {
+    for (auto& bucket : buckets_) bucket.clear();
+    occupied_ = 0;
+    last_ = 0;
+    size_ = 0;
+  }
+
+  bool empty() const { return size_ == 0; }
+
+  void push(Bits key, std::int32_t node) {
+    const int level = bucket_of(key);
+    buckets_[level].push_back({key, node});
+    occupied_ |= std::uint64_t{1} << (level >> kLevelShift);
+    ++size_;
+  }
+
+  Entry pop() {
+    if (buckets_[0].empty()) {
+      int level = first_occupied_level();
+      while (buckets_[level].empty()) ++level;  // a summary bit covers 1 (float) or 2 (double) levels
+      std::vector<Entry>& bucket = buckets_[level];
+      Bits smallest = bucket[0].key;
+      for (const Entry& entry : bucket) smallest = std::min(smallest, entry.key);
+      last_ = smallest;
+      for (const Entry& entry : bucket) push_entry(entry);
+      bucket.clear();
+      refresh_summary(level);
+    }
+    const Entry top = buckets_[0].back();
+    buckets_[0].pop_back();
+    if (buckets_[0].empty()) refresh_summary(0);
+    --size_;
+    return top;
+  }
+
+ private:
+  static constexpr int kBits = static_cast<int>(sizeof(Bits) * 8);
+  // One summary bit per 2^kLevelShift consecutive levels, so 33 (float) or 65 (double) levels fit
+  // in 64 bits.
+  static constexpr int kLevelShift = sizeof(Bits) == 4 ? 0 : 1;
+
+  void push_entry(const Entry& entry) {
+    const int level = bucket_of(entry.key);
+    buckets_[level].push_back(entry);
+    occupied_ |= std::uint64_t{1} << (level >> kLevelShift);
+  }
+
+  int first_occupied_level() const {
+    // Level 0 is empty here, so its summary bit (shared with level 1 for double) may be stale-set
+    // only through level 1, which the caller's scan handles.
+    return std::max(1, __builtin_ctzll(occupied_) << kLevelShift);
+  }
+
+  // Clears the summary bit of `level`'s group when every level of the group is empty.
+  void refresh_summary(int level) {
+    const int group = level >> kLevelShift;
+    for (int l = group << kLevelShift; l < ((group + 1) << kLevelShift) && l <= kBits; ++l) {
+      if (!buckets_[l].empty()) return;
+    }
+    occupied_ &= ~(std::uint64_t{1} << group);
+  }
+
+  // 0 when key == last_, else 1 + the index of the highest bit where they differ.
+  int bucket_of(Bits key) const {
+    const Bits differ = key ^ last_;
+    if (differ == 0) return 0;
+    if constexpr (sizeof(Bits) == 4) {
+      return kBits - __builtin_clz(differ);
+    } else {
+      return kBits - __builtin_clzll(differ);
+    }
+  }
+
+  std::vector<Entry> buckets_[kBits + 1];
+  std::uint64_t occupied_ = 0;  // bit g set when a level in group g may hold entries
+  Bits last_ = 0;
+  index_t size_ = 0;
+};
+
+// One edge as the inner loop reads it: target and weight side by side, so a node's neighbour list
+// is one contiguous run of cache lines.
+template <typename T>
+struct PackedEdge {
+  std::int32_t target;
+  T weight;
+};
+
+template <typename T>
+void dijkstra_one_source(const index_t* indptr, const PackedEdge<T>* edges, index_t n_nodes, index_t source,
+                         T* row, RadixHeap<T>& heap) {
+  std::fill(row, row + n_nodes, infinity<T>());
+  row[source] = T(0);
+  heap.reset();
+  heap.push(key_bits(T(0)), static_cast<std::int32_t>(source));
+  while (!heap.empty()) {
+    const auto top = heap.pop();
+    const std::int32_t node = top.node;
+    const T distance = row[node];
+    if (top.key != key_bits(distance)) continue;  // stale: the node was reached more cheaply since
+    const PackedEdge<T>* edge = edges + indptr[node];
+    const PackedEdge<T>* end = edges + indptr[node + 1];
+    for (; edge != end; ++edge) {
+      const T candidate = distance + edge->weight;
+      if (candidate < row[edge->target]) {
+        row[edge->target] = candidate;
+        heap.push(key_bits(candidate), edge->target);
+      }
+    }
+  }
+}
+
+// ------------------------------------------------------------------ Floyd-Warshall
+
+constexpr index_t kFloydTile = 64;
+
+// Classic Floyd-Warshall restricted to pivots [k0, k1), rows [i0, i1) and columns [j0, j1): the
+// sequential-pivot updates of the diagonal tile and of the pivot row / column panels.
+template <typename T>
+void floyd_tile_sequential(T* dist, index_t n, index_t k0, index_t k1, index_t i0, index_t i1, index_t j0,
+                           index_t j1) {
+  for (index_t k = k0; k < k1; ++k) {
+    const T* pivot_row = dist + k * n;
+    for (index_t i = i0; i < i1; ++i) {
+      T* target = dist + i * n;
+      const T via = target[k];
+      if (via == infinity<T>()) continue;
+      for (index_t j = j0; j < j1; ++j) {
+        const T candidate = via + pivot_row[j];
+        target[j] = candidate < target[j] ? candidate : target[j];
+      }
+    }
+  }
+}
+
+// dist[i, j] = min(dist[i, j], min_k dist[i, k] + dist[k, j]) for a tile whose rows and columns
+// lie outside the pivot block: the pivot panels are final, so the pivot order does not matter.
+template <typename T>
+void floyd_tile_min_plus(T* dist, index_t n, index_t k0, index_t k1, index_t i0, index_t i1, index_t j0,
+                         index_t j1) {
+  for (index_t i = i0; i < i1; ++i) {
+    T* target = dist + i * n;
+    for (index_t k = k0; k < k1; ++k) {
+      const T via = target[k];
+      if (via == infinity<T>()) continue;
+      const T* pivot_row = dist + k * n;
+      for (index_t j = j0; j < j1; ++j) {
+        const T candidate = via + pivot_row[j];
+        target[j] = candidate < target[j] ? candidate : target[j];
+      }
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+SymmetricCsr<T> symmetrize_csr(index_t n_nodes, const index_t* indptr, const std::int32_t* indices,
+                               const T* weights) {
+  return symmetrize_impl(n_nodes, indptr, indices, weights);
+}
+
+template <typename T>
+void dijkstra_cpu(const CsrGraphView<T>& graph, const index_t* sources, index_t n_sources, T* out,
+                  int n_threads, Cancellation& cancel) {
+  const index_t n_nodes = graph.n_nodes;
+  const index_t nnz = graph.indptr[n_nodes];
+  std::vector<PackedEdge<T>> edges(static_cast<std::size_t>(nnz));
+  for (index_t e = 0; e < nnz; ++e) edges[e] = {graph.indices[e], graph.weights[e]};
+
+#pragma omp parallel num_threads(n_threads)
+  {
+    RadixHeap<T> heap;
+    const bool is_caller_thread = omp_get_thread_num() == 0;
+#pragma omp for schedule(dynamic, 1)
+    for (index_t r = 0; r < n_sources; ++r) {
+      if (cancel.stop_requested(is_caller_thread)) continue;
+      dijkstra_one_source(graph.indptr, edges.data(), n_nodes, sources[r], out + r * n_nodes, heap);
+    }
+  }
+  if (cancel.cancelled()) throw Cancelled();
+}
+
+template <typename T>
+void floyd_warshall_cpu(T* dist, index_t n, int n_threads, Cancellation& cancel) {
+  const index_t n_tiles = (n + kFloydTile - 1) / kFloydTile;
+  auto tile_begin = [&](index_t t) { return t * kFloydTile; };
+  auto tile_end = [&](index_t t) { return std::min(n, (t + 1) * kFloydTile); };
+  for (index_t kt = 0; kt < n_tiles; ++kt) {
+    const index_t k0 = tile_begin(kt), k1 = tile_end(kt);
+    // Phase 1: close the diagonal tile.
+    floyd_tile_sequential(dist, n, k0, k1, k0, k1, k0, k1);
+#pragma omp parallel num_threads(n_threads)
+    {
+      const bool is_caller_thread = omp_get_thread_num() == 0;
+      // Phase 2: pivot row panel and pivot column panel, through the closed diagonal tile.
+#pragma omp for schedule(dynamic, 1)
+      for (index_t t = 0; t < 2 * n_tiles; ++t) {
+        const index_t other = t % n_tiles;
+        if (other == kt || cancel.stop_requested(is_caller_thread)) continue;
+        if (t < n_tiles) {
+          floyd_tile_sequential(dist, n, k0, k1, k0, k1, tile_begin(other), tile_end(other));
+        } else {
+          floyd_tile_sequential(dist, n, k0, k1, tile_begin(other), tile_end(other), k0, k1);
+        }
+      }
+      // Phase 3: every other tile, one min-plus product with the final panels.
+#pragma omp for schedule(dynamic, 1)
+      for (index_t t = 0; t < n_tiles * n_tiles; ++t) {
+        const index_t it = t / n_tiles, jt = t % n_tiles;
+        if (it == kt || jt == kt || cancel.stop_requested(is_caller_thread)) continue;
+        floyd_tile_min_plus(dist, n, k0, k1, tile_begin(it), tile_end(it), tile_begin(jt), tile_end(jt));
+      }
+    }
+    if (cancel.cancelled()) throw Cancelled();
+  }
+}
+
+template <typename T>
+void min_plus_cpu(const MinPlusParams<T>& params, int n_threads, Cancellation& cancel) {
+  const index_t n_nodes = params.n_nodes;
+  const index_t nnz = params.query_indptr[params.n_queries];
+  for (index_t e = 0; e < nnz; ++e) {
+    if (params.neighbor_index[e] < 0 || params.neighbor_index[e] >= n_nodes) {
+      throw std::invalid_argument("neighbor index " + std::to_string(params.neighbor_index[e]) +
+                                  " is out of range for " + std::to_string(n_nodes) + " training points");
+    }
+  }
+  // Column blocks keep one output run in L1 while every neighbour row streams past it, and give
+  // the threads work when there are fewer queries than threads.
+  constexpr index_t kColumnBlock = 2048;
+  const index_t n_blocks = (n_nodes + kColumnBlock - 1) / kColumnBlock;
+  const index_t n_tasks = params.n_queries * n_blocks;
+#pragma omp parallel num_threads(n_threads)
+  {
+    const bool is_caller_thread = omp_get_thread_num() == 0;
+#pragma omp for schedule(dynamic, 4)
+    for (index_t task = 0; task < n_tasks; ++task) {
+      if (cancel.stop_requested(is_caller_thread)) continue;
+      const index_t query = task / n_blocks;
+      const index_t j0 = (task % n_blocks) * kColumnBlock;
+      const index_t j1 = std::min(n_nodes, j0 + kColumnBlock);
+      T* target = params.out + query * n_nodes;
+      std::fill(target + j0, target + j1, infinity<T>());
+      for (index_t e = params.query_indptr[query]; e < params.query_indptr[query + 1]; ++e) {
+        const T offset = params.neighbor_dist[e];
+        const T* source = params.dist + params.neighbor_index[e] * n_nodes;
+        for (index_t j = j0; j < j1; ++j) {
+          const T candidate = offset + source[j];
+          target[j] = candidate < target[j] ? candidate : target[j];
+        }
+      }
+    }
+  }
+  if (cancel.cancelled()) throw Cancelled();
+}
+
+#define ISOGAN_INSTANTIATE_PATHS(T)                                                                     \
+  template SymmetricCsr<T> symmetrize_csr<T>(index_t, const index_t*, const std::int32_t*, const T*); \
+  template void dijkstra_cpu<T>(const CsrGraphView<T>&, const index_t*, index_t, T*, int, Cancellation&); \
+  template void floyd_warshall_cpu<T>(T*, index_t, int, Cancellation&);                                \
+  template void min_plus_cpu<T>(const MinPlusParams<T>&, int, Cancellation&);
+
+ISOGAN_INSTANTIATE_PATHS(float)
+ISOGAN_INSTANTIATE_PATHS(double)
+
+}  // namespace isogan
