@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -15,6 +16,11 @@
 #include "ops/ops.h"
 #include "paths/paths.h"
 #include "mds/mds.h"
+#include <vector>
+
+#include "common/common.h"
+#include "common/device.h"
+#include "knn/knn.h"
 
 namespace py = pybind11;
 
@@ -89,7 +95,200 @@ void bind_common(py::module_& m) {
 }
 
 // ---------------------------------------------------------------- knn
-void bind_knn(py::module_& m) { (void)m; }
+// Search parameters from the Python arguments; `queries`/`points` shapes checked here.
+template <typename T>
+isogan::knn::SearchParams knn_params(const carray<T>& queries, const carray<T>& points, int metric, double p,
+                                     bool exclude_self, int n_jobs) {
+  if (metric < 0 || metric > static_cast<int>(isogan::knn::Metric::Precomputed)) {
+    throw std::invalid_argument("unknown metric code " + std::to_string(metric));
+  }
+  isogan::knn::SearchParams params;
+  params.metric = static_cast<isogan::knn::Metric>(metric);
+  params.p = p;
+  params.exclude_self = exclude_self;
+  params.n_jobs = n_jobs;
+  check_shape(queries, "queries", {-1, -1});
+  params.n_queries = queries.shape(0);
+  if (params.metric == isogan::knn::Metric::Precomputed) {
+    params.n_points = queries.shape(1);
+    params.n_features = queries.shape(1);
+  } else {
+    check_shape(points, "points", {-1, queries.shape(1)});
+    params.n_points = points.shape(0);
+    params.n_features = points.shape(1);
+  }
+  if (params.metric == isogan::knn::Metric::Minkowski && !(p >= 1.0)) {
+    throw std::invalid_argument("p must be >= 1 for the Minkowski metric, got " + std::to_string(p));
+  }
+  if (exclude_self && params.n_queries != params.n_points) {
+    throw std::invalid_argument("exclude_self needs the queries to be the fit points");
+  }
+  return params;
+}
+
+template <typename V>
+carray<V> knn_to_numpy(const std::vector<V>& values) {
+  carray<V> out(static_cast<py::ssize_t>(values.size()));
+  std::copy(values.begin(), values.end(), out.mutable_data());
+  return out;
+}
+
+template <typename T>
+void bind_knn_dtype(py::module_& m) {
+  m.def(
+      "knn_kneighbors",
+      [](const carray<T>& queries, const carray<T>& points, std::int64_t n_neighbors, int metric, double p,
+         bool exclude_self, int n_jobs) {
+        const isogan::knn::SearchParams params = knn_params(queries, points, metric, p, exclude_self, n_jobs);
+        const std::int64_t available = params.n_points - (exclude_self ? 1 : 0);
+        if (n_neighbors < 1 || n_neighbors > available) {
+          throw std::invalid_argument("n_neighbors = " + std::to_string(n_neighbors) + " must be in [1, " +
+                                      std::to_string(available) + "]");
+        }
+        carray<T> distances({static_cast<py::ssize_t>(params.n_queries), static_cast<py::ssize_t>(n_neighbors)});
+        carray<std::int64_t> indices({static_cast<py::ssize_t>(params.n_queries), static_cast<py::ssize_t>(n_neighbors)});
+        const T* q = queries.data();
+        const T* x = points.data();
+        T* out_distances = distances.mutable_data();
+        std::int64_t* out_indices = indices.mutable_data();
+        run_without_gil([&](isogan::Cancellation& cancel) {
+          isogan::knn::kneighbors_cpu<T>(q, x, params, n_neighbors, out_distances, out_indices, cancel);
+        });
+        return py::make_tuple(distances, indices);
+      },
+      py::arg("queries").noconvert(), py::arg("points").noconvert(), py::arg("n_neighbors"), py::arg("metric"),
+      py::arg("p"), py::arg("exclude_self"), py::arg("n_jobs"),
+      "k nearest points of each query: (distances (M, k), indices (M, k) int64), sorted by (distance, index).\n"
+      "queries: (M, D) (precomputed: (M, N) distances); points: (N, D).");
+  m.def(
+      "knn_radius",
+      [](const carray<T>& queries, const carray<T>& points, double radius, int metric, double p, bool exclude_self,
+         int n_jobs) {
+        const isogan::knn::SearchParams params = knn_params(queries, points, metric, p, exclude_self, n_jobs);
+        if (!(radius >= 0.0)) throw std::invalid_argument("radius must be >= 0, got " + std::to_string(radius));
+        const T* q = queries.data();
+        const T* x = points.data();
+        auto result = run_without_gil([&](isogan::Cancellation& cancel) {
+          return isogan::knn::radius_neighbors_cpu<T>(q, x, params, radius, cancel);
+        });
+        return py::make_tuple(knn_to_numpy(result.indptr), knn_to_numpy(result.indices),
+                              knn_to_numpy(result.distances));
+      },
+      py::arg("queries").noconvert(), py::arg("points").noconvert(), py::arg("radius"), py::arg("metric"),
+      py::arg("p"), py::arg("exclude_self"), py::arg("n_jobs"),
+      "Points within radius (inclusive) of each query as CSR (indptr (M+1,), indices (nnz,), distances (nnz,)),\n"
+      "columns increasing within a row.");
+#ifdef ISOGAN_WITH_CUDA
+  const char* dtype_name = sizeof(T) == 4 ? "float32" : "float64";
+  // Device-pointer entry points: pointers and the stream are integers; shapes come from the caller.
+  auto device_params = [](std::int64_t n_queries, std::int64_t n_points, std::int64_t n_features, int metric, double p,
+                          bool exclude_self) {
+    if (metric < 0 || metric > static_cast<int>(isogan::knn::Metric::Precomputed)) {
+      throw std::invalid_argument("unknown metric code " + std::to_string(metric));
+    }
+    if (n_queries < 0 || n_points < 1 || n_features < 1) throw std::invalid_argument("empty or negative extents");
+    isogan::knn::SearchParams params;
+    params.n_queries = n_queries;
+    params.n_points = n_points;
+    params.n_features = n_features;
+    params.metric = static_cast<isogan::knn::Metric>(metric);
+    params.p = p;
+    params.exclude_self = exclude_self;
+    return params;
+  };
+  m.def(
+      (std::string("knn_kneighbors_cuda_ptr_") + dtype_name).c_str(),
+      [device_params](std::uintptr_t queries, std::uintptr_t points, std::int64_t n_queries, std::int64_t n_points,
+                      std::int64_t n_features, std::int64_t n_neighbors, int metric, double p, bool exclude_self,
+                      std::uintptr_t distances, std::uintptr_t indices, std::uintptr_t stream) {
+        const auto params = device_params(n_queries, n_points, n_features, metric, p, exclude_self);
+        if (n_neighbors < 1 || n_neighbors > n_points - (exclude_self ? 1 : 0)) {
+          throw std::invalid_argument("n_neighbors out of range");
+        }
+        py::gil_scoped_release release;
+        isogan::knn::kneighbors_cuda<T>(reinterpret_cast<const T*>(queries), reinterpret_cast<const T*>(points),
+                                        params, n_neighbors, reinterpret_cast<T*>(distances),
+                                        reinterpret_cast<std::int64_t*>(indices), stream);
+      },
+      py::arg("queries"), py::arg("points"), py::arg("n_queries"), py::arg("n_points"), py::arg("n_features"),
+      py::arg("n_neighbors"), py::arg("metric"), py::arg("p"), py::arg("exclude_self"), py::arg("distances"),
+      py::arg("indices"), py::arg("stream"),
+      "kNN on device pointers: queries (M, D), points (N, D) -> distances (M, k), indices (M, k) int64, on `stream`.");
+  m.def(
+      (std::string("knn_radius_count_cuda_ptr_") + dtype_name).c_str(),
+      [device_params](std::uintptr_t queries, std::uintptr_t points, std::int64_t n_queries, std::int64_t n_points,
+                      std::int64_t n_features, double radius, int metric, double p, bool exclude_self,
+                      std::uintptr_t indptr, std::uintptr_t stream) {
+        const auto params = device_params(n_queries, n_points, n_features, metric, p, exclude_self);
+        py::gil_scoped_release release;
+        return isogan::knn::radius_count_cuda<T>(reinterpret_cast<const T*>(queries),
+                                                 reinterpret_cast<const T*>(points), params, radius,
+                                                 reinterpret_cast<std::int64_t*>(indptr), stream);
+      },
+      py::arg("queries"), py::arg("points"), py::arg("n_queries"), py::arg("n_points"), py::arg("n_features"),
+      py::arg("radius"), py::arg("metric"), py::arg("p"), py::arg("exclude_self"), py::arg("indptr"),
+      py::arg("stream"), "Radius pass 1 on device pointers: writes indptr (M+1,) int64, returns nnz.");
+  m.def(
+      (std::string("knn_radius_fill_cuda_ptr_") + dtype_name).c_str(),
+      [device_params](std::uintptr_t queries, std::uintptr_t points, std::int64_t n_queries, std::int64_t n_points,
+                      std::int64_t n_features, double radius, int metric, double p, bool exclude_self,
+                      std::uintptr_t indptr, std::uintptr_t indices, std::uintptr_t distances, std::uintptr_t stream) {
+        const auto params = device_params(n_queries, n_points, n_features, metric, p, exclude_self);
+        py::gil_scoped_release release;
+        isogan::knn::radius_fill_cuda<T>(reinterpret_cast<const T*>(queries), reinterpret_cast<const T*>(points),
+                                         params, radius, reinterpret_cast<const std::int64_t*>(indptr),
+                                         reinterpret_cast<std::int64_t*>(indices), reinterpret_cast<T*>(distances),
+                                         stream);
+      },
+      py::arg("queries"), py::arg("points"), py::arg("n_queries"), py::arg("n_points"), py::arg("n_features"),
+      py::arg("radius"), py::arg("metric"), py::arg("p"), py::arg("exclude_self"), py::arg("indptr"),
+      py::arg("indices"), py::arg("distances"), py::arg("stream"),
+      "Radius pass 2 on device pointers: fills indices and distances (nnz,) given indptr.");
+  m.def(
+      "knn_kneighbors_cuda",
+      [](const carray<T>& queries, const carray<T>& points, std::int64_t n_neighbors, int metric, double p,
+         bool exclude_self) {
+        const isogan::knn::SearchParams params = knn_params(queries, points, metric, p, exclude_self, 0);
+        if (n_neighbors < 1 || n_neighbors > params.n_points - (exclude_self ? 1 : 0)) {
+          throw std::invalid_argument("n_neighbors out of range");
+        }
+        carray<T> distances({static_cast<py::ssize_t>(params.n_queries), static_cast<py::ssize_t>(n_neighbors)});
+        carray<std::int64_t> indices({static_cast<py::ssize_t>(params.n_queries), static_cast<py::ssize_t>(n_neighbors)});
+        const T* q = queries.data();
+        const T* x = points.data();
+        T* out_distances = distances.mutable_data();
+        std::int64_t* out_indices = indices.mutable_data();
+        {
+          py::gil_scoped_release release;
+          isogan::knn::kneighbors_cuda_host<T>(q, x, params, n_neighbors, out_distances, out_indices);
+        }
+        return py::make_tuple(distances, indices);
+      },
+      py::arg("queries").noconvert(), py::arg("points").noconvert(), py::arg("n_neighbors"), py::arg("metric"),
+      py::arg("p"), py::arg("exclude_self"), "knn_kneighbors on the GPU, host arrays in and out.");
+  m.def(
+      "knn_radius_cuda",
+      [](const carray<T>& queries, const carray<T>& points, double radius, int metric, double p, bool exclude_self) {
+        const isogan::knn::SearchParams params = knn_params(queries, points, metric, p, exclude_self, 0);
+        if (!(radius >= 0.0)) throw std::invalid_argument("radius must be >= 0, got " + std::to_string(radius));
+        const T* q = queries.data();
+        const T* x = points.data();
+        auto result = [&] {
+          py::gil_scoped_release release;
+          return isogan::knn::radius_neighbors_cuda_host<T>(q, x, params, radius);
+        }();
+        return py::make_tuple(knn_to_numpy(result.indptr), knn_to_numpy(result.indices),
+                              knn_to_numpy(result.distances));
+      },
+      py::arg("queries").noconvert(), py::arg("points").noconvert(), py::arg("radius"), py::arg("metric"),
+      py::arg("p"), py::arg("exclude_self"), "knn_radius on the GPU, host arrays in and out.");
+#endif
+}
+
+void bind_knn(py::module_& m) {
+  bind_knn_dtype<float>(m);
+  bind_knn_dtype<double>(m);
+}
 
 // ---------------------------------------------------------------- paths
 template <typename T>
@@ -116,6 +315,159 @@ isogan::CsrGraphView<T> graph_view(const carray<std::int64_t>& indptr, const car
   }
   return {static_cast<isogan::index_t>(n_nodes), offsets, columns, weights.data()};
 }
+
+template <typename T>
+isogan::MinPlusParams<T> min_plus_params(const carray<std::int64_t>& query_indptr,
+                                         const carray<std::int64_t>& neighbor_index, const carray<T>& neighbor_dist,
+                                         const carray<T>& dist, carray<T>& out) {
+  check_shape(query_indptr, "query_indptr", {-1});
+  check_shape(neighbor_index, "neighbor_index", {-1});
+  check_shape(neighbor_dist, "neighbor_dist", {neighbor_index.shape(0)});
+  check_shape(dist, "dist", {-1, -1});
+  if (dist.shape(0) != dist.shape(1)) throw std::invalid_argument("dist must be square");
+  if (query_indptr.shape(0) < 1) throw std::invalid_argument("query_indptr must hold n_queries + 1 offsets");
+  const py::ssize_t n_queries = query_indptr.shape(0) - 1;
+  check_shape(out, "out", {n_queries, dist.shape(0)});
+  const std::int64_t* offsets = query_indptr.data();
+  if (offsets[0] != 0 || offsets[n_queries] != neighbor_index.shape(0)) {
+    throw std::invalid_argument("query_indptr must start at 0 and end at the number of neighbours");
+  }
+  for (py::ssize_t q = 0; q < n_queries; ++q) {
+    if (offsets[q + 1] < offsets[q]) throw std::invalid_argument("query_indptr must be non-decreasing");
+  }
+  isogan::MinPlusParams<T> params;
+  params.n_queries = n_queries;
+  params.n_nodes = dist.shape(0);
+  params.query_indptr = offsets;
+  params.neighbor_index = neighbor_index.data();
+  params.neighbor_dist = neighbor_dist.data();
+  params.dist = dist.data();
+  params.out = out.mutable_data();
+  return params;
+}
+
+#ifdef ISOGAN_WITH_CUDA
+// NumPy in, NumPy out: the CUDA side stages through device buffers.
+template <typename T>
+void bind_paths_cuda_dtype(py::module_& m) {
+  m.def(
+      "paths_shortest_paths_cuda_host",
+      [](const carray<std::int64_t>& indptr, const carray<std::int32_t>& indices, const carray<T>& weights,
+         const carray<std::int64_t>& sources, carray<T>& out) {
+        const isogan::CsrGraphView<T> graph = graph_view(indptr, indices, weights);
+        check_shape(sources, "sources", {-1});
+        check_shape(out, "out", {sources.shape(0), static_cast<py::ssize_t>(graph.n_nodes)});
+        for (py::ssize_t r = 0; r < sources.shape(0); ++r) {
+          if (sources.data()[r] < 0 || sources.data()[r] >= graph.n_nodes) {
+            throw std::invalid_argument("source " + std::to_string(sources.data()[r]) + " is out of range");
+          }
+        }
+        T* out_data = out.mutable_data();
+        py::gil_scoped_release release;
+        isogan::shortest_paths_cuda_host(graph, static_cast<isogan::index_t>(indices.shape(0)), sources.data(),
+                                         static_cast<isogan::index_t>(sources.shape(0)), out_data);
+      },
+      py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("weights").noconvert(),
+      py::arg("sources").noconvert(), py::arg("out").noconvert(),
+      "Batched shortest paths on the GPU from host arrays into host out (n_sources, n_nodes).");
+  m.def(
+      "paths_floyd_warshall_cuda_host",
+      [](carray<T>& dist) {
+        check_shape(dist, "dist", {-1, -1});
+        if (dist.shape(0) != dist.shape(1)) throw std::invalid_argument("dist must be square");
+        T* data = dist.mutable_data();
+        py::gil_scoped_release release;
+        isogan::floyd_warshall_cuda_host(data, static_cast<isogan::index_t>(dist.shape(0)));
+      },
+      py::arg("dist").noconvert(), "Blocked Floyd-Warshall on the GPU, in place on a host (N, N) matrix.");
+  m.def(
+      "paths_min_plus_cuda_host",
+      [](const carray<std::int64_t>& query_indptr, const carray<std::int64_t>& neighbor_index,
+         const carray<T>& neighbor_dist, const carray<T>& dist, carray<T>& out) {
+        isogan::MinPlusParams<T> params = min_plus_params(query_indptr, neighbor_index, neighbor_dist, dist, out);
+        for (isogan::index_t e = 0; e < neighbor_index.shape(0); ++e) {
+          if (params.neighbor_index[e] < 0 || params.neighbor_index[e] >= params.n_nodes) {
+            throw std::invalid_argument("neighbor index out of range");
+          }
+        }
+        py::gil_scoped_release release;
+        isogan::min_plus_cuda_host(params);
+      },
+      py::arg("query_indptr").noconvert(), py::arg("neighbor_index").noconvert(),
+      py::arg("neighbor_dist").noconvert(), py::arg("dist").noconvert(), py::arg("out").noconvert(),
+      "The transform min-plus product on the GPU from host arrays.");
+}
+
+// Device-pointer entry points (torch/CuPy memory, the caller's stream); `dtype` is 'float32' or
+// 'float64'. Pointers are trusted: the Python layer derives them from validated GPU arrays.
+template <typename Body>
+void dispatch_float(const std::string& dtype, Body&& body) {
+  if (dtype == "float32") {
+    body(float{});
+  } else if (dtype == "float64") {
+    body(double{});
+  } else {
+    throw std::invalid_argument("dtype must be 'float32' or 'float64', got '" + dtype + "'");
+  }
+}
+
+void bind_paths_cuda_pointers(py::module_& m) {
+  m.def(
+      "paths_shortest_paths_cuda",
+      [](std::uintptr_t indptr, std::uintptr_t indices, std::uintptr_t weights, isogan::index_t n_nodes,
+         isogan::index_t nnz, std::uintptr_t sources, isogan::index_t n_sources, std::uintptr_t out,
+         const std::string& dtype, std::uintptr_t stream) {
+        dispatch_float(dtype, [&](auto zero) {
+          using T = decltype(zero);
+          const isogan::CsrGraphView<T> graph{n_nodes, reinterpret_cast<const std::int64_t*>(indptr),
+                                              reinterpret_cast<const std::int32_t*>(indices),
+                                              reinterpret_cast<const T*>(weights)};
+          py::gil_scoped_release release;
+          isogan::shortest_paths_cuda(graph, nnz, reinterpret_cast<const std::int64_t*>(sources), n_sources,
+                                      reinterpret_cast<T*>(out), stream);
+        });
+      },
+      py::arg("indptr"), py::arg("indices"), py::arg("weights"), py::arg("n_nodes"), py::arg("nnz"),
+      py::arg("sources"), py::arg("n_sources"), py::arg("out"), py::arg("dtype"), py::arg("stream"),
+      "Batched shortest paths on device pointers (symmetric CSR graph) into out (n_sources, n_nodes).");
+  m.def(
+      "paths_floyd_warshall_cuda",
+      [](std::uintptr_t dist, isogan::index_t n, const std::string& dtype, std::uintptr_t stream,
+         bool from_dense_graph) {
+        dispatch_float(dtype, [&](auto zero) {
+          using T = decltype(zero);
+          py::gil_scoped_release release;
+          if (from_dense_graph) isogan::dense_graph_to_floyd_start_cuda(reinterpret_cast<T*>(dist), n, stream);
+          isogan::floyd_warshall_cuda(reinterpret_cast<T*>(dist), n, stream);
+        });
+      },
+      py::arg("dist"), py::arg("n"), py::arg("dtype"), py::arg("stream"), py::arg("from_dense_graph") = false,
+      "Blocked Floyd-Warshall in place on a device (n, n) matrix; from_dense_graph first turns an "
+      "adjacency matrix (0 = no edge) into the start matrix.");
+  m.def(
+      "paths_min_plus_cuda",
+      [](std::uintptr_t query_indptr, std::uintptr_t neighbor_index, std::uintptr_t neighbor_dist,
+         std::uintptr_t dist, isogan::index_t n_queries, isogan::index_t n_nodes, std::uintptr_t out,
+         const std::string& dtype, std::uintptr_t stream) {
+        dispatch_float(dtype, [&](auto zero) {
+          using T = decltype(zero);
+          isogan::MinPlusParams<T> params;
+          params.n_queries = n_queries;
+          params.n_nodes = n_nodes;
+          params.query_indptr = reinterpret_cast<const std::int64_t*>(query_indptr);
+          params.neighbor_index = reinterpret_cast<const std::int64_t*>(neighbor_index);
+          params.neighbor_dist = reinterpret_cast<const T*>(neighbor_dist);
+          params.dist = reinterpret_cast<const T*>(dist);
+          params.out = reinterpret_cast<T*>(out);
+          py::gil_scoped_release release;
+          isogan::min_plus_cuda(params, stream);
+        });
+      },
+      py::arg("query_indptr"), py::arg("neighbor_index"), py::arg("neighbor_dist"), py::arg("dist"),
+      py::arg("n_queries"), py::arg("n_nodes"), py::arg("out"), py::arg("dtype"), py::arg("stream"),
+      "The transform min-plus product on device pointers.");
+}
+#endif
 
 template <typename T>
 void bind_paths_dtype(py::module_& m) {
@@ -163,6 +515,35 @@ void bind_paths_dtype(py::module_& m) {
       py::arg("sources").noconvert(), py::arg("out").noconvert(), py::arg("n_jobs") = 0,
       "Dijkstra from each source over a symmetric CSR graph into out (n_sources, n_nodes).");
   m.def(
+      "paths_all_pairs",
+      [](const carray<std::int64_t>& indptr, const carray<std::int32_t>& indices, const carray<T>& weights,
+         const carray<std::int64_t>& sources, carray<T>& out, carray<std::uint8_t>& row_done, int n_jobs) {
+        const isogan::CsrGraphView<T> graph = graph_view(indptr, indices, weights);
+        const py::ssize_t n_nodes = static_cast<py::ssize_t>(graph.n_nodes);
+        check_shape(sources, "sources", {-1});
+        check_shape(out, "out", {n_nodes, n_nodes});
+        check_shape(row_done, "row_done", {n_nodes});
+        const std::int64_t* source_data = sources.data();
+        for (py::ssize_t r = 0; r < sources.shape(0); ++r) {
+          if (source_data[r] < 0 || source_data[r] >= n_nodes) {
+            throw std::invalid_argument("source " + std::to_string(source_data[r]) + " is out of range for " +
+                                        std::to_string(n_nodes) + " nodes");
+          }
+        }
+        T* out_data = out.mutable_data();
+        std::uint8_t* done_data = row_done.mutable_data();
+        const int n_threads = isogan::resolve_threads(n_jobs);
+        run_without_gil([&](isogan::Cancellation& cancel) {
+          isogan::all_pairs_cpu(graph, source_data, static_cast<isogan::index_t>(sources.shape(0)), out_data,
+                                done_data, n_threads, cancel);
+        });
+      },
+      py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("weights").noconvert(),
+      py::arg("sources").noconvert(), py::arg("out").noconvert(), py::arg("row_done").noconvert(),
+      py::arg("n_jobs") = 0,
+      "Rows `sources` of the all-pairs matrix out (N, N), reusing rows flagged in row_done (N,) "
+      "and flagging the rows it completes.");
+  m.def(
       "paths_floyd_warshall",
       [](carray<T>& dist, int n_jobs) {
         check_shape(dist, "dist", {-1, -1});
@@ -179,29 +560,8 @@ void bind_paths_dtype(py::module_& m) {
       "paths_min_plus",
       [](const carray<std::int64_t>& query_indptr, const carray<std::int64_t>& neighbor_index,
          const carray<T>& neighbor_dist, const carray<T>& dist, carray<T>& out, int n_jobs) {
-        check_shape(query_indptr, "query_indptr", {-1});
-        check_shape(neighbor_index, "neighbor_index", {-1});
-        check_shape(neighbor_dist, "neighbor_dist", {neighbor_index.shape(0)});
-        check_shape(dist, "dist", {-1, -1});
-        if (dist.shape(0) != dist.shape(1)) throw std::invalid_argument("dist must be square");
-        if (query_indptr.shape(0) < 1) throw std::invalid_argument("query_indptr must hold n_queries + 1 offsets");
-        const py::ssize_t n_queries = query_indptr.shape(0) - 1;
-        check_shape(out, "out", {n_queries, dist.shape(0)});
-        const std::int64_t* offsets = query_indptr.data();
-        if (offsets[0] != 0 || offsets[n_queries] != neighbor_index.shape(0)) {
-          throw std::invalid_argument("query_indptr must start at 0 and end at the number of neighbours");
-        }
-        for (py::ssize_t q = 0; q < n_queries; ++q) {
-          if (offsets[q + 1] < offsets[q]) throw std::invalid_argument("query_indptr must be non-decreasing");
-        }
-        isogan::MinPlusParams<T> params;
-        params.n_queries = n_queries;
-        params.n_nodes = dist.shape(0);
-        params.query_indptr = offsets;
-        params.neighbor_index = neighbor_index.data();
-        params.neighbor_dist = neighbor_dist.data();
-        params.dist = dist.data();
-        params.out = out.mutable_data();
+        const isogan::MinPlusParams<T> params =
+            min_plus_params(query_indptr, neighbor_index, neighbor_dist, dist, out);
         const int n_threads = isogan::resolve_threads(n_jobs);
         run_without_gil([&](isogan::Cancellation& cancel) { isogan::min_plus_cpu(params, n_threads, cancel); });
       },
@@ -218,6 +578,7 @@ void bind_paths(py::module_& m) {
   bind_paths_dtype<float>(m);
   bind_paths_dtype<double>(m);
 #ifdef ISOGAN_WITH_CUDA
+  bind_paths_cuda_pointers(m);
   m.def("paths_shortest_paths_cuda_scratch_bytes", &isogan::shortest_paths_cuda_scratch_bytes,
         py::arg("n_nodes"), py::arg("n_sources"),
         "Device scratch bytes of one batched shortest-path call (besides its output).");

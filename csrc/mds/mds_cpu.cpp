@@ -10,16 +10,17 @@
 namespace isogan {
 namespace {
 
-// Blocking of Y = (D o D) W. A micro-kernel keeps kRowGroup x kChunk double accumulators in registers
-// and reads each W row chunk once for kRowGroup rows of D; a column tile of kColTile rows of W
-// (kColTile * kChunk * 8 B = 16 KiB per chunk) stays in L1/L2 while the kRowBlock rows of an OpenMP
-// task stream through it, so D is read from memory exactly once per call whatever the block width.
+// Blocking of Y = (D o D) W. An OpenMP task owns kRowBlock rows of D; for each tile of kColTile
+// columns it squares kRowGroup rows into an L1 scratch (double), then micro-kernels multiply that
+// scratch with the tile's rows of W, chunks of kChunk vectors held in vector registers (8 x 1 or
+// 4 x 2 chunks of accumulators). The W tile (kColTile x b doubles) stays in L1/L2 while the rows of
+// the task stream through it, so D is read from memory exactly once per call, whatever b is.
 constexpr index_t kChunk = 8;
-constexpr int kRowGroup = 4;
+constexpr int kRowGroup = 8;
 constexpr index_t kRowBlock = 64;
 constexpr index_t kColTile = 256;
 
-// Eight doubles as one value: GCC lowers it to one zmm, two ymm or four xmm registers per clone,
+// Eight doubles as one value: GCC lowers it to one zmm, two ymm or four xmm registers per ISA,
 // so the micro-kernel is vectorised whatever the instruction set.
 typedef double chunk_t __attribute__((vector_size(kChunk * sizeof(double))));
 
@@ -53,15 +54,20 @@ inline __attribute__((always_inline)) void squared_micro_kernel(const double* sq
   }
 }
 
-// acc (rows, ldw) += squares (rows, n_j) @ w (n_j, ldw) for rows <= kRowGroup, in 2-chunk then 1-chunk steps.
+// acc (R, ldw) += squares (R, n_j) @ w (n_j, ldw): pairs of chunks four rows at a time (8 vector
+// accumulators, 6 loads per 8 FMAs), a last single chunk all R rows at a time (R accumulators).
 template <int R>
 inline __attribute__((always_inline)) void squared_tile(const double* squares, index_t n_j, const double* w,
                                                         index_t ldw, double* acc) {
   index_t c = 0;
   for (; c + 2 * kChunk <= ldw; c += 2 * kChunk) {
-    squared_micro_kernel<R, 2>(squares, kColTile, n_j, w + c, ldw, acc + c, ldw);
+    constexpr int kHead = R < 4 ? R : 4;
+    squared_micro_kernel<kHead, 2>(squares, kColTile, n_j, w + c, ldw, acc + c, ldw);
+    if constexpr (R > 4) {
+      squared_micro_kernel<R - 4, 2>(squares + 4 * kColTile, kColTile, n_j, w + c, ldw, acc + 4 * ldw + c, ldw);
+    }
   }
-  for (; c < ldw; c += kChunk) squared_micro_kernel<R, 1>(squares, kColTile, n_j, w + c, ldw, acc + c, ldw);
+  if (c < ldw) squared_micro_kernel<R, 1>(squares, kColTile, n_j, w + c, ldw, acc + c, ldw);
 }
 
 // acc (row1 - row0, ldw) += (D[row0:row1] o D[row0:row1]) W for one block of rows. Each row group's
@@ -88,6 +94,10 @@ inline __attribute__((always_inline)) void squared_row_block_body(const T* dist,
       double* acc_rows = acc + (row - row0) * ldw;
       const double* w_tile = w + j0 * ldw;
       switch (rows) {
+        case 8: squared_tile<8>(squares, n_j, w_tile, ldw, acc_rows); break;
+        case 7: squared_tile<7>(squares, n_j, w_tile, ldw, acc_rows); break;
+        case 6: squared_tile<6>(squares, n_j, w_tile, ldw, acc_rows); break;
+        case 5: squared_tile<5>(squares, n_j, w_tile, ldw, acc_rows); break;
         case 4: squared_tile<4>(squares, n_j, w_tile, ldw, acc_rows); break;
         case 3: squared_tile<3>(squares, n_j, w_tile, ldw, acc_rows); break;
         case 2: squared_tile<2>(squares, n_j, w_tile, ldw, acc_rows); break;
@@ -147,13 +157,20 @@ void squared_row_block(const T* dist, index_t n_cols, index_t row0, index_t row1
   selected(dist, n_cols, row0, row1, w, ldw, acc);
 }
 
+// Threads worth starting for `elements` reads of D: below ~1M elements per thread the fork/join
+// (milliseconds on a loaded machine) costs more than the work.
+int useful_threads(int n_threads, index_t elements) {
+  constexpr index_t kElementsPerThread = index_t{1} << 20;
+  return static_cast<int>(std::max<index_t>(1, std::min<index_t>(n_threads, elements / kElementsPerThread)));
+}
+
 // acc (n_rows, ldw) = (D o D) w_padded, OpenMP over blocks of rows. Throws Cancelled after the region.
 template <typename T>
 std::vector<double> squared_product(const T* dist, index_t n_rows, index_t n_cols, const double* w_padded,
                                     index_t ldw, int n_threads, Cancellation& cancel) {
   std::vector<double> acc(static_cast<std::size_t>(n_rows * ldw), 0.0);
   const index_t n_blocks = (n_rows + kRowBlock - 1) / kRowBlock;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(useful_threads(n_threads, n_rows * n_cols))
   for (index_t block = 0; block < n_blocks; ++block) {
     if (cancel.stop_requested(omp_get_thread_num() == 0)) continue;
     const index_t row0 = block * kRowBlock;
@@ -187,7 +204,7 @@ void centered_kernel_matmul_cpu(const T* dist, index_t n, const double* v, index
 template <typename T>
 void squared_row_means_cpu(const T* dist, index_t n_rows, index_t n_cols, double* row_means, int n_threads,
                            Cancellation& cancel) {
-#pragma omp parallel for schedule(static) num_threads(n_threads)
+#pragma omp parallel for schedule(static) num_threads(useful_threads(n_threads, n_rows * n_cols))
   for (index_t i = 0; i < n_rows; ++i) {
     if (cancel.stop_requested(omp_get_thread_num() == 0)) continue;
     const T* row = dist + i * n_cols;
@@ -209,7 +226,7 @@ void centered_kernel_cpu(const T* dist, index_t n, T* kernel, int n_threads, Can
   double total = 0.0;
   for (double mean : row_means) total += mean;
   const double overall_mean = n > 0 ? total / static_cast<double>(n) : 0.0;
-#pragma omp parallel for schedule(static) num_threads(n_threads)
+#pragma omp parallel for schedule(static) num_threads(useful_threads(n_threads, n * n))
   for (index_t i = 0; i < n; ++i) {
     if (cancel.stop_requested(omp_get_thread_num() == 0)) continue;
     const T* row = dist + i * n;
@@ -230,7 +247,8 @@ SymmetryReport symmetry_report_cpu(const T* dist, index_t n, int n_threads, Canc
   const index_t n_tiles = (n + kTile - 1) / kTile;
   double max_asymmetry = 0.0;
   double max_abs = 0.0;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) reduction(max : max_asymmetry, max_abs)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(useful_threads(n_threads, n * n)) \
+    reduction(max : max_asymmetry, max_abs)
   for (index_t tile_i = 0; tile_i < n_tiles; ++tile_i) {
     if (cancel.stop_requested(omp_get_thread_num() == 0)) continue;
     const index_t i0 = tile_i * kTile, i1 = std::min(n, i0 + kTile);

@@ -48,6 +48,16 @@ template <typename T>
 void dijkstra_cpu(const CsrGraphView<T>& graph, const index_t* sources, index_t n_sources, T* out,
                   int n_threads, Cancellation& cancel);
 
+// All-pairs shortest paths, row by row: computes rows `sources` of the (n_nodes, n_nodes) matrix
+// `out`, reusing rows that `row_done` marks finished (see paths_cpu.cpp) and marking each row it
+// completes. Called repeatedly over chunks of a permutation of all nodes (a random order spreads
+// finished rows evenly, which is what lets later searches stop early).
+// sources: (n_sources,) distinct int64 in [0, n_nodes); out: (n_nodes, n_nodes) row-major;
+// row_done: (n_nodes,) flags, 1 for rows of `out` already complete.
+template <typename T>
+void all_pairs_cpu(const CsrGraphView<T>& graph, const index_t* sources, index_t n_sources, T* out,
+                   std::uint8_t* row_done, int n_threads, Cancellation& cancel);
+
 // All-pairs shortest paths in place on a dense matrix (blocked Floyd-Warshall).
 // dist: (n, n) row-major; on entry edge weights with +inf for missing edges and 0 on the diagonal,
 // on exit the shortest-path distances.
@@ -99,6 +109,17 @@ void dense_graph_to_floyd_start_cuda(T* dist, index_t n, std::uintptr_t stream);
 // Device twin of min_plus_cpu; every pointer in `params` is a device pointer.
 template <typename T>
 void min_plus_cuda(const MinPlusParams<T>& params, std::uintptr_t stream);
+
+// Host-memory twins (NumPy in, NumPy out): copy the inputs to device buffers, run the kernels on
+// the legacy default stream, copy the result back, synchronise. Same arguments as above, host
+// pointers.
+template <typename T>
+void shortest_paths_cuda_host(const CsrGraphView<T>& graph, index_t nnz, const index_t* sources, index_t n_sources,
+                              T* out);
+template <typename T>
+void floyd_warshall_cuda_host(T* dist, index_t n);
+template <typename T>
+void min_plus_cuda_host(const MinPlusParams<T>& params);
 
 // Bytes of device scratch `shortest_paths_cuda` allocates for a call (besides `out`).
 index_t shortest_paths_cuda_scratch_bytes(index_t n_nodes, index_t n_sources);

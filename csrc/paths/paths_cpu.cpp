@@ -208,6 +208,59 @@ void dijkstra_one_source(const index_t* indptr, const PackedEdge<T>* edges, inde
   }
 }
 
+// Dijkstra from `source` into row `source` of the all-pairs matrix, reusing finished rows: when
+// the search settles a node u whose row is already complete, d(s, v) <= d(s, u) + D[u, v] for all v
+// is applied to the whole row at once (one vectorised pass) and u is not expanded. Every later
+// candidate that does not beat the row's current value is pruned, so the search stops at the
+// first finished nodes in every direction instead of sweeping the whole graph.
+// Correctness: take a shortest path s -> v and its first finished node u; the nodes before u are
+// expanded (or already covered by an earlier absorbed row with a value no larger), u is settled
+// at d(s, u), and absorbing u gives d(s, u) + D[u, v] = d(s, v). Sums are associated differently
+// than in a plain Dijkstra, so results may differ from it in the last bits.
+// out: (n_nodes, n_nodes); row_done: (n_nodes,) 1 for rows complete in `out`.
+template <typename T>
+void reuse_one_source(const index_t* indptr, const PackedEdge<T>* edges, index_t n_nodes, index_t source, T* out,
+                      const std::uint8_t* row_done, int absorb_budget, RadixHeap<T>& heap) {
+  T* row = out + source * n_nodes;
+  std::fill(row, row + n_nodes, infinity<T>());
+  row[source] = T(0);
+  heap.reset();
+  heap.push(key_bits(T(0)), static_cast<std::int32_t>(source));
+  int absorbed = 0;
+  while (!heap.empty()) {
+    const auto top = heap.pop();
+    const std::int32_t node = top.node;
+    const T distance = row[node];
+    if (top.key != key_bits(distance)) continue;
+    if (absorbed < absorb_budget && __atomic_load_n(row_done + node, __ATOMIC_ACQUIRE)) {
+      ++absorbed;
+      const T* finished = out + static_cast<index_t>(node) * n_nodes;
+      for (index_t v = 0; v < n_nodes; ++v) {
+        const T candidate = distance + finished[v];
+        row[v] = candidate < row[v] ? candidate : row[v];
+      }
+      continue;
+    }
+    const PackedEdge<T>* edge = edges + indptr[node];
+    const PackedEdge<T>* end = edges + indptr[node + 1];
+    for (; edge != end; ++edge) {
+      const T candidate = distance + edge->weight;
+      if (candidate < row[edge->target]) {
+        row[edge->target] = candidate;
+        heap.push(key_bits(candidate), edge->target);
+      }
+    }
+  }
+}
+
+template <typename T>
+std::vector<PackedEdge<T>> pack_edges(const CsrGraphView<T>& graph) {
+  const index_t nnz = graph.indptr[graph.n_nodes];
+  std::vector<PackedEdge<T>> edges(static_cast<std::size_t>(nnz));
+  for (index_t e = 0; e < nnz; ++e) edges[e] = {graph.indices[e], graph.weights[e]};
+  return edges;
+}
+
 // ------------------------------------------------------------------ Floyd-Warshall
 
 constexpr index_t kFloydTile = 64;
@@ -262,9 +315,7 @@ template <typename T>
 void dijkstra_cpu(const CsrGraphView<T>& graph, const index_t* sources, index_t n_sources, T* out,
                   int n_threads, Cancellation& cancel) {
   const index_t n_nodes = graph.n_nodes;
-  const index_t nnz = graph.indptr[n_nodes];
-  std::vector<PackedEdge<T>> edges(static_cast<std::size_t>(nnz));
-  for (index_t e = 0; e < nnz; ++e) edges[e] = {graph.indices[e], graph.weights[e]};
+  const std::vector<PackedEdge<T>> edges = pack_edges(graph);
 
 #pragma omp parallel num_threads(n_threads)
   {
@@ -274,6 +325,30 @@ void dijkstra_cpu(const CsrGraphView<T>& graph, const index_t* sources, index_t 
     for (index_t r = 0; r < n_sources; ++r) {
       if (cancel.stop_requested(is_caller_thread)) continue;
       dijkstra_one_source(graph.indptr, edges.data(), n_nodes, sources[r], out + r * n_nodes, heap);
+    }
+  }
+  if (cancel.cancelled()) throw Cancelled();
+}
+
+template <typename T>
+void all_pairs_cpu(const CsrGraphView<T>& graph, const index_t* sources, index_t n_sources, T* out,
+                   std::uint8_t* row_done, int n_threads, Cancellation& cancel) {
+  const index_t n_nodes = graph.n_nodes;
+  const std::vector<PackedEdge<T>> edges = pack_edges(graph);
+  // One absorbed row costs n_nodes additions, a plain expansion about nnz / n_nodes relaxations;
+  // the budget caps absorption at a fraction of one full Dijkstra, which bounds the cost of the
+  // first sources, whose searches meet few finished rows.
+  const index_t nnz = graph.indptr[n_nodes];
+  const int absorb_budget = static_cast<int>(std::clamp<index_t>(4 * (nnz + n_nodes) / std::max<index_t>(1, n_nodes), 8, 256));
+#pragma omp parallel num_threads(n_threads)
+  {
+    RadixHeap<T> heap;
+    const bool is_caller_thread = omp_get_thread_num() == 0;
+#pragma omp for schedule(dynamic, 1)
+    for (index_t r = 0; r < n_sources; ++r) {
+      if (cancel.stop_requested(is_caller_thread)) continue;
+      reuse_one_source(graph.indptr, edges.data(), n_nodes, sources[r], out, row_done, absorb_budget, heap);
+      __atomic_store_n(row_done + sources[r], std::uint8_t{1}, __ATOMIC_RELEASE);
     }
   }
   if (cancel.cancelled()) throw Cancelled();
@@ -356,6 +431,8 @@ void min_plus_cpu(const MinPlusParams<T>& params, int n_threads, Cancellation& c
 #define ISOGAN_INSTANTIATE_PATHS(T)                                                                     \
   template SymmetricCsr<T> symmetrize_csr<T>(index_t, const index_t*, const std::int32_t*, const T*); \
   template void dijkstra_cpu<T>(const CsrGraphView<T>&, const index_t*, index_t, T*, int, Cancellation&); \
+  template void all_pairs_cpu<T>(const CsrGraphView<T>&, const index_t*, index_t, T*, std::uint8_t*, int, \
+                                 Cancellation&);                                                        \
   template void floyd_warshall_cpu<T>(T*, index_t, int, Cancellation&);                                \
   template void min_plus_cpu<T>(const MinPlusParams<T>&, int, Cancellation&);
 

@@ -28,6 +28,7 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
+from threadpoolctl import threadpool_limits
 
 from isogan import _core
 from isogan._arrays import current_stream, device_array_view, is_device_array
@@ -49,9 +50,9 @@ _DENSE_MAX_N = 256
 # accumulation; float32 D: its own machine precision, as ARPACK's tol=0 in single precision.
 _DEFAULT_TOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-7}
 
-# Block Lanczos shape: vectors per block (one pass over D serves them all; up to ~16 the pass is
-# bound by reading D, not by the arithmetic) and blocks kept in the Krylov basis between restarts.
-_MIN_BLOCK = 16
+# Block Lanczos shape: vectors per block (at least 8, twice the wanted count; one pass over D serves
+# them all) and blocks added to the Krylov basis between restarts.
+_MIN_BLOCK = 8
 _BLOCKS_PER_CYCLE = 6
 _DEFAULT_MAX_PASSES = 1000
 
@@ -175,34 +176,45 @@ def _finish(eigenvalues: np.ndarray, eigenvectors: np.ndarray, dtype: np.dtype) 
 
 
 # ------------------------------------------------------------------------------------- eigensolvers
+def _project_out(block: np.ndarray, basis: np.ndarray | None) -> np.ndarray:
+    """``block`` minus its components along the orthonormal ``basis`` (classical Gram-Schmidt twice)."""
+    if basis is None or basis.shape[1] == 0:
+        return block
+    for _ in range(2):
+        block = block - basis @ (basis.T @ block)
+    return block
+
+
+def _cholesky_orthonormalize(block: np.ndarray) -> np.ndarray:
+    """Orthonormal columns spanning a well-conditioned ``block`` (Cholesky QR, two sweeps)."""
+    for _ in range(2):
+        factor = np.linalg.cholesky(block.T @ block)
+        block = scipy.linalg.solve_triangular(factor, block.T, lower=True, check_finite=False).T
+    return block
+
+
 def _orthonormal_block(candidates: np.ndarray, basis: np.ndarray | None, width: int,
                        rng: np.random.RandomState) -> np.ndarray:
     """An orthonormal (n, width) block spanning the dominant part of ``candidates`` orthogonal to ``basis``.
 
-    Directions that vanish after projection (an exhausted Krylov space, a degenerate start) are
-    replaced by random ones, so the basis always grows by ``width`` orthonormal columns.
+    Works on the small Gram matrix (BLAS-3 products only, no tall QR): its eigenvectors give the
+    dominant ``width`` directions; directions that vanish after projection (an exhausted Krylov space,
+    a degenerate start) are replaced by random ones, so the basis always grows by ``width`` columns.
     """
     n = candidates.shape[0]
-    block = candidates
-    for _ in range(2):  # classical Gram-Schmidt twice is orthogonal to working precision
-        if basis is not None:
-            block = block - basis @ (basis.T @ block)
-    left, singular, _ = np.linalg.svd(block, full_matrices=False)
-    scale = singular[0] if singular.size and singular[0] > 0 else 0.0
-    keep = int(np.count_nonzero(singular[:width] > 1e-10 * scale)) if scale > 0 else 0
-    result = left[:, :keep]
-    if keep < width:
-        filler = rng.uniform(-1.0, 1.0, size=(n, width - keep))
-        existing = result if basis is None else np.hstack([basis, result])
-        for _ in range(2):
-            if existing.shape[1]:
-                filler = filler - existing @ (existing.T @ filler)
-        filler, _ = np.linalg.qr(filler)
+    block = _project_out(candidates, basis)
+    gram_values, gram_vectors = np.linalg.eigh(block.T @ block)
+    order = np.argsort(gram_values)[::-1][:width]
+    gram_values, gram_vectors = gram_values[order], gram_vectors[:, order]
+    # The Gram matrix resolves singular values down to ~1e-8 of the largest; keep those well above.
+    significant = gram_values > 1e-12 * max(float(gram_values[0]) if gram_values.size else 0.0, 0.0)
+    significant &= gram_values > 0
+    result = block @ (gram_vectors[:, significant] / np.sqrt(gram_values[significant]))
+    if result.shape[1] < width:
+        filler = rng.uniform(-1.0, 1.0, size=(n, width - result.shape[1]))
         result = np.hstack([result, filler])
-    if basis is not None:
-        result = result - basis @ (basis.T @ result)
-        result, _ = np.linalg.qr(result)
-    return result
+    result = _project_out(result, basis)
+    return _cholesky_orthonormalize(result)
 
 
 def _block_lanczos(matmat: Callable[[np.ndarray], np.ndarray], n: int, n_wanted: int, *, tol: float,
@@ -307,7 +319,10 @@ def _solve(eigen_solver: str, n: int, n_wanted: int, dtype: np.dtype, tol: float
     block = max(_MIN_BLOCK, 2 * n_wanted)
     ensure_memory(2 * 8 * n * (block * (_BLOCKS_PER_CYCLE + 2) + n_wanted),
                   "the block Lanczos basis", "Use fewer points or float32 input.")
-    return _block_lanczos(matmat, n, n_wanted, tol=relative_tol, max_passes=max_passes, rng=rng)
+    # The dense work between passes is on (n, ~100) blocks: BLAS threads there only fight the
+    # native pass's OpenMP threads for the cores (2x slower end to end on 2 cores), so BLAS runs single.
+    with threadpool_limits(1, user_api="blas"):
+        return _block_lanczos(matmat, n, n_wanted, tol=relative_tol, max_passes=max_passes, rng=rng)
 
 
 # ------------------------------------------------------------------------------------ device helpers
@@ -388,7 +403,7 @@ def classical_mds(dist_matrix: Any, n_components: int = 2, *, eigen_solver: str 
         array of the input dtype (the one solver that needs that memory). 'arpack': scikit-learn's
         ARPACK call (``eigsh``, which='LA', its ``v0``) on an operator over the implicit kernel, no
         N x N memory. 'auto': 'dense' up to 256 samples or when ``4 * n_components >= n_samples``,
-        else isogan's block Lanczos solver (thick restart, Rayleigh-Ritz, blocks of >= 16 vectors per
+        else isogan's block Lanczos solver (thick restart, Rayleigh-Ritz, blocks of >= 8 vectors per
         pass over ``dist_matrix``), which needs O(n_samples * 128) floats beyond ``dist_matrix``.
     tol : float, default=0
         Convergence tolerance. 'arpack': passed to ``eigsh`` (0 = machine precision). 'auto': every

@@ -1,6 +1,8 @@
 """Classical MDS stage: native products against NumPy oracles, classical_mds against scikit-learn's
 Isomap pipeline (KernelPCA on -0.5 * D**2), out-of-sample transform against KernelPCA.transform."""
 
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -21,10 +23,17 @@ DTYPES = [np.float32, np.float64]
 TOLERANCE = {np.float32: 1e-3, np.float64: 1e-6}
 
 
-def swiss_roll_geodesics(n_samples, seed=0, n_neighbors=10):
+@functools.lru_cache(maxsize=4)
+def _swiss_roll_geodesics(n_samples, seed):
     points, _ = make_swiss_roll(n_samples, random_state=seed)
-    graph = kneighbors_graph(points, n_neighbors, mode="distance")
-    return shortest_path(graph, directed=False)
+    graph = kneighbors_graph(points, 10, mode="distance")
+    geodesics = shortest_path(graph, directed=False)
+    geodesics.flags.writeable = False
+    return geodesics
+
+
+def swiss_roll_geodesics(n_samples, seed=0):
+    return _swiss_roll_geodesics(n_samples, seed).copy()
 
 
 def euclidean(points):

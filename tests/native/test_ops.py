@@ -88,6 +88,22 @@ def test_bias_act_gradcheck_and_gradgradcheck(act, gain, clamp, alpha):
     assert torch.autograd.gradgradcheck(fn, (x, b))
 
 
+@pytest.mark.parametrize("act", ["lrelu", "swish"])
+def test_registered_op_autograd_gradgradcheck(act):
+    # bias_act() takes the autograd.Function twin in eager mode; check the op's own registration too.
+    x, b = _inputs(shape=(2, 3, 2))
+    x.requires_grad_()
+    b.requires_grad_()
+
+    def fn(x, b):
+        return torch.ops.isogan.bias_act(x, b, 1, act, 0.2, 1.3, 0.9)
+
+    assert torch.autograd.gradcheck(fn, (x, b))
+    assert torch.autograd.gradgradcheck(fn, (x, b))
+    logits = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda l: torch.ops.isogan.gan_loss(l, False), (logits,))
+
+
 @pytest.mark.parametrize("act", ["tanh", "swish"])
 def test_bias_act_third_order_gradient(act):
     x, b = _inputs(shape=(2, 3))
@@ -358,6 +374,8 @@ class _TinyNet(torch.nn.Module):
         return gan_loss(h.sum(dim=1), real=True)
 
 
+# Inductor itself (torch 2.13) touches the deprecated torch.jit.script_method while compiling.
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("backend", ["aot_eager", pytest.param("inductor", marks=pytest.mark.slow)])
 def test_torch_compile_fullgraph_matches_eager(backend):
     # aot_eager traces the ops through fake tensors and the autograd formulas in seconds; inductor

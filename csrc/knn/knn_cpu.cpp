@@ -1,0 +1,629 @@
+// CPU kNN / radius search: OpenMP over tiles of queries, candidates streamed in packed tiles.
+//
+// Euclidean: a tile of approximate squared distances ||q||^2 + ||c||^2 - 2 q.c on mean-centred
+// copies (vectorised, AVX2/FMA when the CPU has it) shortlists candidates; any candidate whose
+// approximation minus a rigorous rounding-error bound does not exceed the current k-th exact
+// distance is recomputed exactly, so the result is the exact (distance, index) order.
+// Other Minkowski metrics have no such shortcut and are computed exactly tile by tile.
+#include "knn/knn.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <cmath>
+#include <exception>
+#include <limits>
+#include <mutex>
+#include <stdexcept>
+#include <vector>
+
+#if defined(__GNUC__) && !defined(__clang__)
+// Exact distances must round like scikit-learn's (a product, then a sum), never as one fused op.
+#define ISOGAN_NO_FP_CONTRACT __attribute__((optimize("fp-contract=off"), noinline))
+#else
+#define ISOGAN_NO_FP_CONTRACT __attribute__((noinline))
+#endif
+
+#if defined(__GNUC__)
+#define ISOGAN_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ISOGAN_ALWAYS_INLINE inline
+#endif
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define ISOGAN_X86_DISPATCH 1
+#endif
+
+namespace isogan::knn {
+namespace {
+
+constexpr index_t kQueryTile = 32;   // queries per OpenMP work item
+constexpr index_t kPointTile = 256;  // candidates per packed tile
+constexpr index_t kGroup = 4;        // queries sharing one pass over a packed tile
+
+// A neighbour candidate ordered by (reduced distance, index): the order of the result.
+struct Entry {
+  double key;
+  index_t index;
+};
+struct Before {
+  bool operator()(const Entry& a, const Entry& b) const {
+    return a.key < b.key || (a.key == b.key && a.index < b.index);
+  }
+};
+constexpr Before before{};
+
+// ---------------------------------------------------------------- exact reduced distances
+template <typename T>
+ISOGAN_NO_FP_CONTRACT double euclidean_exact(const T* a, const T* b, index_t n_features) {
+  double sum = 0.0;
+  for (index_t d = 0; d < n_features; ++d) {
+    const double diff = static_cast<double>(a[d]) - static_cast<double>(b[d]);
+    const double square = diff * diff;
+    sum += square;
+  }
+  return sum;
+}
+
+inline double rdist_to_dist(double rdist, Metric metric, double p) {
+  switch (metric) {
+    case Metric::Euclidean:
+      return std::sqrt(rdist);
+    case Metric::Minkowski:
+      return std::pow(rdist, 1.0 / p);
+    default:
+      return rdist;
+  }
+}
+
+inline double dist_to_rdist(double dist, Metric metric, double p) {
+  switch (metric) {
+    case Metric::Euclidean:
+      return dist * dist;
+    case Metric::Minkowski:
+      return std::pow(dist, p);
+    default:
+      return dist;
+  }
+}
+
+// ---------------------------------------------------------------- tile kernels
+// Approximate squared distances of up to kQueryTile centred queries to one packed tile.
+// queries: (n_rows, D) row-major centred; query_norms: (n_rows,) squared norms
+// packed: (D, kPointTile) feature-major centred candidates; point_norms: (kPointTile,) squared norms
+// out: (kQueryTile, kPointTile) row-major
+// 4 doubles or 8 floats (GCC/Clang vector extension; split in two on SSE-only CPUs).
+template <typename T>
+struct VecOf;
+template <>
+struct VecOf<float> {
+  typedef float type __attribute__((vector_size(32)));
+};
+template <>
+struct VecOf<double> {
+  typedef double type __attribute__((vector_size(32)));
+};
+template <typename T>
+using Vec = typename VecOf<T>::type;
+
+// 2 doubles or 4 floats: native width on every x86-64 and ARM64 CPU, for code outside the AVX2 clones.
+template <typename T>
+struct NarrowVecOf;
+template <>
+struct NarrowVecOf<float> {
+  typedef float type __attribute__((vector_size(16)));
+};
+template <>
+struct NarrowVecOf<double> {
+  typedef double type __attribute__((vector_size(16)));
+};
+template <typename T>
+using NarrowVec = typename NarrowVecOf<T>::type;
+
+template <typename T>
+ISOGAN_ALWAYS_INLINE void load_vec(Vec<T>& v, const T* from) {
+  std::memcpy(&v, from, sizeof(v));
+}
+template <typename T>
+ISOGAN_ALWAYS_INLINE void store_vec(T* to, const Vec<T>& v) {
+  std::memcpy(to, &v, sizeof(v));
+}
+
+template <typename T>
+ISOGAN_ALWAYS_INLINE void euclidean_tile_body(const T* queries, const T* query_norms, index_t n_rows, const T* packed,
+                                              const T* point_norms, index_t n_features, T* __restrict out) {
+  constexpr index_t lanes = sizeof(Vec<T>) / sizeof(T);
+  constexpr index_t width = 2 * lanes;
+  for (index_t i0 = 0; i0 < n_rows; i0 += kGroup) {
+    const T* rows[kGroup];
+    for (index_t i = 0; i < kGroup; ++i) rows[i] = queries + std::min(i0 + i, n_rows - 1) * n_features;
+    for (index_t c0 = 0; c0 < kPointTile; c0 += width) {
+      Vec<T> dots[kGroup][2] = {};
+      for (index_t d = 0; d < n_features; ++d) {
+        const T* candidate = packed + d * kPointTile + c0;
+        Vec<T> low, high;
+        load_vec(low, candidate);
+        load_vec(high, candidate + lanes);
+        for (index_t i = 0; i < kGroup; ++i) {
+          const T q = rows[i][d];
+          dots[i][0] += q * low;
+          dots[i][1] += q * high;
+        }
+      }
+      Vec<T> norms_low, norms_high;
+      load_vec(norms_low, point_norms + c0);
+      load_vec(norms_high, point_norms + c0 + lanes);
+      for (index_t i = 0; i < kGroup && i0 + i < n_rows; ++i) {
+        T* row = out + (i0 + i) * kPointTile + c0;
+        const T query_norm = query_norms[i0 + i];
+        store_vec(row, query_norm + norms_low - T(2) * dots[i][0]);
+        store_vec(row + lanes, query_norm + norms_high - T(2) * dots[i][1]);
+      }
+    }
+  }
+}
+
+// Exact reduced Manhattan / Chebyshev / Minkowski distances of up to kQueryTile queries to a tile.
+// queries: (n_rows, D) row-major; packed: (D, kPointTile) feature-major; out: (kQueryTile, kPointTile)
+template <typename T, Metric M>
+ISOGAN_ALWAYS_INLINE void minkowski_tile_body(const T* queries, index_t n_rows, const T* packed, index_t n_features,
+                                              double p, double* out) {
+  constexpr index_t width = 8;
+  for (index_t i0 = 0; i0 < n_rows; i0 += kGroup) {
+    const T* rows[kGroup];
+    for (index_t i = 0; i < kGroup; ++i) rows[i] = queries + std::min(i0 + i, n_rows - 1) * n_features;
+    for (index_t c0 = 0; c0 < kPointTile; c0 += width) {
+      double acc[kGroup][width] = {};
+      for (index_t d = 0; d < n_features; ++d) {
+        const T* candidate = packed + d * kPointTile + c0;
+        for (index_t i = 0; i < kGroup; ++i) {
+          const double q = static_cast<double>(rows[i][d]);
+          for (index_t c = 0; c < width; ++c) {
+            const double diff = std::fabs(q - static_cast<double>(candidate[c]));
+            if constexpr (M == Metric::Manhattan) {
+              acc[i][c] += diff;
+            } else if constexpr (M == Metric::Chebyshev) {
+              acc[i][c] = std::max(acc[i][c], diff);
+            } else {
+              acc[i][c] += std::pow(diff, p);
+            }
+          }
+        }
+      }
+      for (index_t i = 0; i < kGroup && i0 + i < n_rows; ++i) {
+        for (index_t c = 0; c < width; ++c) out[(i0 + i) * kPointTile + c0 + c] = acc[i][c];
+      }
+    }
+  }
+}
+
+template <typename T>
+void euclidean_tile_generic(const T* queries, const T* query_norms, index_t n_rows, const T* packed,
+                            const T* point_norms, index_t n_features, T* out) {
+  euclidean_tile_body(queries, query_norms, n_rows, packed, point_norms, n_features, out);
+}
+template <typename T, Metric M>
+void minkowski_tile_generic(const T* queries, index_t n_rows, const T* packed, index_t n_features, double p,
+                            double* out) {
+  minkowski_tile_body<T, M>(queries, n_rows, packed, n_features, p, out);
+}
+
+#ifdef ISOGAN_X86_DISPATCH
+template <typename T>
+__attribute__((target("avx2,fma"))) void euclidean_tile_avx2(const T* queries, const T* query_norms, index_t n_rows,
+                                                              const T* packed, const T* point_norms,
+                                                              index_t n_features, T* out) {
+  euclidean_tile_body(queries, query_norms, n_rows, packed, point_norms, n_features, out);
+}
+// No multiplication happens in the Manhattan/Chebyshev bodies, so AVX2 cannot change their rounding.
+template <typename T, Metric M>
+__attribute__((target("avx2"))) void minkowski_tile_avx2(const T* queries, index_t n_rows, const T* packed,
+                                                         index_t n_features, double p, double* out) {
+  minkowski_tile_body<T, M>(queries, n_rows, packed, n_features, p, out);
+}
+inline bool cpu_has_avx2_fma() {
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has;
+}
+#endif
+
+template <typename T>
+void euclidean_tile(const T* queries, const T* query_norms, index_t n_rows, const T* packed, const T* point_norms,
+                    index_t n_features, T* out) {
+#ifdef ISOGAN_X86_DISPATCH
+  if (cpu_has_avx2_fma()) return euclidean_tile_avx2(queries, query_norms, n_rows, packed, point_norms, n_features, out);
+#endif
+  euclidean_tile_generic(queries, query_norms, n_rows, packed, point_norms, n_features, out);
+}
+
+template <typename T>
+void exact_tile(Metric metric, const T* queries, index_t n_rows, const T* packed, index_t n_features, double p,
+                double* out) {
+  switch (metric) {
+    case Metric::Manhattan:
+#ifdef ISOGAN_X86_DISPATCH
+      if (cpu_has_avx2_fma()) return minkowski_tile_avx2<T, Metric::Manhattan>(queries, n_rows, packed, n_features, p, out);
+#endif
+      return minkowski_tile_generic<T, Metric::Manhattan>(queries, n_rows, packed, n_features, p, out);
+    case Metric::Chebyshev:
+#ifdef ISOGAN_X86_DISPATCH
+      if (cpu_has_avx2_fma()) return minkowski_tile_avx2<T, Metric::Chebyshev>(queries, n_rows, packed, n_features, p, out);
+#endif
+      return minkowski_tile_generic<T, Metric::Chebyshev>(queries, n_rows, packed, n_features, p, out);
+    default:
+      return minkowski_tile_generic<T, Metric::Minkowski>(queries, n_rows, packed, n_features, p, out);
+  }
+}
+
+// ---------------------------------------------------------------- shared preparation
+// Points packed tile by tile, feature-major, zero-padded; for Euclidean also mean-centred, with
+// squared norms and the largest norm per tile (for the rounding-error bound).
+template <typename T>
+struct PackedPoints {
+  index_t n_tiles = 0;
+  std::vector<T> values;          // (n_tiles, D, kPointTile)
+  std::vector<T> norms;           // (n_tiles, kPointTile) squared norms (Euclidean)
+  std::vector<double> max_norm;   // (n_tiles,) largest norm in the tile (Euclidean)
+  std::vector<T> centred_queries; // (M, D) row-major (Euclidean)
+  std::vector<T> query_norms;     // (M,) squared norms (Euclidean)
+  std::vector<double> query_norm; // (M,) norms (Euclidean)
+};
+
+template <typename T>
+PackedPoints<T> pack_points(const T* queries, const T* points, const SearchParams& params) {
+  const index_t n = params.n_points, dims = params.n_features, m = params.n_queries;
+  const bool euclidean = params.metric == Metric::Euclidean;
+  PackedPoints<T> packed;
+  packed.n_tiles = (n + kPointTile - 1) / kPointTile;
+  packed.values.assign(static_cast<std::size_t>(packed.n_tiles * dims * kPointTile), T(0));
+  std::vector<double> mean(static_cast<std::size_t>(dims), 0.0);
+  if (euclidean) {
+    // Distances do not depend on the origin; centring keeps ||x||^2 - 2x.y from cancelling.
+    for (index_t j = 0; j < n; ++j)
+      for (index_t d = 0; d < dims; ++d) mean[d] += static_cast<double>(points[j * dims + d]);
+    for (double& value : mean) value /= static_cast<double>(n);
+    packed.norms.assign(static_cast<std::size_t>(packed.n_tiles * kPointTile), T(0));
+    packed.max_norm.assign(static_cast<std::size_t>(packed.n_tiles), 0.0);
+    packed.centred_queries.resize(static_cast<std::size_t>(m * dims));
+    packed.query_norms.resize(static_cast<std::size_t>(m));
+    packed.query_norm.resize(static_cast<std::size_t>(m));
+  }
+#pragma omp parallel for schedule(static) num_threads(resolve_threads(params.n_jobs))
+  for (index_t tile = 0; tile < packed.n_tiles; ++tile) {
+    T* block = packed.values.data() + tile * dims * kPointTile;
+    for (index_t c = 0; c < kPointTile && tile * kPointTile + c < n; ++c) {
+      const T* row = points + (tile * kPointTile + c) * dims;
+      double norm2 = 0.0;
+      for (index_t d = 0; d < dims; ++d) {
+        const T value = euclidean ? static_cast<T>(static_cast<double>(row[d]) - mean[d]) : row[d];
+        block[d * kPointTile + c] = value;
+        norm2 += static_cast<double>(value) * static_cast<double>(value);
+      }
+      if (euclidean) {
+        packed.norms[tile * kPointTile + c] = static_cast<T>(norm2);
+        packed.max_norm[tile] = std::max(packed.max_norm[tile], std::sqrt(norm2));
+      }
+    }
+  }
+  if (euclidean) {
+#pragma omp parallel for schedule(static) num_threads(resolve_threads(params.n_jobs))
+    for (index_t i = 0; i < m; ++i) {
+      double norm2 = 0.0;
+      for (index_t d = 0; d < dims; ++d) {
+        const T value = static_cast<T>(static_cast<double>(queries[i * dims + d]) - mean[d]);
+        packed.centred_queries[i * dims + d] = value;
+        norm2 += static_cast<double>(value) * static_cast<double>(value);
+      }
+      packed.query_norms[i] = static_cast<T>(norm2);
+      packed.query_norm[i] = std::sqrt(norm2);
+    }
+  }
+  return packed;
+}
+
+// Bound on |approximate - exact| squared distance, per unit of (||q|| + ||c||)^2: the dot product,
+// norms and final sum in T (gamma_{D+2}), plus rounding the centred coordinates to T, with a
+// factor 4 of headroom.
+template <typename T>
+double error_factor(index_t n_features) {
+  const double unit = static_cast<double>(std::numeric_limits<T>::epsilon()) / 2.0;
+  return 4.0 * static_cast<double>(n_features + 8) * unit;
+}
+
+// Runs `body(tile, scratch_thread)` for every query tile over OpenMP threads, polling Ctrl-C, and
+// rethrows the first exception (or Cancelled) after the parallel region.
+template <typename Body>
+void for_each_query_tile(index_t n_queries, int n_jobs, Cancellation& cancel, Body&& body) {
+  const index_t n_tiles = (n_queries + kQueryTile - 1) / kQueryTile;
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
+  std::atomic<bool> failed{false};
+#pragma omp parallel num_threads(resolve_threads(n_jobs))
+  {
+    const bool caller = omp_get_thread_num() == 0;
+#pragma omp for schedule(dynamic, 1)
+    for (index_t tile = 0; tile < n_tiles; ++tile) {
+      if (failed.load(std::memory_order_relaxed) || cancel.stop_requested(caller)) continue;
+      try {
+        body(tile, [&] { return cancel.stop_requested(caller) || failed.load(std::memory_order_relaxed); });
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(failure_mutex);
+        if (!failure) failure = std::current_exception();
+        failed.store(true, std::memory_order_relaxed);
+      }
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+  if (cancel.cancelled()) throw Cancelled();
+}
+
+// A float/double limit no smaller than `limit` (rounding toward +inf), so comparing values of type
+// T against it never drops a candidate that the float64 comparison would keep.
+template <typename T>
+inline T widen_limit(double limit) {
+  if (!(limit < static_cast<double>(std::numeric_limits<T>::max()))) return std::numeric_limits<T>::infinity();
+  T rounded = static_cast<T>(limit);
+  if (static_cast<double>(rounded) < limit) rounded = std::nextafter(rounded, std::numeric_limits<T>::infinity());
+  return rounded;
+}
+
+// Whether any of the kChunk values is <= limit (a branch-free, vectorisable test).
+constexpr index_t kChunk = 16;
+static_assert(kPointTile % kChunk == 0, "rows are scanned in whole chunks");
+template <typename V>
+inline bool any_at_most(const V* values, V limit) {
+  constexpr index_t lanes = sizeof(NarrowVec<V>) / sizeof(V);
+  NarrowVec<V> chunk;
+  std::memcpy(&chunk, values, sizeof(chunk));
+  auto hits = chunk <= limit;
+  for (index_t c = lanes; c < kChunk; c += lanes) {
+    std::memcpy(&chunk, values + c, sizeof(chunk));
+    hits |= chunk <= limit;
+  }
+  for (index_t l = 0; l < lanes; ++l) {
+    if (hits[l]) return true;
+  }
+  return false;
+}
+
+// Visits the exact reduced distance of every candidate (query q, point j) that may pass
+// `threshold(q_local)` (inclusive), for one tile of queries. `visit(q_local, j, rdist)`.
+template <typename T, typename Threshold, typename Visit, typename Stop>
+void scan_tile(const T* queries, const T* points, const SearchParams& params, const PackedPoints<T>& packed,
+               index_t tile, std::vector<T>& approx, std::vector<double>& exact, Threshold&& threshold, Visit&& visit,
+               Stop&& stop) {
+  const index_t dims = params.n_features, n = params.n_points;
+  const index_t q_begin = tile * kQueryTile;
+  const index_t n_rows = std::min(kQueryTile, params.n_queries - q_begin);
+  const bool euclidean = params.metric == Metric::Euclidean;
+  const double factor = euclidean ? error_factor<T>(dims) : 0.0;
+  for (index_t point_tile = 0; point_tile < packed.n_tiles; ++point_tile) {
+    if (stop()) return;
+    const T* block = packed.values.data() + point_tile * dims * kPointTile;
+    const index_t j_begin = point_tile * kPointTile;
+    const index_t n_cols = std::min(kPointTile, n - j_begin);
+    if (euclidean) {
+      euclidean_tile(packed.centred_queries.data() + q_begin * dims, packed.query_norms.data() + q_begin, n_rows,
+                     block, packed.norms.data() + point_tile * kPointTile, dims, approx.data());
+      for (index_t i = 0; i < n_rows; ++i) {
+        const index_t q = q_begin + i;
+        const double reach = packed.query_norm[q] + packed.max_norm[point_tile];
+        const double bound = factor * reach * reach;
+        const T* row = approx.data() + i * kPointTile;
+        // Thresholds only shrink while a tile is scanned, so a stale one shortlists a superset.
+        T limit = widen_limit<T>(threshold(i) + bound);
+        for (index_t c0 = 0; c0 < n_cols; c0 += kChunk) {
+          if (!any_at_most(row + c0, limit)) continue;
+          for (index_t c = c0; c < std::min(c0 + kChunk, n_cols); ++c) {
+            if (row[c] > limit) continue;
+            const index_t j = j_begin + c;
+            if (params.exclude_self && j == q) continue;
+            visit(i, j, euclidean_exact(queries + q * dims, points + j * dims, dims));
+            limit = widen_limit<T>(threshold(i) + bound);
+          }
+        }
+      }
+    } else {
+      exact_tile(params.metric, queries + q_begin * dims, n_rows, block, dims, params.p, exact.data());
+      for (index_t i = 0; i < n_rows; ++i) {
+        const index_t q = q_begin + i;
+        const double* row = exact.data() + i * kPointTile;
+        double limit = threshold(i);
+        for (index_t c0 = 0; c0 < n_cols; c0 += kChunk) {
+          if (!any_at_most(row + c0, limit)) continue;
+          for (index_t c = c0; c < std::min(c0 + kChunk, n_cols); ++c) {
+            if (row[c] > limit) continue;
+            const index_t j = j_begin + c;
+            if (params.exclude_self && j == q) continue;
+            visit(i, j, row[c]);
+            limit = threshold(i);
+          }
+        }
+      }
+    }
+  }
+}
+
+// Keeps the k smallest entries of one query in a max-heap ordered by `before`.
+struct TopK {
+  Entry* heap;
+  index_t size;
+  index_t capacity;
+  double threshold() const { return size < capacity ? std::numeric_limits<double>::infinity() : heap[0].key; }
+  void offer(const Entry& entry) {
+    if (size < capacity) {
+      heap[size++] = entry;
+      std::push_heap(heap, heap + size, before);
+    } else if (before(entry, heap[0])) {
+      std::pop_heap(heap, heap + size, before);
+      heap[size - 1] = entry;
+      std::push_heap(heap, heap + size, before);
+    }
+  }
+};
+
+template <typename T>
+void write_sorted(TopK& top, const SearchParams& params, T* distances, index_t* indices) {
+  std::sort_heap(top.heap, top.heap + top.size, before);
+  for (index_t r = 0; r < top.size; ++r) {
+    distances[r] = static_cast<T>(rdist_to_dist(top.heap[r].key, params.metric, params.p));
+    indices[r] = top.heap[r].index;
+  }
+}
+
+template <typename T>
+void kneighbors_precomputed(const T* matrix, const SearchParams& params, index_t k, T* distances, index_t* indices,
+                            Cancellation& cancel) {
+  const index_t n = params.n_points;
+  std::vector<Entry> heaps(static_cast<std::size_t>(kQueryTile * k * resolve_threads(params.n_jobs)));
+  for_each_query_tile(params.n_queries, params.n_jobs, cancel, [&](index_t tile, auto&&) {
+    Entry* scratch = heaps.data() + static_cast<index_t>(omp_get_thread_num()) * kQueryTile * k;
+    const index_t q_end = std::min(params.n_queries, (tile + 1) * kQueryTile);
+    for (index_t q = tile * kQueryTile; q < q_end; ++q) {
+      TopK top{scratch, 0, k};
+      const T* row = matrix + q * n;
+      for (index_t j = 0; j < n; ++j) {
+        if (params.exclude_self && j == q) continue;
+        const double key = static_cast<double>(row[j]);
+        if (key <= top.threshold()) top.offer(Entry{key, j});
+      }
+      write_sorted(top, params, distances + q * k, indices + q * k);
+    }
+  });
+}
+
+}  // namespace
+
+template <typename T>
+void kneighbors_cpu(const T* queries, const T* points, const SearchParams& params, index_t n_neighbors,
+                    T* distances, index_t* indices, Cancellation& cancel) {
+  const index_t k = n_neighbors;
+  if (params.n_queries == 0) return;
+  if (k < 1 || k > params.n_points - (params.exclude_self ? 1 : 0)) {
+    throw std::invalid_argument("n_neighbors = " + std::to_string(k) + " is out of range for " +
+                                std::to_string(params.n_points) + " points");
+  }
+  if (params.metric == Metric::Precomputed) return kneighbors_precomputed(queries, params, k, distances, indices, cancel);
+  const PackedPoints<T> packed = pack_points(queries, points, params);
+  const int n_threads = resolve_threads(params.n_jobs);
+  // Per-thread scratch, allocated before the parallel region.
+  std::vector<std::vector<T>> approx(static_cast<std::size_t>(n_threads));
+  std::vector<std::vector<double>> exact(static_cast<std::size_t>(n_threads));
+  std::vector<std::vector<Entry>> heaps(static_cast<std::size_t>(n_threads));
+  for (int t = 0; t < n_threads; ++t) {
+    if (params.metric == Metric::Euclidean) approx[t].resize(static_cast<std::size_t>(kQueryTile * kPointTile));
+    else exact[t].resize(static_cast<std::size_t>(kQueryTile * kPointTile));
+    heaps[t].resize(static_cast<std::size_t>(kQueryTile * k));
+  }
+  for_each_query_tile(params.n_queries, params.n_jobs, cancel, [&](index_t tile, auto&& stop) {
+    const int thread = omp_get_thread_num();
+    const index_t q_begin = tile * kQueryTile;
+    const index_t n_rows = std::min(kQueryTile, params.n_queries - q_begin);
+    TopK tops[kQueryTile];
+    for (index_t i = 0; i < n_rows; ++i) tops[i] = TopK{heaps[thread].data() + i * k, 0, k};
+    scan_tile(
+        queries, points, params, packed, tile, approx[thread], exact[thread],
+        [&](index_t i) { return tops[i].threshold(); },
+        [&](index_t i, index_t j, double key) { tops[i].offer(Entry{key, j}); }, stop);
+    if (stop()) return;
+    for (index_t i = 0; i < n_rows; ++i) {
+      write_sorted(tops[i], params, distances + (q_begin + i) * k, indices + (q_begin + i) * k);
+    }
+  });
+}
+
+template <typename T>
+RadiusResult<T> radius_neighbors_cpu(const T* queries, const T* points, const SearchParams& params, double radius,
+                                     Cancellation& cancel) {
+  const index_t m = params.n_queries;
+  const double reach = dist_to_rdist(radius, params.metric, params.p);
+  const index_t n_tiles = (m + kQueryTile - 1) / kQueryTile;
+  // Hits of each query tile, grouped by query, each group in increasing point index.
+  std::vector<std::vector<Entry>> tile_hits(static_cast<std::size_t>(n_tiles));
+  std::vector<index_t> counts(static_cast<std::size_t>(m), 0);
+  const int n_threads = resolve_threads(params.n_jobs);
+
+  if (params.metric == Metric::Precomputed) {
+    const index_t n = params.n_points;
+    for_each_query_tile(m, params.n_jobs, cancel, [&](index_t tile, auto&&) {
+      std::vector<Entry>& hits = tile_hits[tile];
+      const index_t q_end = std::min(m, (tile + 1) * kQueryTile);
+      for (index_t q = tile * kQueryTile; q < q_end; ++q) {
+        const T* row = queries + q * n;
+        for (index_t j = 0; j < n; ++j) {
+          if (params.exclude_self && j == q) continue;
+          const double key = static_cast<double>(row[j]);
+          if (key <= reach) {
+            hits.push_back(Entry{key, j});
+            ++counts[q];
+          }
+        }
+      }
+    });
+  } else {
+    const PackedPoints<T> packed = pack_points(queries, points, params);
+    std::vector<std::vector<T>> approx(static_cast<std::size_t>(n_threads));
+    std::vector<std::vector<double>> exact(static_cast<std::size_t>(n_threads));
+    for (int t = 0; t < n_threads; ++t) {
+      if (params.metric == Metric::Euclidean) approx[t].resize(static_cast<std::size_t>(kQueryTile * kPointTile));
+      else exact[t].resize(static_cast<std::size_t>(kQueryTile * kPointTile));
+    }
+    for_each_query_tile(m, params.n_jobs, cancel, [&](index_t tile, auto&& stop) {
+      const int thread = omp_get_thread_num();
+      const index_t q_begin = tile * kQueryTile;
+      const index_t n_rows = std::min(kQueryTile, m - q_begin);
+      // Hits arrive point tile by point tile; remember the query of each, then group stably.
+      std::vector<Entry> found;
+      std::vector<index_t> owner;
+      scan_tile(
+          queries, points, params, packed, tile, approx[thread], exact[thread], [&](index_t) { return reach; },
+          [&](index_t i, index_t j, double key) {
+            if (key <= reach) {
+              found.push_back(Entry{key, j});
+              owner.push_back(i);
+            }
+          },
+          stop);
+      if (stop()) return;
+      index_t offsets[kQueryTile + 1] = {};
+      for (index_t i : owner) ++offsets[i + 1];
+      for (index_t i = 0; i < n_rows; ++i) {
+        counts[q_begin + i] = offsets[i + 1];
+        offsets[i + 1] += offsets[i];
+      }
+      std::vector<Entry>& hits = tile_hits[tile];
+      hits.resize(found.size());
+      for (std::size_t h = 0; h < found.size(); ++h) hits[offsets[owner[h]]++] = found[h];
+    });
+  }
+
+  RadiusResult<T> result;
+  result.indptr.assign(static_cast<std::size_t>(m + 1), 0);
+  for (index_t q = 0; q < m; ++q) result.indptr[q + 1] = result.indptr[q] + counts[q];
+  const index_t nnz = result.indptr[m];
+  result.indices.resize(static_cast<std::size_t>(nnz));
+  result.distances.resize(static_cast<std::size_t>(nnz));
+#pragma omp parallel for schedule(static) num_threads(n_threads)
+  for (index_t tile = 0; tile < n_tiles; ++tile) {
+    index_t out = result.indptr[tile * kQueryTile];
+    for (const Entry& hit : tile_hits[tile]) {
+      result.indices[out] = hit.index;
+      result.distances[out] = static_cast<T>(rdist_to_dist(hit.key, params.metric, params.p));
+      ++out;
+    }
+  }
+  return result;
+}
+
+template void kneighbors_cpu<float>(const float*, const float*, const SearchParams&, index_t, float*, index_t*,
+                                    Cancellation&);
+template void kneighbors_cpu<double>(const double*, const double*, const SearchParams&, index_t, double*, index_t*,
+                                     Cancellation&);
+template RadiusResult<float> radius_neighbors_cpu<float>(const float*, const float*, const SearchParams&, double,
+                                                         Cancellation&);
+template RadiusResult<double> radius_neighbors_cpu<double>(const double*, const double*, const SearchParams&, double,
+                                                           Cancellation&);
+
+}  // namespace isogan::knn

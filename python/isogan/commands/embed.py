@@ -1,0 +1,122 @@
+"""``isogan embed``: embed a dataset with Isomap, write embedding.npy and embedding.png."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from isogan.datasets import Dataset, load_dataset
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the ``embed`` options to ``parser``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The sub-command's parser.
+    """
+    parser.add_argument(
+        "--dataset",
+        required=True,
+        metavar="NAME|PATH",
+        help="digits, swiss-roll, s-curve, or a .npy/.csv file of points (one a row)",
+    )
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (created if missing)")
+    parser.add_argument("--n-neighbors", type=int, default=10, metavar="K", help="neighbours per point (default 10)")
+    parser.add_argument("--n-components", type=int, default=2, metavar="C", help="embedding dimension (default 2)")
+    parser.add_argument(
+        "--device", default="auto", choices=("auto", "cpu", "cuda"), help="where the stages run (default auto)"
+    )
+    parser.add_argument(
+        "--n-samples",
+        type=int,
+        default=None,
+        metavar="N",
+        help="points to draw from swiss-roll/s-curve (default 2000), or first N rows of digits/files",
+    )
+    parser.add_argument(
+        "--dtype", default="float64", choices=("float32", "float64"), help="working precision (default float64)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Embed the dataset, print the time of each stage, write the embedding and its picture.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options of :func:`configure`.
+
+    Returns
+    -------
+    int
+        Exit status: 0 on success, 2 when the dataset cannot be read, 1 when Isomap refuses the
+        input (the message goes to stderr).
+    """
+    from isogan.isomap import Isomap
+
+    start = time.perf_counter()
+    try:
+        dataset = load_dataset(args.dataset, n_samples=args.n_samples)
+    except (ValueError, OSError) as error:
+        print(f"isogan embed: error: {error}", file=sys.stderr)
+        return 2
+    X = dataset.X.astype(args.dtype, copy=False)
+    load_seconds = time.perf_counter() - start
+    print(f"dataset {dataset.name}: {X.shape[0]} points x {X.shape[1]} features ({X.dtype})")
+
+    isomap = Isomap(n_neighbors=args.n_neighbors, n_components=args.n_components, device=args.device)
+    start = time.perf_counter()
+    try:
+        embedding = isomap.fit_transform(X)
+    except (ValueError, MemoryError, RuntimeError) as error:
+        print(f"isogan embed: error: {error}", file=sys.stderr)
+        return 1
+    fit_seconds = time.perf_counter() - start
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    embedding_path = args.out / "embedding.npy"
+    picture_path = args.out / "embedding.png"
+    np.save(embedding_path, embedding)
+    _plot(embedding, dataset, picture_path)
+
+    print(f"{'stage':<12}{'seconds':>10}")
+    print(f"{'load':<12}{load_seconds:>10.3f}")
+    for stage, seconds in isomap.timings_.items():
+        print(f"{stage:<12}{seconds:>10.3f}")
+    print(f"{'total fit':<12}{fit_seconds:>10.3f}")
+    print(f"wrote {embedding_path} and {picture_path}")
+    sys.stdout.flush()
+    return 0
+
+
+def _plot(embedding: np.ndarray, dataset: Dataset, path: Path) -> None:
+    """Scatter the first two coordinates (or the only one against the point index)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if embedding.shape[1] >= 2:
+        x, y = embedding[:, 0], embedding[:, 1]
+        x_label, y_label = "isomap0", "isomap1"
+    else:
+        x, y = np.arange(embedding.shape[0]), embedding[:, 0]
+        x_label, y_label = "point index", "isomap0"
+    figure, axes = plt.subplots(figsize=(6, 5), dpi=120)
+    if dataset.colour is None:
+        axes.scatter(x, y, s=4)
+    else:
+        scatter = axes.scatter(x, y, c=dataset.colour, s=4, cmap="Spectral")
+        figure.colorbar(scatter, ax=axes, label=dataset.colour_label)
+    axes.set_xlabel(x_label)
+    axes.set_ylabel(y_label)
+    axes.set_title(f"Isomap of {dataset.name} ({embedding.shape[0]} points)")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
