@@ -1,0 +1,1 @@
+"""pytest-benchmark suites: isogan against scikit-learn / eager PyTorch, always in the same run."""
