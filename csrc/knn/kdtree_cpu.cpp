@@ -43,7 +43,7 @@ using detail::Entry;
 using detail::TopK;
 
 constexpr index_t kQueryChunk = 64;     // queries per OpenMP work item
-constexpr int kMaxLevels = 64;           // N < 2^63 points in leaves of >= 1 point
+constexpr int kMaxLevels = 62;           // 2^62 - 1 nodes fit index_t; more points only make leaves larger
 constexpr double kPowSlack = 1.0 - 1e-9;  // general-p bounds: room for a non-monotone std::pow
 
 // Levels of the tree: the fewest such that every leaf holds at most `leaf_size` points.
@@ -113,10 +113,12 @@ void build_node(KdTree<T>& tree, const T* points, index_t node) {
   tree.node_end[2 * node + 2] = end;
 }
 
-// Builds every node of the subtree under `root` (on level `root_level`), level by level.
-template <typename T>
-void build_subtree(KdTree<T>& tree, const T* points, index_t root, int root_level) {
+// Builds every node of the subtree under `root` (on level `root_level`), level by level, until
+// `stop()` says the search was cancelled.
+template <typename T, typename Stop>
+void build_subtree(KdTree<T>& tree, const T* points, index_t root, int root_level, Stop&& stop) {
   for (int level = root_level; level < tree.n_levels; ++level) {
+    if (stop()) return;
     const index_t width = index_t{1} << (level - root_level);
     const index_t first = (root + 1) * width - 1;
     for (index_t node = first; node < first + width; ++node) build_node(tree, points, node);
@@ -151,8 +153,14 @@ KdTree<T> build_tree(const T* points, index_t n_points, index_t n_features, inde
   }
   if (top_levels < tree.n_levels) {
     const index_t first = (index_t{1} << top_levels) - 1;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
-    for (index_t root = first; root <= 2 * first; ++root) build_subtree(tree, points, root, top_levels);
+#pragma omp parallel num_threads(n_threads)
+    {
+      const bool caller = omp_get_thread_num() == 0;
+#pragma omp for schedule(dynamic, 1)
+      for (index_t root = first; root <= 2 * first; ++root) {
+        build_subtree(tree, points, root, top_levels, [&] { return cancel.stop_requested(caller); });
+      }
+    }
   }
   if (cancel.stop_requested(true)) throw Cancelled();
   tree.largest_leaf = 0;

@@ -202,6 +202,25 @@ def test_many_threads_large_enough_to_split_work():
     _assert_identical(brute, tree)
 
 
+@pytest.mark.slow
+def test_ctrl_c_stops_a_long_tree_search():
+    """A SIGINT during the tree search surfaces as KeyboardInterrupt within about a second."""
+    import _thread
+    import threading
+    import time
+
+    X = np.random.default_rng(30).normal(size=(60_000, 8))  # ~10 s of tree search: 8-D is a tree's worst case
+    timer = threading.Timer(0.2, _thread.interrupt_main)
+    start = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            kneighbors(X, None, 10, algorithm="kd_tree")
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - start < 3.0
+
+
 # ---------------------------------------------------------------- bad input
 @pytest.mark.parametrize("function", [knn_graph, kneighbors, radius_neighbors])
 def test_unknown_algorithm_is_a_value_error(function):
