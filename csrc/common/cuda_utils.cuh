@@ -6,10 +6,16 @@
 #include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace isogan {
 
+// A failed runtime call also leaves its error as the thread's "last error", which the next
+// cudaGetLastError() (ours after a launch, or PyTorch's after its own kernels) would report as if
+// that later launch had failed. Clear it first: a non-sticky error (out of memory, invalid
+// argument) then stays with the call that caused it; a sticky one is reported again anyway.
 [[noreturn]] inline void throw_cuda_error(cudaError_t err, const char* what, const char* file, int line) {
+  cudaGetLastError();
   throw std::runtime_error(std::string("CUDA error in ") + what + " (" + file + ":" + std::to_string(line) +
                            "): " + cudaGetErrorString(err));
 }
@@ -41,7 +47,8 @@ class DeviceBuffer {
     return *this;
   }
   ~DeviceBuffer() {
-    if (data_) cudaFreeAsync(data_, stream_);
+    // Destructors must not throw; a failed free must not linger as the thread's last error either.
+    if (data_ && cudaFreeAsync(data_, stream_) != cudaSuccess) cudaGetLastError();
   }
 
   T* data() const { return data_; }

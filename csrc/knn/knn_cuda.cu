@@ -313,7 +313,9 @@ class OwnedStream {
   OwnedStream() { ISOGAN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)); }
   OwnedStream(const OwnedStream&) = delete;
   OwnedStream& operator=(const OwnedStream&) = delete;
-  ~OwnedStream() { cudaStreamDestroy(stream_); }
+  ~OwnedStream() {
+    if (cudaStreamDestroy(stream_) != cudaSuccess) cudaGetLastError();
+  }
   cudaStream_t get() const { return stream_; }
   std::uintptr_t handle() const { return reinterpret_cast<std::uintptr_t>(stream_); }
 

@@ -240,7 +240,7 @@ DeviceMatrixCopy::DeviceMatrixCopy(const void* host, std::size_t n_bytes) {
 }
 
 DeviceMatrixCopy::~DeviceMatrixCopy() {
-  if (data_) cudaFree(data_);
+  if (data_ && cudaFree(data_) != cudaSuccess) cudaGetLastError();
 }
 
 #define ISOGAN_INSTANTIATE_MDS_CUDA(T)                                                                        \
