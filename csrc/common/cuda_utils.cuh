@@ -65,6 +65,37 @@ class DeviceBuffer {
   cudaStream_t stream_ = nullptr;
 };
 
+// Makes `device` current for the scope of a call and restores the caller's device after.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) : device_(device) {
+    ISOGAN_CUDA_CHECK(cudaGetDevice(&previous_));
+    if (previous_ != device_) ISOGAN_CUDA_CHECK(cudaSetDevice(device_));
+  }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+  ~DeviceGuard() {
+    if (previous_ != device_ && cudaSetDevice(previous_) != cudaSuccess) cudaGetLastError();
+  }
+
+ private:
+  int previous_ = 0;
+  int device_ = 0;
+};
+
+// The device that owns `pointer` (device or managed memory); the current device for anything else.
+// Kernels, scratch allocations and the caller's stream must all belong to the data's device: on a
+// multi-GPU machine that need not be the current one (a tensor on cuda:1 while cuda:0 is current).
+inline int device_of(const void* pointer) {
+  cudaPointerAttributes attributes{};  // type 0: cudaMemoryTypeUnregistered
+  // An empty array may have no address at all.
+  if (pointer != nullptr) ISOGAN_CUDA_CHECK(cudaPointerGetAttributes(&attributes, pointer));
+  if (attributes.type == cudaMemoryTypeDevice || attributes.type == cudaMemoryTypeManaged) return attributes.device;
+  int current = 0;
+  ISOGAN_CUDA_CHECK(cudaGetDevice(&current));
+  return current;
+}
+
 inline unsigned int ceil_div(std::size_t a, std::size_t b) { return static_cast<unsigned int>((a + b - 1) / b); }
 
 }  // namespace isogan

@@ -24,25 +24,6 @@ constexpr int kBlocksPerSm = 8;
 constexpr int kLossPartials = 1024;  // blocks of the loss's first pass = threads of its second
 constexpr int kAdamTensorsPerLaunch = 32;
 
-// Makes `device` current for the scope of a call and restores the caller's device after.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    ISOGAN_CUDA_CHECK(cudaGetDevice(&previous_));
-    if (previous_ != device) ISOGAN_CUDA_CHECK(cudaSetDevice(device));
-    device_ = device;
-  }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-  ~DeviceGuard() {
-    if (previous_ != device_) cudaSetDevice(previous_);
-  }
-
- private:
-  int previous_ = 0;
-  int device_ = 0;
-};
-
 int grid_size(index_t work_items, int device) {
   int sm_count = 0;
   ISOGAN_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
