@@ -1010,6 +1010,8 @@ isogan::ops::AdamParams ops_adam_params(const std::vector<std::uintptr_t>& param
 }
 
 void bind_ops(py::module_& m) {
+  m.def("_ops_grid_stride_fits_uint32", &isogan::ops::grid_stride_fits_uint32, py::arg("n"), py::arg("total_threads"),
+        "Testing aid: whether the CUDA elementwise loops may index n elements in uint32 with that many threads.");
   m.def(
       "ops_bias_act_cpu",
       [](std::uintptr_t x, std::uintptr_t bias, std::uintptr_t grad, std::uintptr_t out, isogan::index_t outer,

@@ -438,6 +438,19 @@ def test_cuda_gan_loss_and_adam_match_cpu():
 # ---------------------------------------------------------------- native boundary
 
 
+def test_cuda_elementwise_index_width_never_wraps():
+    # The CUDA grid-stride loops count in uint32 only while the last index they compute,
+    # n - 1 + total_threads, stays below 2**32; n itself fitting is not enough.
+    from isogan import _core
+
+    threads = 132 * 8 * 256
+    assert _core._ops_grid_stride_fits_uint32(1000, threads)
+    assert _core._ops_grid_stride_fits_uint32(2**32 - threads, threads)
+    assert not _core._ops_grid_stride_fits_uint32(2**32 - threads + 1, threads)
+    assert not _core._ops_grid_stride_fits_uint32(2**32 - 1, threads)
+    assert not _core._ops_grid_stride_fits_uint32(2**40, 256)
+
+
 def test_native_entry_points_reject_bad_arguments():
     from isogan import _core
 
