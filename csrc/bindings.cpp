@@ -1030,6 +1030,8 @@ void bind_ops(py::module_& m) {
         throw std::invalid_argument("variant must be 'baseline', 'avx2' or 'avx512', got '" + name + "'");
       },
       py::arg("name"), "Run the CPU kernels with a narrower variant from now on (for tests and benchmarks).");
+  m.def("_ops_grid_stride_fits_uint32", &isogan::ops::grid_stride_fits_uint32, py::arg("n"), py::arg("total_threads"),
+        "Testing aid: whether the CUDA elementwise loops may index n elements in uint32 with that many threads.");
   m.def(
       "ops_bias_act_cpu",
       [](std::uintptr_t x, std::uintptr_t bias, std::uintptr_t grad, std::uintptr_t out, isogan::index_t outer,

@@ -478,8 +478,11 @@ def test_torch_compile_fullgraph_matches_eager(backend):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
 def test_cuda_bias_act_matches_cpu(act, dtype):
     x, b = _inputs(shape=(4, 33, 17), dtype=torch.float64)
-    x.requires_grad_()
     grad_y = torch.randn(4, 33, 17, dtype=torch.float64)
+    # Both sides see the same (dtype-rounded) inputs: the clamp's gradient mask is discontinuous, so
+    # float16/bfloat16 rounding alone would move some y across the clamp and flip whole gradients.
+    x, b, grad_y = (t.to(dtype).double() for t in (x, b, grad_y))
+    x.requires_grad_()
     y_cpu = bias_act(x, b, act=act, clamp=1.3)
     (g_cpu,) = torch.autograd.grad(y_cpu, x, grad_y)
     xc = x.detach().to("cuda", dtype).requires_grad_()
@@ -514,6 +517,19 @@ def test_cuda_gan_loss_and_adam_match_cpu():
 
 
 # ---------------------------------------------------------------- native boundary
+
+
+def test_cuda_elementwise_index_width_never_wraps():
+    # The CUDA grid-stride loops count in uint32 only while the last index they compute,
+    # n - 1 + total_threads, stays below 2**32; n itself fitting is not enough.
+    from isogan import _core
+
+    threads = 132 * 8 * 256
+    assert _core._ops_grid_stride_fits_uint32(1000, threads)
+    assert _core._ops_grid_stride_fits_uint32(2**32 - threads, threads)
+    assert not _core._ops_grid_stride_fits_uint32(2**32 - threads + 1, threads)
+    assert not _core._ops_grid_stride_fits_uint32(2**32 - 1, threads)
+    assert not _core._ops_grid_stride_fits_uint32(2**40, 256)
 
 
 def test_native_entry_points_reject_bad_arguments():
