@@ -7,9 +7,19 @@
 #include <stdexcept>
 #include <string>
 
+#include "common/device.h"
+
 namespace isogan {
 
 [[noreturn]] inline void throw_cuda_error(cudaError_t err, const char* what, const char* file, int line) {
+  // A non-sticky error (e.g. an allocation that did not fit) stays "last error" until read; clear it
+  // so that the next launch check in this process does not report it again.
+  cudaGetLastError();
+  if (err == cudaErrorMemoryAllocation) {
+    throw DeviceMemoryError(std::string("CUDA out of memory in ") + what + " (" + file + ":" + std::to_string(line) +
+                            "): " + cudaGetErrorString(err) + ". Use float32 input, landmark Isomap (n_landmarks=...) "
+                            "or device='cpu'.");
+  }
   throw std::runtime_error(std::string("CUDA error in ") + what + " (" + file + ":" + std::to_string(line) +
                            "): " + cudaGetErrorString(err));
 }
