@@ -49,7 +49,7 @@ def swiss_roll_graph(n_samples, n_neighbors, dtype, seed=0):
 
 
 def adversarial_graphs(dtype):
-    """Random graphs, several components (one isolated node), duplicate points (zero-weight edges)."""
+    """Random graphs, several components (one isolated node), duplicate points, explicit zero weights."""
     rng = np.random.default_rng(11)
     random = sp.random(90, 90, density=0.04, random_state=rng, format="csr")
     random.data = random.data * 10
@@ -59,8 +59,10 @@ def adversarial_graphs(dtype):
     X = rng.normal(size=(60, 3))
     duplicates = kneighbors_graph(np.vstack([X, X[:12], X[:4]]), 5, mode="distance")
     assert (duplicates.data == 0).any()
+    zero_weights = random.copy()
+    zero_weights.data[::4] = 0  # explicit zeros: edges of weight 0
     return {"random": random.astype(dtype), "components": components.astype(dtype),
-            "duplicates": duplicates.astype(dtype)}
+            "duplicates": duplicates.astype(dtype), "zero-weights": zero_weights.astype(dtype)}
 
 
 # ----------------------------------------------------------------------------- cost model (CPU)
@@ -167,7 +169,7 @@ def test_torch_sparse_graph_converts_with_scipy_semantics():
 @pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta state:UserWarning")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("method", ["auto", "D", "FW"])
-@pytest.mark.parametrize("case", ["random", "components", "duplicates"])
+@pytest.mark.parametrize("case", ["random", "components", "duplicates", "zero-weights"])
 def test_torch_sparse_cuda_graph_matches_scipy(case, method, dtype):
     torch = pytest.importorskip("torch")
     graph = adversarial_graphs(dtype)[case]
@@ -185,7 +187,7 @@ def test_torch_sparse_cuda_graph_matches_scipy(case, method, dtype):
 
 @cuda
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("case", ["random", "components", "duplicates"])
+@pytest.mark.parametrize("case", ["random", "components", "duplicates", "zero-weights"])
 def test_cupy_sparse_graph_matches_scipy(case, dtype):
     cupy = pytest.importorskip("cupy")
     import cupyx.scipy.sparse
@@ -198,7 +200,7 @@ def test_cupy_sparse_graph_matches_scipy(case, dtype):
 
 @cuda
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("case", ["random", "components", "duplicates"])
+@pytest.mark.parametrize("case", ["random", "components", "duplicates", "zero-weights"])
 def test_floyd_warshall_equals_bellman_ford_on_the_gpu(case, dtype):
     graph = adversarial_graphs(dtype)[case]
     floyd = geodesic_distances(graph, "FW", device="cuda")
