@@ -530,6 +530,7 @@ def landmark_isomap(
     n_jobs: int | None = None,
     device: str = "auto",
     progress: bool | None = None,
+    neighbors_algorithm: str = "auto",
 ) -> LandmarkModel:
     """Embed points with landmark Isomap, in O(N * L) memory; the input may live on disk.
 
@@ -567,6 +568,9 @@ def landmark_isomap(
         Where the kNN, shortest-path and MDS stages run.
     progress : bool or None, default=None
         Per-stage progress bars; None shows them from 20000 points on.
+    neighbors_algorithm : {'auto', 'brute', 'kd_tree', 'ball_tree'}, default='auto'
+        kNN search algorithm (as ``algorithm`` in :func:`isogan.knn_graph`); the graph is the
+        same whichever runs.
 
     Returns
     -------
@@ -617,7 +621,9 @@ def landmark_isomap(
     if not out_of_core:
         points = np.ascontiguousarray(points[0:n_samples])
     show = n_samples >= _PROGRESS_MIN_SAMPLES if progress is None else bool(progress)
-    knn_options = dict(metric=metric, p=p, metric_params=metric_params, n_jobs=n_jobs, device=device)
+    knn_options = dict(
+        metric=metric, p=p, metric_params=metric_params, n_jobs=n_jobs, device=device, algorithm=neighbors_algorithm
+    )
 
     start = time.perf_counter()
     if out_of_core:
