@@ -163,7 +163,7 @@ def predicted_bytes(method: str, n_samples: int, config: ScalingConfig) -> int:
     is symmetrised) and O(N) outputs. Exact isogan holds the (N, N) geodesic matrix in the input dtype;
     scikit-learn holds it in float64 plus its centred kernel (about 12 bytes per entry for float32
     input, 24 for float64, as measured in ``benchmarks/RESULTS.md``). The factors carry a margin of
-    about 25 % over those measurements.
+    about 25 % over those measurements (N = 10k-100k on the CPU).
 
     Parameters
     ----------
@@ -179,7 +179,9 @@ def predicted_bytes(method: str, n_samples: int, config: ScalingConfig) -> int:
     itemsize = np.dtype(config.dtype).itemsize
     edges = n_samples * config.n_neighbors
     graph_bytes = 4 * edges * (itemsize + 8)
-    outputs_bytes = 4 * n_samples * config.n_components * 8
+    # Embedding, eigenvector and triangulation outputs, plus thread scratch and allocator slack
+    # (measured: about 60 MiB above the terms here at N = 10k).
+    outputs_bytes = 4 * n_samples * config.n_components * 8 + 64 * 2**20
     if method == "landmark":
         return int(1.25 * config.n_landmarks * n_samples * itemsize) + graph_bytes + outputs_bytes
     if method == "exact":
