@@ -436,6 +436,8 @@ def measure_scaling_run(
         )
     except subprocess.TimeoutExpired as error:
         raise RunTimeout(f"killed after the {config.timeout_s:g} s time limit (--timeout-per-size)") from error
+    except OSError as error:
+        raise RuntimeError(f"could not start the worker process {sys.executable!r}: {error}") from error
     if completed.returncode != 0:
         raise RuntimeError(_failure_reason(completed.returncode, completed.stderr))
     with open(result_path, encoding="utf-8") as result_file:
@@ -683,7 +685,11 @@ def write_scaling_results(result: ScalingResult, metadata: dict[str, Any], out_d
         writer = csv.DictWriter(csv_file, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         writer.writerows(result.rows)
-    document = {"metadata": metadata, "rows": [benchmarking._nan_to_none(row) for row in result.rows], "measurements": result.measurements}
+    document = {
+        "metadata": metadata,
+        "rows": [benchmarking._nan_to_none(row) for row in result.rows],
+        "measurements": [benchmarking._nan_to_none(measurement) for measurement in result.measurements],
+    }
     with open(paths["json"], "w", encoding="utf-8") as json_file:
         json.dump(document, json_file, indent=2, allow_nan=False)
     paths["markdown"].write_text(format_scaling_table(result.rows, markdown=True) + "\n", encoding="utf-8")
