@@ -163,7 +163,9 @@ def bench_paths(recorder: _Recorder, sizes: list[int], n_neighbors: int = 10) ->
                                 n_edges=symmetric.n_edges, hop_diameter=hops, seconds=seconds,
                                 model_seconds=model[method], auto_choice=auto,
                                 min_plus_per_second=work / seconds if work else None)
-            agreement = float(np.nanmax(np.abs(results["FW"] - results["D"]) / np.maximum(results["D"], 1e-30)))
+            # Every 16th row is enough to compare the two algorithms and keeps the host work small.
+            floyd, bellman_ford = results["FW"][::16], results["D"][::16]
+            agreement = float(np.nanmax(np.abs(floyd - bellman_ford) / np.maximum(bellman_ford, 1e-30)))
             row = {"fw_vs_bf_max_relative_difference": agreement}
             if n_samples <= 5000:
                 reference = shortest_path(graph, directed=False, indices=np.arange(0, n_samples, 50))
@@ -173,7 +175,7 @@ def bench_paths(recorder: _Recorder, sizes: list[int], n_neighbors: int = 10) ->
 
 
 def bench_isomap(recorder: _Recorder, sizes: list[int], implementations: list[str], dtypes: list[str]) -> None:
-    """Exact Isomap fits (swiss roll, k=10, 2 components); parity against the GPU fit when both ran."""
+    """Exact Isomap fits (swiss roll, k=10, 2 components), one row per (N, dtype, implementation)."""
     from sklearn.manifold import Isomap as SklearnIsomap
 
     fits = {

@@ -117,8 +117,8 @@ bench_phase() {
 
 bench() {
   bench_phase bench-knn 40 knn
-  bench_phase bench-eigensolve 25 eigensolve
-  bench_phase bench-paths 40 paths --sizes 5000,10000,20000
+  bench_phase bench-eigensolve 20 eigensolve
+  bench_phase bench-paths 55 paths --sizes 5000,10000,20000
   bench_phase bench-isomap-gpu 30 isomap --sizes 10000,20000 --implementations isogan-cuda
   bench_phase bench-isomap-cpu 35 isomap --sizes 10000,20000 --implementations isogan-cpu --dtypes float64
   bench_phase bench-sklearn-10k 35 isomap --sizes 10000 --implementations sklearn --dtypes float64
