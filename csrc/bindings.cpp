@@ -18,6 +18,7 @@
 #include "common/device_array.h"
 #include "mds/landmark.h"
 #include "ops/ops.h"
+#include "ops/ops_isa.h"
 #include "paths/paths.h"
 #include "mds/mds.h"
 #include <vector>
@@ -1149,6 +1150,27 @@ isogan::ops::AdamParams ops_adam_params(const std::vector<std::uintptr_t>& param
 }
 
 void bind_ops(py::module_& m) {
+  static constexpr const char* kCpuVariantNames[] = {"baseline", "avx2", "avx512"};
+  m.def(
+      "ops_cpu_variant", [] { return kCpuVariantNames[static_cast<int>(isogan::ops::active_cpu_variant())]; },
+      "Instruction-set variant the bias_act/gan_loss CPU kernels run: 'baseline', 'avx2' or 'avx512'.");
+  m.def(
+      "ops_best_cpu_variant", [] { return kCpuVariantNames[static_cast<int>(isogan::ops::best_cpu_variant())]; },
+      "Widest instruction-set variant of the CPU kernels that this CPU executes.");
+  m.def(
+      "ops_set_cpu_variant",
+      [](const std::string& name) {
+        for (int code = 0; code < 3; ++code) {
+          if (name == kCpuVariantNames[code]) {
+            isogan::ops::set_cpu_variant(static_cast<isogan::ops::CpuVariant>(code));
+            return;
+          }
+        }
+        throw std::invalid_argument("variant must be 'baseline', 'avx2' or 'avx512', got '" + name + "'");
+      },
+      py::arg("name"), "Run the CPU kernels with a narrower variant from now on (for tests and benchmarks).");
+  m.def("_ops_grid_stride_fits_uint32", &isogan::ops::grid_stride_fits_uint32, py::arg("n"), py::arg("total_threads"),
+        "Testing aid: whether the CUDA elementwise loops may index n elements in uint32 with that many threads.");
   m.def(
       "ops_bias_act_cpu",
       [](std::uintptr_t x, std::uintptr_t bias, std::uintptr_t grad, std::uintptr_t out, isogan::index_t outer,

@@ -95,6 +95,10 @@ def current_stream(like: Any) -> int:
 
         return int(torch.cuda.current_stream(like.device).cuda_stream)
     cupy = sys.modules.get("cupy")
+    if cupy is not None and isinstance(like, cupy.ndarray):
+        # CuPy's current stream is per device: ask on the array's device, which the kernels run on.
+        with cupy.cuda.Device(like.device.id):
+            return int(cupy.cuda.get_current_stream().ptr)
     if cupy is not None:
         return int(cupy.cuda.get_current_stream().ptr)
     return 0
