@@ -88,6 +88,7 @@ run_tests() {
   local parallel=()
   if "$PYTHON" -c "import xdist" >/dev/null 2>&1; then parallel=(-n 8); fi
   run_phase tests 100 "$OUT_DIR/tests.log" "$PYTHON" -m pytest tests -q -ra -p no:cacheprovider "${parallel[@]}" || true
+  grep -E "^(=+ )?[0-9]+ (passed|failed)|^FAILED|^ERROR" "$OUT_DIR/tests.log" | tail -n 20 | sed 's/^/  /' >>"$SUMMARY" || true
 }
 
 sanitize() {
@@ -107,6 +108,7 @@ sanitize() {
     "$PYTHON" -m pytest -q -p no:cacheprovider "${tests[@]}" -k "$memcheck_subset" || true
   run_phase racecheck 35 "$log" compute-sanitizer --tool racecheck --error-exitcode 99 --print-limit 20 \
     "$PYTHON" -m pytest -q -p no:cacheprovider "${tests[@]}" -k "$racecheck_subset" || true
+  grep -E "ERROR SUMMARY|RACECHECK SUMMARY|[0-9]+ (passed|failed)" "$log" | sed 's/^/  /' >>"$SUMMARY" || true
 }
 
 bench_phase() {
