@@ -611,53 +611,63 @@ def fit_landmark_model_cuda(
     show = n_samples >= _landmark._PROGRESS_MIN_SAMPLES if progress is None else bool(progress)
     timings: dict[str, float] = {}
 
-    start = time.perf_counter()
-    host_rows = None
-    if points is not None:
-        landmark_index = _select_landmarks_cuda(points, resident, n_landmarks, landmark_method, random_state,
-                                                maxmin_pool)
-    elif landmark_method == "maxmin":
-        landmark_index, host_rows = _landmark._geodesic_maxmin(graph, n_landmarks, random_state, path_method, n_jobs,
-                                                               "cuda", show)
-    else:
-        landmark_index = _landmark.select_landmarks(np.empty((n_samples, 0)), n_landmarks, landmark_method="random",
-                                                    random_state=random_state)
-    if resident is not None:
-        resident.release()  # MaxMin was the last reader of the points
-    if component_labels is not None:
-        landmark_index = _landmark._cover_components(landmark_index, component_labels)
-    timings["landmarks"] = time.perf_counter() - start
+    bar = tqdm(total=3, desc="landmark Isomap (GPU)", unit="stage", file=sys.stderr, disable=not show, leave=False)
+    bar.set_postfix_str("landmarks", refresh=False)
+    try:
+        start = time.perf_counter()
+        host_rows = None
+        if points is not None:
+            landmark_index = _select_landmarks_cuda(points, resident, n_landmarks, landmark_method, random_state,
+                                                    maxmin_pool)
+        elif landmark_method == "maxmin":
+            landmark_index, host_rows = _landmark._geodesic_maxmin(graph, n_landmarks, random_state, path_method, n_jobs,
+                                                                   "cuda", show)
+        else:
+            landmark_index = _landmark.select_landmarks(np.empty((n_samples, 0)), n_landmarks, landmark_method="random",
+                                                        random_state=random_state)
+        if resident is not None:
+            resident.release()  # MaxMin was the last reader of the points
+        if component_labels is not None:
+            landmark_index = _landmark._cover_components(landmark_index, component_labels)
+        timings["landmarks"] = time.perf_counter() - start
+        bar.update(1)
+        bar.set_postfix_str("geodesic distances (GPU)", refresh=False)
 
-    start = time.perf_counter()
-    symmetric = _paths._as_symmetric_csr(graph)
-    dtype = symmetric.dtype
-    rows_shape = (landmark_index.size, n_samples)
-    rows_what = f"the ({rows_shape[0]}, {rows_shape[1]}) {dtype.name} landmark geodesic rows"
-    _device.ensure_memory(rows_shape[0] * n_samples * dtype.itemsize, rows_what,
-                          "Use fewer landmarks (n_landmarks) or float32 input.", device="cpu")
-    prediction = predict_fit_device_bytes(
-        n_samples, 0, 0, landmark_index.size, n_components, dtype.itemsize, n_edges=symmetric.n_edges,
-        maxmin_candidates=0, knn_on_device=False,
-        scratch_bytes=int(_core.paths_shortest_paths_cuda_scratch_bytes(n_samples, landmark_index.size)),
-    )
-    check_fit_device_memory(prediction, n_samples, 0, landmark_index.size, dtype)
-    device_rows = _allocate(rows_shape[0] * n_samples * dtype.itemsize, rows_what)
-    if host_rows is not None and host_rows.shape[0] == landmark_index.size:
-        landmark_geodesic = np.ascontiguousarray(host_rows, dtype=dtype)
-        device_rows.upload(landmark_geodesic, 0)
-    else:
-        _device_shortest_paths(symmetric, landmark_index, device_rows)
-        landmark_geodesic = _download(device_rows, rows_shape, dtype)
-    timings["paths"] = time.perf_counter() - start
+        start = time.perf_counter()
+        symmetric = _paths._as_symmetric_csr(graph)
+        dtype = symmetric.dtype
+        rows_shape = (landmark_index.size, n_samples)
+        rows_what = f"the ({rows_shape[0]}, {rows_shape[1]}) {dtype.name} landmark geodesic rows"
+        _device.ensure_memory(rows_shape[0] * n_samples * dtype.itemsize, rows_what,
+                              "Use fewer landmarks (n_landmarks) or float32 input.", device="cpu")
+        prediction = predict_fit_device_bytes(
+            n_samples, 0, 0, landmark_index.size, n_components, dtype.itemsize, n_edges=symmetric.n_edges,
+            maxmin_candidates=0, knn_on_device=False,
+            scratch_bytes=int(_core.paths_shortest_paths_cuda_scratch_bytes(n_samples, landmark_index.size)),
+        )
+        check_fit_device_memory(prediction, n_samples, 0, landmark_index.size, dtype)
+        device_rows = _allocate(rows_shape[0] * n_samples * dtype.itemsize, rows_what)
+        if host_rows is not None and host_rows.shape[0] == landmark_index.size:
+            landmark_geodesic = np.ascontiguousarray(host_rows, dtype=dtype)
+            device_rows.upload(landmark_geodesic, 0)
+        else:
+            _device_shortest_paths(symmetric, landmark_index, device_rows)
+            landmark_geodesic = _download(device_rows, rows_shape, dtype)
+        timings["paths"] = time.perf_counter() - start
+        bar.update(1)
+        bar.set_postfix_str("MDS + triangulation (GPU)", refresh=False)
 
-    start = time.perf_counter()
+        start = time.perf_counter()
 
-    def triangulate_on_device(geodesic: np.ndarray, projection: np.ndarray, mean_sq: np.ndarray) -> np.ndarray:
-        return triangulate_cuda(device_rows, geodesic.shape, geodesic.dtype, projection, mean_sq)
+        def triangulate_on_device(geodesic: np.ndarray, projection: np.ndarray, mean_sq: np.ndarray) -> np.ndarray:
+            return triangulate_cuda(device_rows, geodesic.shape, geodesic.dtype, projection, mean_sq)
 
-    model = _landmark._embed_landmarks(landmark_index, landmark_geodesic, n_components, n_jobs, "cuda",
-                                       triangulate_fn=triangulate_on_device)
-    timings["mds"] = time.perf_counter() - start
+        model = _landmark._embed_landmarks(landmark_index, landmark_geodesic, n_components, n_jobs, "cuda",
+                                           triangulate_fn=triangulate_on_device)
+        timings["mds"] = time.perf_counter() - start
+        bar.update(1)
+    finally:
+        bar.close()
     model.timings = timings
     return model
 

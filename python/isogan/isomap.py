@@ -181,7 +181,10 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         None: exact Isomap (N x N geodesic matrix). An int L: landmark Isomap (de Silva &
         Tenenbaum 2003), geodesics from L landmarks only (L x N), classical MDS on the L x L
         landmark block and triangulation of every point, in O(N * L) memory. Requires
-        ``n_components + 1 <= L <= n_samples``; L = n_samples gives the exact embedding.
+        ``n_components + 1 <= L <= n_samples``; L = n_samples gives the exact embedding. On the
+        GPU the kNN search (query blocks against the points kept on the device), MaxMin, the
+        landmark shortest paths, triangulation and ``transform`` run there; device memory is
+        checked up front (MemoryError naming the bytes and a remedy).
     landmark_method : {'maxmin', 'random'}, default='maxmin'
         How landmarks are chosen: 'maxmin' is farthest-point sampling (in input space, or in
         geodesic space for precomputed or sparse input), 'random' a uniform draw.
