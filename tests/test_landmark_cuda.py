@@ -164,3 +164,23 @@ def test_gpu_memory_error_names_bytes_and_next_fit_works(monkeypatch):
     assert "device='cpu'" in str(error.value)
     monkeypatch.undo()
     assert np.isfinite(Isomap(n_neighbors=8, n_landmarks=50, device="cuda").fit_transform(X)).all()
+
+
+@pytest.mark.cuda
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gpu_streamed_knn_when_points_do_not_fit(monkeypatch, dtype):
+    from isogan import _core, _device, _landmark_cuda
+    from isogan.knn import _EUCLIDEAN
+
+    rng = np.random.default_rng(5)
+    X = np.vstack([rng.normal(size=(600, 200)), np.zeros((30, 200)), rng.integers(0, 2, size=(70, 200))]).astype(dtype)
+    monkeypatch.setattr(_device, "available_device_bytes", lambda: X.nbytes // 2)
+    graph, resident = _landmark_cuda.knn_graph_cuda(X, 8, _EUCLIDEAN, 2.0, dtype, n_landmarks=40, n_components=2,
+                                                    chunk_rows=100)
+    assert resident is None
+    expected_distances, expected_indices = _core.knn_kneighbors(X, X, 8, _EUCLIDEAN, 2.0, True, 1)
+    np.testing.assert_array_equal(graph.indices.reshape(700, 8), expected_indices)
+    np.testing.assert_array_equal(graph.data.reshape(700, 8), expected_distances)
+    model = landmark.landmark_isomap(X, 40, n_neighbors=8, random_state=0, device="cuda")
+    assert np.unique(model.landmark_index).size == 40 and np.isfinite(model.embedding).all()

@@ -6,7 +6,9 @@ that touches O(N * D) or O(N * L) data runs on the device:
 1. the points are streamed to the device ``chunk_rows`` rows at a time (an out-of-core input is
    never loaded whole into host memory) and stay resident there;
 2. kNN: blocks of query rows against all resident points (the existing exact kNN kernel), so the
-   device holds the points plus one block of results;
+   device holds the points plus one block of results; when the points themselves do not fit,
+   query blocks are searched against candidate blocks streamed through the device and the
+   running best lists are merged on the host (:func:`streamed_kneighbors`);
 3. connected components and their joining, and the symmetric CSR form of the graph, on the host
    (O(N * k) work, as on the CPU path);
 4. MaxMin on the device (over all points, or over a uniform candidate pool when a full MaxMin
@@ -109,7 +111,8 @@ def paths_scratch_bytes(n_samples: int, n_landmarks: int) -> int:
     return 2 * batch * n_samples + 4
 
 
-def maxmin_pool_size(n_samples: int, n_features: int, n_landmarks: int, itemsize: int) -> int:
+def maxmin_pool_size(n_samples: int, n_features: int, n_landmarks: int, itemsize: int,
+                     free_bytes: int | None = None) -> int:
     """Candidates MaxMin runs over on the GPU: all points unless that streams too many bytes.
 
     Parameters
@@ -120,17 +123,45 @@ def maxmin_pool_size(n_samples: int, n_features: int, n_landmarks: int, itemsize
         Landmarks to pick (one pass over the candidates each).
     itemsize : int
         Bytes per coordinate (4 or 8).
+    free_bytes : int, optional
+        Free device bytes; when given, the pool also fits in half of them.
 
     Returns
     -------
     int
-        ``n_samples`` when ``n_landmarks`` passes over all points stay within 16 GiB, else the
-        largest pool that does, and never fewer than ``n_landmarks``.
+        ``n_samples`` when ``n_landmarks`` passes over all points stay within 16 GiB (and the
+        points fit), else the largest pool that does, and never fewer than ``n_landmarks``.
     """
-    if n_samples * n_features * itemsize * n_landmarks <= _MAXMIN_TRAFFIC_BYTES:
-        return n_samples
-    fitting = _MAXMIN_TRAFFIC_BYTES // (n_features * itemsize * n_landmarks)
+    fitting = n_samples
+    if n_samples * n_features * itemsize * n_landmarks > _MAXMIN_TRAFFIC_BYTES:
+        fitting = _MAXMIN_TRAFFIC_BYTES // (n_features * itemsize * n_landmarks)
+    if free_bytes is not None:
+        fitting = min(fitting, (free_bytes // 2) // (n_features * itemsize + 8))
     return int(min(n_samples, max(n_landmarks, fitting)))
+
+
+def streamed_chunk_rows(n_samples: int, n_features: int, n_neighbors: int, itemsize: int, free_bytes: int) -> int:
+    """Rows per query block and per candidate block when the points do not fit on the device.
+
+    Parameters
+    ----------
+    n_samples, n_features : int
+        Shape of the points.
+    n_neighbors : int
+        k (k + 1 results per query row are kept on the device).
+    itemsize : int
+        Bytes per coordinate.
+    free_bytes : int
+        Free device bytes; the blocks use at most half of them.
+
+    Returns
+    -------
+    int
+        Rows ``C`` with ``2 * C * D * itemsize + C * (k + 1) * (itemsize + 16) <= free_bytes / 2``,
+        within ``[n_neighbors + 1, n_samples]``.
+    """
+    per_row = 2 * n_features * itemsize + (n_neighbors + 1) * (itemsize + 16)
+    return int(min(n_samples, max(n_neighbors + 1, (free_bytes // 2) // per_row)))
 
 
 def predict_fit_device_bytes(
@@ -144,6 +175,7 @@ def predict_fit_device_bytes(
     n_edges: int | None = None,
     maxmin_candidates: int | None = None,
     knn_on_device: bool = True,
+    knn_chunk_rows: int | None = None,
     scratch_bytes: int | None = None,
 ) -> DeviceBytes:
     """Predict the device bytes of each phase of the GPU landmark fit.
@@ -168,6 +200,9 @@ def predict_fit_device_bytes(
         (random landmarks, or geodesic MaxMin without coordinates).
     knn_on_device : bool, default=True
         Whether the kNN phase runs on the device (and the points are resident for it).
+    knn_chunk_rows : int, optional
+        When the points do not fit: rows of the query block and of the candidate block streamed
+        through the device instead (:func:`streamed_chunk_rows`).
     scratch_bytes : int, optional
         Shortest-path scratch; default :func:`paths_scratch_bytes`.
 
@@ -186,6 +221,8 @@ def predict_fit_device_bytes(
     # kNN asks for k + 1 neighbours (the point itself is dropped on the host); the kernel keeps a
     # float64 heap key per result entry.
     knn = points + block * (n_neighbors + 1) * (itemsize + 8 + 8) if knn_on_device else 0
+    if knn_on_device and knn_chunk_rows is not None:
+        knn = 2 * knn_chunk_rows * n_features * itemsize + knn_chunk_rows * (n_neighbors + 1) * (itemsize + 16)
     if maxmin_candidates is None:
         maxmin_candidates = maxmin_pool_size(n_samples, n_features, n_landmarks, itemsize)
     if maxmin_candidates == 0:
@@ -206,8 +243,7 @@ def predict_fit_device_bytes(
 
 
 def check_fit_device_memory(
-    prediction: DeviceBytes, n_samples: int, n_features: int, n_landmarks: int, dtype: np.dtype,
-    free_bytes: int | None = None,
+    prediction: DeviceBytes, n_samples: int, n_landmarks: int, dtype: np.dtype, free_bytes: int | None = None
 ) -> None:
     """Refuse up front a GPU landmark fit that cannot fit in free device memory.
 
@@ -215,7 +251,7 @@ def check_fit_device_memory(
     ----------
     prediction : DeviceBytes
         From :func:`predict_fit_device_bytes`.
-    n_samples, n_features, n_landmarks : int
+    n_samples, n_landmarks : int
         For the message.
     dtype : numpy.dtype
         Input dtype, for the message and the remedy.
@@ -225,20 +261,11 @@ def check_fit_device_memory(
     Raises
     ------
     MemoryError
-        Naming the bytes needed, the bytes free and a remedy. When the points alone do not fit,
-        the message says so (the GPU kNN keeps them resident).
+        Naming the bytes needed, the bytes free, the phase that needs them and a remedy.
     """
     free = _device.available_device_bytes() if free_bytes is None else int(free_bytes)
     dtype = np.dtype(dtype)
     remedy = _REMEDY if dtype == np.float64 else _REMEDY.replace("float32 input, ", "")
-    points = n_samples * n_features * dtype.itemsize
-    if prediction.knn and points > free:
-        raise MemoryError(
-            f"The ({n_samples}, {n_features}) {dtype.name} points need {points:,} bytes "
-            f"({points / 2**30:.2f} GiB) on the GPU (the GPU kNN keeps them resident) but only {free:,} bytes "
-            f"({free / 2**30:.2f} GiB) of GPU memory are free. Use float32 input, fewer features or points, "
-            "or device='cpu'."
-        )
     if prediction.peak > free:
         phase = max(("kNN", prediction.knn), ("MaxMin", prediction.maxmin), ("shortest paths", prediction.paths),
                     ("triangulation", prediction.triangulation), key=lambda item: item[1])[0]
@@ -414,10 +441,90 @@ def device_kneighbors(
     return distances, indices
 
 
+def streamed_kneighbors(
+    points: Any, n_neighbors: int, metric_code: int, p: float, dtype: np.dtype, block_rows: int, show: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest other points when the points do not fit on the device.
+
+    Each block of query rows is searched against every block of candidate rows in increasing
+    index order; the running k + 1 best are merged on the host with a stable sort (ties keep the
+    smaller index, as in one search over all points), then the point itself is dropped.
+
+    Parameters
+    ----------
+    points : ndarray, numpy.memmap or isogan.landmark.NpyRows of shape (n_samples, n_features)
+        The points, read ``block_rows`` rows at a time.
+    n_neighbors : int
+        k, ``1 <= k < n_samples``.
+    metric_code : int
+        Native metric code (isogan.knn), not precomputed.
+    p : float
+        Minkowski power.
+    dtype : numpy.dtype
+        float32 or float64.
+    block_rows : int
+        Rows per query block and per candidate block (at least ``n_neighbors + 1``).
+    show : bool, default=False
+        Progress bar.
+
+    Returns
+    -------
+    distances : ndarray of shape (n_samples, k), dtype
+    indices : ndarray of shape (n_samples, k), int64
+    """
+    n_samples, n_features = points.shape
+    dtype = np.dtype(dtype)
+    search = getattr(_core, f"knn_kneighbors_cuda_ptr_{dtype.name}")
+    width = n_neighbors + 1
+    query_buffer = _allocate(block_rows * n_features * dtype.itemsize, "a block of query points")
+    candidate_buffer = _allocate(block_rows * n_features * dtype.itemsize, "a block of candidate points")
+    found_distances_buffer = _allocate(block_rows * width * dtype.itemsize, "a block of kNN distances")
+    found_indices_buffer = _allocate(block_rows * width * 8, "a block of kNN indices")
+    distances = np.empty((n_samples, n_neighbors), dtype=dtype)
+    indices = np.empty((n_samples, n_neighbors), dtype=np.int64)
+    starts = range(0, n_samples, block_rows)
+    blocks = tqdm(total=len(starts) ** 2, desc="kNN (GPU, streamed)", unit="block", file=sys.stderr,
+                  disable=not show, leave=False)
+    try:
+        for query_start in starts:
+            query = np.ascontiguousarray(points[query_start : query_start + block_rows], dtype=dtype)
+            n_query = query.shape[0]
+            query_buffer.upload(query, 0)
+            best_distance = np.full((n_query, width), np.inf, dtype=dtype)
+            best_index = np.full((n_query, width), -1, dtype=np.int64)
+            for candidate_start in starts:
+                if candidate_start == query_start:
+                    candidate_pointer, n_candidates = query_buffer.pointer, n_query
+                else:
+                    candidate = np.ascontiguousarray(points[candidate_start : candidate_start + block_rows],
+                                                     dtype=dtype)
+                    candidate_buffer.upload(candidate, 0)
+                    candidate_pointer, n_candidates = candidate_buffer.pointer, candidate.shape[0]
+                found_width = min(width, n_candidates)
+                search(query_buffer.pointer, candidate_pointer, n_query, n_candidates, n_features, found_width,
+                       metric_code, p, False, found_distances_buffer.pointer, found_indices_buffer.pointer, 0)
+                found_distance = np.empty((n_query, found_width), dtype=dtype)
+                found_index = np.empty((n_query, found_width), dtype=np.int64)
+                found_distances_buffer.download(found_distance, 0)
+                found_indices_buffer.download(found_index, 0)
+                merged_distance = np.concatenate([best_distance, found_distance], axis=1)
+                merged_index = np.concatenate([best_index, found_index + candidate_start], axis=1)
+                order = np.argsort(merged_distance, axis=1, kind="stable")[:, :width]
+                best_distance = np.take_along_axis(merged_distance, order, axis=1)
+                best_index = np.take_along_axis(merged_index, order, axis=1)
+                blocks.update(1)
+            kept_index, kept_distance = drop_self(best_index, best_distance, query_start)
+            indices[query_start : query_start + n_query] = kept_index
+            distances[query_start : query_start + n_query] = kept_distance
+    finally:
+        blocks.close()
+    return distances, indices
+
+
 def knn_graph_cuda(
     points: Any, n_neighbors: int, metric_code: int, p: float, dtype: np.dtype, *, n_landmarks: int,
     n_components: int, chunk_rows: int, show: bool = False,
-) -> tuple[sparse.csr_matrix, ResidentPoints]:
+) -> tuple[sparse.csr_matrix, ResidentPoints | None]:
     """kNN graph of host or out-of-core points on the GPU; the points stay on the device.
 
     Parameters
@@ -443,21 +550,34 @@ def knn_graph_cuda(
     -------
     graph : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
         Distances to the k nearest other points (``mode='distance'``).
-    resident : ResidentPoints
-        The points, still on the device, for MaxMin.
+    resident : ResidentPoints or None
+        The points, still on the device, for MaxMin; None when they did not fit and were streamed
+        through it block by block (MaxMin then runs on a candidate pool that fits).
 
     Raises
     ------
     MemoryError
-        When the points, or the fit's peak, do not fit in free GPU memory.
+        When the fit's peak does not fit in free GPU memory even with the points streamed.
     """
     n_samples, n_features = points.shape
     dtype = np.dtype(dtype)
+    free = _device.available_device_bytes()
     prediction = predict_fit_device_bytes(n_samples, n_features, n_neighbors, n_landmarks, n_components,
                                           dtype.itemsize)
-    check_fit_device_memory(prediction, n_samples, n_features, n_landmarks, dtype)
-    resident = upload_points(points, chunk_rows, dtype, show)
-    distances, indices = device_kneighbors(resident, n_neighbors, metric_code, p, show)
+    resident = None
+    if prediction.knn <= free:
+        check_fit_device_memory(prediction, n_samples, n_landmarks, dtype, free_bytes=free)
+        resident = upload_points(points, chunk_rows, dtype, show)
+        distances, indices = device_kneighbors(resident, n_neighbors, metric_code, p, show)
+    else:
+        # The points do not fit: stream query blocks and candidate blocks through the device.
+        block_rows = streamed_chunk_rows(n_samples, n_features, n_neighbors, dtype.itemsize, free)
+        prediction = predict_fit_device_bytes(
+            n_samples, n_features, n_neighbors, n_landmarks, n_components, dtype.itemsize, knn_chunk_rows=block_rows,
+            maxmin_candidates=maxmin_pool_size(n_samples, n_features, n_landmarks, dtype.itemsize, free),
+        )
+        check_fit_device_memory(prediction, n_samples, n_landmarks, dtype, free_bytes=free)
+        distances, indices = streamed_kneighbors(points, n_neighbors, metric_code, p, dtype, block_rows, show)
     indptr = np.arange(0, n_samples * n_neighbors + 1, n_neighbors, dtype=np.int64)
     graph = sparse.csr_matrix((distances.ravel(), indices.ravel(), indptr), shape=(n_samples, n_samples))
     return graph, resident
@@ -509,7 +629,8 @@ def _select_landmarks_cuda(
         return _landmark.select_landmarks(np.empty((n_samples, 0)), n_landmarks, landmark_method="random",
                                           random_state=random_state)
     if pool_size is None:
-        pool_size = maxmin_pool_size(n_samples, n_features, n_landmarks, dtype.itemsize)
+        free = None if resident is not None and resident.buffer is not None else _device.available_device_bytes()
+        pool_size = maxmin_pool_size(n_samples, n_features, n_landmarks, dtype.itemsize, free)
     if pool_size >= n_samples and resident is not None and resident.buffer is not None:
         first = int(check_random_state(random_state).randint(n_samples))
         return maxmin_cuda(resident, n_landmarks, first)
@@ -645,7 +766,7 @@ def fit_landmark_model_cuda(
             maxmin_candidates=0, knn_on_device=False,
             scratch_bytes=int(_core.paths_shortest_paths_cuda_scratch_bytes(n_samples, landmark_index.size)),
         )
-        check_fit_device_memory(prediction, n_samples, 0, landmark_index.size, dtype)
+        check_fit_device_memory(prediction, n_samples, landmark_index.size, dtype)
         device_rows = _allocate(rows_shape[0] * n_samples * dtype.itemsize, rows_what)
         if host_rows is not None and host_rows.shape[0] == landmark_index.size:
             landmark_geodesic = np.ascontiguousarray(host_rows, dtype=dtype)

@@ -61,7 +61,7 @@ def test_predict_fit_device_bytes_at_target_scale():
 def test_check_fit_device_memory_names_bytes_and_remedy():
     prediction = lc.predict_fit_device_bytes(100_000, 3, 10, 1000, 2, 8)
     with pytest.raises(MemoryError) as error:
-        lc.check_fit_device_memory(prediction, 100_000, 3, 1000, np.dtype(np.float64), free_bytes=10**8)
+        lc.check_fit_device_memory(prediction, 100_000, 1000, np.dtype(np.float64), free_bytes=10**8)
     message = str(error.value)
     assert f"{prediction.peak:,} bytes" in message and f"{10**8:,} bytes" in message
     assert "fewer landmarks" in message and "float32" in message and "device='cpu'" in message
@@ -69,16 +69,23 @@ def test_check_fit_device_memory_names_bytes_and_remedy():
     # float32 input: the remedy does not suggest float32 again.
     prediction32 = lc.predict_fit_device_bytes(100_000, 3, 10, 1000, 2, 4)
     with pytest.raises(MemoryError, match="fewer landmarks") as error:
-        lc.check_fit_device_memory(prediction32, 100_000, 3, 1000, np.dtype(np.float32), free_bytes=10**8)
+        lc.check_fit_device_memory(prediction32, 100_000, 1000, np.dtype(np.float32), free_bytes=10**8)
     assert "float32" not in str(error.value).split("free.")[1]
-    lc.check_fit_device_memory(prediction, 100_000, 3, 1000, np.dtype(np.float64), free_bytes=prediction.peak)
+    lc.check_fit_device_memory(prediction, 100_000, 1000, np.dtype(np.float64), free_bytes=prediction.peak)
 
 
-def test_check_fit_device_memory_points_that_do_not_fit():
-    prediction = lc.predict_fit_device_bytes(1_000_000, 784, 10, 100, 2, 8)
-    with pytest.raises(MemoryError, match=r"\(1000000, 784\) float64 points need 6,272,000,000 bytes") as error:
-        lc.check_fit_device_memory(prediction, 1_000_000, 784, 100, np.dtype(np.float64), free_bytes=5 * 10**9)
-    assert "5,000,000,000 bytes" in str(error.value) and "device='cpu'" in str(error.value)
+def test_streamed_chunk_rows_and_prediction():
+    # 1M x 784 float32, k = 10, 1 GB free: half of it over 2 * 784 * 4 + 11 * 20 bytes per row.
+    rows = lc.streamed_chunk_rows(1_000_000, 784, 10, 4, 10**9)
+    assert rows == (10**9 // 2) // (2 * 784 * 4 + 11 * 20)
+    assert lc.streamed_chunk_rows(100, 3, 10, 8, 10**12) == 100
+    assert lc.streamed_chunk_rows(100, 3, 10, 8, 0) == 11
+    streamed = lc.predict_fit_device_bytes(1_000_000, 784, 10, 100, 2, 4, knn_chunk_rows=rows)
+    assert streamed.knn == 2 * rows * 784 * 4 + rows * 11 * 20 <= 10**9 // 2
+    # The MaxMin pool also fits in half the free memory when a free size is given.
+    assert lc.maxmin_pool_size(1_000_000, 784, 10, 4, free_bytes=10**9) == (10**9 // 2) // (784 * 4 + 8)
+    assert lc.maxmin_pool_size(1_000_000, 784, 100, 4, free_bytes=10**9) == 16 * 2**30 // (784 * 4 * 100)
+    assert lc.maxmin_pool_size(1000, 784, 100, 4, free_bytes=0) == 100
 
 
 def test_transform_chunk_rows():
@@ -440,10 +447,29 @@ def test_gpu_pipeline_on_fake_device_refuses_what_does_not_fit(fake_device, monk
     from isogan import Isomap, _device
 
     X = _swiss_roll(500, np.float64)
-    monkeypatch.setattr(_device, "available_device_bytes", lambda: 5000)
-    with pytest.raises(MemoryError, match=r"\(500, 3\) float64 points need 12,000 bytes"):
-        Isomap(device="cuda", n_neighbors=8, n_landmarks=30).fit(X)
-    monkeypatch.setattr(_device, "available_device_bytes", lambda: 100_000)
-    with pytest.raises(MemoryError, match="5,000 bytes|100,000 bytes") as error:
-        Isomap(device="cuda", n_neighbors=8, n_landmarks=30).fit(X)
-    assert "fewer landmarks" in str(error.value)
+    for free in (5000, 100_000):  # points streamed or resident: the (30, 500) rows do not fit either way
+        monkeypatch.setattr(_device, "available_device_bytes", lambda: free)
+        with pytest.raises(MemoryError, match="GPU landmark Isomap of 500 points with 30 landmarks") as error:
+            Isomap(device="cuda", n_neighbors=8, n_landmarks=30).fit(X)
+        assert f"only {free:,} bytes" in str(error.value) and "fewer landmarks" in str(error.value)
+    monkeypatch.setattr(_device, "available_device_bytes", lambda: 10**6)
+    assert np.isfinite(Isomap(device="cuda", n_neighbors=8, n_landmarks=30).fit_transform(X)).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_streamed_knn_on_fake_device_equals_cpu_when_points_do_not_fit(fake_device, monkeypatch, dtype):
+    from isogan import _device, landmark
+
+    rng = np.random.default_rng(5)
+    # 200 features: the points (700 x 200) outweigh the (40, 700) landmark rows; duplicates and ties.
+    X = np.vstack([rng.normal(size=(600, 200)), np.zeros((30, 200)), rng.integers(0, 2, size=(70, 200))]).astype(dtype)
+    free = X.nbytes // 2
+    monkeypatch.setattr(_device, "available_device_bytes", lambda: free)
+    graph, resident = lc.knn_graph_cuda(X, 8, _EUCLIDEAN, 2.0, dtype, n_landmarks=40, n_components=2, chunk_rows=100)
+    assert resident is None
+    assert lc.streamed_chunk_rows(700, 200, 8, np.dtype(dtype).itemsize, free) < 700  # several blocks
+    expected_distances, expected_indices = _core.knn_kneighbors(X, X, 8, _EUCLIDEAN, 2.0, True, 1)
+    np.testing.assert_array_equal(graph.indices.reshape(700, 8), expected_indices)
+    np.testing.assert_array_equal(graph.data.reshape(700, 8), expected_distances)
+    model = landmark.landmark_isomap(X, 40, n_neighbors=8, random_state=0, device="cuda")
+    assert np.unique(model.landmark_index).size == 40 and np.isfinite(model.embedding).all()
