@@ -1090,6 +1090,45 @@ void def_cuda_pair(py::module_& m, const std::string& name, F32 f32, F64 f64, co
 
 void bind_landmark(py::module_& m) {
 #ifdef ISOGAN_WITH_CUDA
+  using isogan::LandmarkDeviceBuffer;
+  // Checks that `host` is C-contiguous and that its bytes fit in the buffer from `offset` on.
+  auto check_span = [](const LandmarkDeviceBuffer& buffer, const py::array& host, std::size_t offset) {
+    if (!(host.flags() & py::array::c_style)) throw std::invalid_argument("the host array must be C-contiguous");
+    const std::size_t n_bytes = static_cast<std::size_t>(host.nbytes());
+    if (offset > buffer.size() || n_bytes > buffer.size() - offset) {
+      throw std::invalid_argument("copy of " + std::to_string(n_bytes) + " bytes at offset " + std::to_string(offset) +
+                                  " overruns a device buffer of " + std::to_string(buffer.size()) + " bytes");
+    }
+    return n_bytes;
+  };
+  py::class_<LandmarkDeviceBuffer>(m, "LandmarkDeviceBuffer",
+                                   "A device allocation of the GPU landmark pipeline (legacy default stream); "
+                                   "MemoryError when the device cannot hold it.")
+      .def(py::init<std::size_t>(), py::arg("n_bytes"))
+      .def_property_readonly("pointer",
+                             [](const LandmarkDeviceBuffer& buffer) {
+                               return reinterpret_cast<std::uintptr_t>(buffer.data());
+                             })
+      .def_property_readonly("nbytes", &LandmarkDeviceBuffer::size)
+      .def(
+          "upload",
+          [check_span](LandmarkDeviceBuffer& buffer, const py::array& host, std::size_t offset) {
+            const std::size_t n_bytes = check_span(buffer, host, offset);
+            const void* data = host.data();
+            py::gil_scoped_release release;
+            buffer.upload(data, offset, n_bytes);
+          },
+          py::arg("host"), py::arg("offset") = 0, "Copy a C-contiguous host array to bytes [offset, ...).")
+      .def(
+          "download",
+          [check_span](const LandmarkDeviceBuffer& buffer, py::array& host, std::size_t offset) {
+            if (!host.writeable()) throw std::invalid_argument("the host array must be writeable");
+            const std::size_t n_bytes = check_span(buffer, host, offset);
+            void* data = host.mutable_data();
+            py::gil_scoped_release release;
+            buffer.download(data, offset, n_bytes);
+          },
+          py::arg("host"), py::arg("offset") = 0, "Fill a C-contiguous host array from bytes [offset, ...).");
   def_cuda_pair(m, "landmark_maxmin_cuda", &landmark_maxmin_cuda<float>, &landmark_maxmin_cuda<double>,
                 "MaxMin on device arrays: (points, n_points, n_features, n_landmarks, first_landmark, "
                 "landmark_index, min_sq_distance, stream).");
