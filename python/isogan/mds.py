@@ -509,8 +509,9 @@ def _classical_mds_cuda(device_matrix: _DeviceMatrix, n_components: int, eigen_s
         raise ValueError("Input dist_matrix contains NaN or infinity.")
     _check_symmetric(*device_matrix.symmetry(), dtype)
     n_wanted = min(n_components, n)
-    ensure_memory(2 * 8 * n * max(_MIN_BLOCK, 2 * n_wanted), "the CUDA block products' vectors",
-                  "Use device='cpu'.", device="cuda")
+    # Each product stages its (n, b) block and result as float64, b padded to 16 columns on the device.
+    padded_width = -(-max(_MIN_BLOCK, 2 * n_wanted) // 16) * 16
+    ensure_memory(2 * 8 * n * padded_width, "the CUDA block products' vectors", "Use device='cpu'.", device="cuda")
 
     def dense_kernel() -> np.ndarray:
         ensure_memory(2 * n * n * dtype.itemsize, f"a host copy of the ({n}, {n}) {dtype} dist_matrix for "
