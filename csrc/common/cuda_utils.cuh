@@ -8,6 +8,8 @@
 #include <string>
 #include <utility>
 
+#include "common/device.h"
+
 namespace isogan {
 
 // A failed runtime call also leaves its error as the thread's "last error", which the next
@@ -16,6 +18,11 @@ namespace isogan {
 // argument) then stays with the call that caused it; a sticky one is reported again anyway.
 [[noreturn]] inline void throw_cuda_error(cudaError_t err, const char* what, const char* file, int line) {
   cudaGetLastError();
+  if (err == cudaErrorMemoryAllocation) {
+    throw DeviceMemoryError(std::string("CUDA out of memory in ") + what + " (" + file + ":" + std::to_string(line) +
+                            "): " + cudaGetErrorString(err) + ". Use float32 input, landmark Isomap (n_landmarks=...) "
+                            "or device='cpu'.");
+  }
   throw std::runtime_error(std::string("CUDA error in ") + what + " (" + file + ":" + std::to_string(line) +
                            "): " + cudaGetErrorString(err));
 }
