@@ -200,7 +200,8 @@ def _host_kneighbors(fit: np.ndarray, queries: np.ndarray | None, k: int, code: 
         return _core.knn_kneighbors_kdtree(queries, points, k, code, p, exclude_self, n_jobs, _LEAF_SIZE)
     if device == "cuda":
         itemsize = fit.dtype.itemsize
-        need = (queries.size + (0 if code == _PRECOMPUTED else points.size)) * itemsize + queries.shape[0] * k * (8 + itemsize)
+        # Inputs, the (M, k) distances and int64 indices, and the kernel's (M, k) float64 heap keys.
+        need = (queries.size + (0 if code == _PRECOMPUTED else points.size)) * itemsize + queries.shape[0] * k * (16 + itemsize)
         ensure_memory(need, "the kNN search", "Use float32 data, fewer points or device='cpu'.", device="cuda")
         return _core.knn_kneighbors_cuda(queries, points, k, code, p, exclude_self)
     return _core.knn_kneighbors(queries, points, k, code, p, exclude_self, n_jobs)
@@ -257,7 +258,8 @@ def _device_kneighbors(fit: Any, queries: Any | None, k: int, code: int, p: floa
     f_view = q_view if code == _PRECOMPUTED else device_array_view(fit)
     n_points = q_view.shape[1] if code == _PRECOMPUTED else f_view.shape[0]
     m = q_view.shape[0]
-    ensure_memory(m * k * (8 + q_view.dtype.itemsize), "the kNN result", "Use fewer query points or device='cpu'.",
+    # The (M, k) distances and int64 indices, and the kernel's (M, k) float64 heap keys.
+    ensure_memory(m * k * (16 + q_view.dtype.itemsize), "the kNN result", "Use fewer query points or device='cpu'.",
                   device="cuda")
     distances = device_empty(queries, (m, k), q_view.dtype)
     indices = device_empty(queries, (m, k), np.dtype(np.int64))
