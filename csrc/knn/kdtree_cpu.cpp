@@ -70,6 +70,8 @@ struct KdTree {
   std::vector<index_t> node_begin;  // (n_nodes,) first tree position of each node
   std::vector<index_t> node_end;    // (n_nodes,) one past its last
   std::vector<double> bounds;       // (n_nodes, 2, D) bounding box: lower corner, then upper corner
+  std::vector<index_t> split_dim;   // (first_leaf,) coordinate an internal node splits on
+  std::vector<double> split_value;  // (first_leaf,) largest value of that coordinate on its left
 
   const double* lower(index_t node) const { return bounds.data() + node * 2 * n_features; }
   const double* upper(index_t node) const { return lower(node) + n_features; }
@@ -113,11 +115,14 @@ void build_node(KdTree<T>& tree, BuildBuffers<T>& buffers, index_t node) {
   tree.node_end[2 * node + 1] = middle;
   tree.node_begin[2 * node + 2] = middle;
   tree.node_end[2 * node + 2] = end;
+  tree.split_dim[node] = widest;
+  tree.split_value[node] = -std::numeric_limits<double>::infinity();
   if (middle == begin) return;
   double* keys = buffers.keys.data();
   for (index_t i = begin; i < end; ++i) keys[i] = static_cast<double>(rows[i * dims + widest]);
   std::nth_element(keys + begin, keys + middle - 1, keys + end);
   const double median = keys[middle - 1];  // the largest key of the lower half
+  tree.split_value[node] = median;
   index_t below = 0;
   for (index_t i = begin; i < middle - 1; ++i) below += keys[i] < median ? 1 : 0;
   // Rows below the median go left, above it right, equal ones left until the half is full; both
@@ -170,6 +175,8 @@ KdTree<T> build_tree(const T* points, index_t n_points, index_t n_features, inde
   tree.node_begin.assign(static_cast<std::size_t>(tree.n_nodes), 0);
   tree.node_end.assign(static_cast<std::size_t>(tree.n_nodes), 0);
   tree.bounds.resize(static_cast<std::size_t>(tree.n_nodes * 2 * n_features));
+  tree.split_dim.assign(static_cast<std::size_t>(tree.first_leaf), 0);
+  tree.split_value.assign(static_cast<std::size_t>(tree.first_leaf), 0.0);
   tree.node_end[0] = n_points;
   BuildBuffers<T> buffers;
   if (tree.n_levels > 1) {
@@ -315,11 +322,32 @@ int search_threads(const SearchParams& params) {
   return static_cast<int>(std::min<index_t>(resolve_threads(params.n_jobs), useful));
 }
 
-// Queries that are the fit points are answered in tree order (neighbouring queries share the
-// nodes they visit); other queries in their own order.
+// The order queries are answered in: nearby queries one after another, so that they find the
+// nodes they share in cache. Queries that are the fit points go in tree order; others are sorted
+// by the leaf their descent ends in (split values route them; ties may go either way).
+// queries: (M, D) row-major; returns (M,) query indices
 template <typename T>
-bool queries_are_points(const T* queries, const T* points, const SearchParams& params) {
-  return params.exclude_self || (queries == points && params.n_queries == params.n_points);
+std::vector<index_t> query_order(const KdTree<T>& tree, const T* queries, const T* points, const SearchParams& params,
+                                 int n_threads) {
+  if (params.exclude_self || (queries == points && params.n_queries == params.n_points)) return tree.order;
+  const index_t m = params.n_queries, dims = params.n_features;
+  const index_t n_leaves = tree.n_nodes - tree.first_leaf;
+  std::vector<index_t> leaf_of(static_cast<std::size_t>(m));
+#pragma omp parallel for schedule(static) num_threads(n_threads)
+  for (index_t q = 0; q < m; ++q) {
+    index_t node = 0;
+    while (node < tree.first_leaf) {
+      const double value = static_cast<double>(queries[q * dims + tree.split_dim[node]]);
+      node = value <= tree.split_value[node] ? 2 * node + 1 : 2 * node + 2;
+    }
+    leaf_of[q] = node - tree.first_leaf;
+  }
+  std::vector<index_t> start(static_cast<std::size_t>(n_leaves + 1), 0);
+  for (index_t q = 0; q < m; ++q) ++start[leaf_of[q] + 1];
+  for (index_t leaf = 0; leaf < n_leaves; ++leaf) start[leaf + 1] += start[leaf];
+  std::vector<index_t> order(static_cast<std::size_t>(m));
+  for (index_t q = 0; q < m; ++q) order[start[leaf_of[q]]++] = q;
+  return order;
 }
 
 template <typename T>
@@ -330,7 +358,8 @@ void check_tree_search(const SearchParams& params, index_t leaf_size) {
 }
 
 template <typename T, Metric M>
-void kneighbors_tree(const KdTree<T>& tree, const T* queries, const SearchParams& params, index_t k, bool tree_order,
+void kneighbors_tree(const KdTree<T>& tree, const T* queries, const SearchParams& params, index_t k,
+                     const std::vector<index_t>& order,
                      int n_threads, T* distances, index_t* indices, Cancellation& cancel) {
   const index_t dims = params.n_features;
   std::vector<std::vector<Entry>> heaps(static_cast<std::size_t>(n_threads));
@@ -344,7 +373,7 @@ void kneighbors_tree(const KdTree<T>& tree, const T* queries, const SearchParams
       [&](Scratch& scratch, index_t, index_t position_begin, index_t position_end) {
         Entry* heap = heaps[omp_get_thread_num()].data();
         for (index_t position = position_begin; position < position_end; ++position) {
-          const index_t q = tree_order ? tree.order[position] : position;
+          const index_t q = order[position];
           TopK top{heap, 0, k};
           traverse<T, M>(
               tree, queries + q * dims, q, params, scratch, [&] { return top.threshold(); },
@@ -356,13 +385,12 @@ void kneighbors_tree(const KdTree<T>& tree, const T* queries, const SearchParams
 
 template <typename T, Metric M>
 RadiusResult<T> radius_tree(const KdTree<T>& tree, const T* queries, const SearchParams& params, double reach,
-                            bool tree_order, int n_threads, Cancellation& cancel) {
+                            const std::vector<index_t>& order, int n_threads, Cancellation& cancel) {
   const index_t m = params.n_queries, dims = params.n_features;
   const index_t n_chunks = (m + kQueryChunk - 1) / kQueryChunk;
   // Hits of each chunk's queries, query after query in position order, each sorted by index.
   std::vector<std::vector<Entry>> chunk_hits(static_cast<std::size_t>(n_chunks));
   std::vector<index_t> hit_count(static_cast<std::size_t>(m), 0);  // (M,) per query index
-  auto query_at = [&](index_t position) { return tree_order ? tree.order[position] : position; };
   for_each_query_chunk(
       m, n_threads, cancel,
       [&](Scratch& scratch) {
@@ -372,7 +400,7 @@ RadiusResult<T> radius_tree(const KdTree<T>& tree, const T* queries, const Searc
       [&](Scratch& scratch, index_t chunk, index_t position_begin, index_t position_end) {
         std::vector<Entry>& hits = chunk_hits[chunk];
         for (index_t position = position_begin; position < position_end; ++position) {
-          const index_t q = query_at(position);
+          const index_t q = order[position];
           const std::size_t first = hits.size();
           traverse<T, M>(
               tree, queries + q * dims, q, params, scratch, [&] { return reach; },
@@ -391,7 +419,7 @@ RadiusResult<T> radius_tree(const KdTree<T>& tree, const T* queries, const Searc
   for (index_t chunk = 0; chunk < n_chunks; ++chunk) {
     std::size_t next = 0;
     for (index_t position = chunk * kQueryChunk; position < std::min(m, (chunk + 1) * kQueryChunk); ++position) {
-      const index_t q = query_at(position);
+      const index_t q = order[position];
       for (index_t out = result.indptr[q]; out < result.indptr[q + 1]; ++out, ++next) {
         const Entry& hit = chunk_hits[chunk][next];
         result.indices[out] = hit.index;
@@ -407,9 +435,10 @@ RadiusResult<T> radius_tree(const KdTree<T>& tree, const T* queries, const Searc
 
 index_t kdtree_bytes(index_t n_points, index_t n_features, index_t value_size, index_t leaf_size) {
   const index_t n_nodes = (index_t{1} << tree_levels(n_points, std::max<index_t>(1, leaf_size))) - 1;
-  const index_t per_node = 2 * static_cast<index_t>(sizeof(index_t)) + 2 * n_features * static_cast<index_t>(sizeof(double));
-  // The tree's permutation and rows, and the build's keys, partitioned rows and permutation.
-  const index_t per_point = 2 * (static_cast<index_t>(sizeof(index_t)) + n_features * value_size) + 8;
+  const index_t per_node = 4 * static_cast<index_t>(sizeof(index_t)) + 2 * n_features * static_cast<index_t>(sizeof(double));
+  // The tree's permutation and rows, the build's keys, partitioned rows and permutation, and the
+  // query order (queries counted like points).
+  const index_t per_point = 2 * (static_cast<index_t>(sizeof(index_t)) + n_features * value_size) + 3 * 8;
   return n_points * per_point + n_nodes * per_node;
 }
 
@@ -425,16 +454,16 @@ void kneighbors_kdtree_cpu(const T* queries, const T* points, const SearchParams
   if (params.n_queries == 0) return;
   const int n_threads = search_threads(params);
   const KdTree<T> tree = build_tree(points, params.n_points, params.n_features, leaf_size, n_threads, cancel);
-  const bool tree_order = queries_are_points(queries, points, params);
+  const std::vector<index_t> order = query_order(tree, queries, points, params, n_threads);
   switch (params.metric) {
     case Metric::Euclidean:
-      return kneighbors_tree<T, Metric::Euclidean>(tree, queries, params, k, tree_order, n_threads, distances, indices, cancel);
+      return kneighbors_tree<T, Metric::Euclidean>(tree, queries, params, k, order, n_threads, distances, indices, cancel);
     case Metric::Manhattan:
-      return kneighbors_tree<T, Metric::Manhattan>(tree, queries, params, k, tree_order, n_threads, distances, indices, cancel);
+      return kneighbors_tree<T, Metric::Manhattan>(tree, queries, params, k, order, n_threads, distances, indices, cancel);
     case Metric::Chebyshev:
-      return kneighbors_tree<T, Metric::Chebyshev>(tree, queries, params, k, tree_order, n_threads, distances, indices, cancel);
+      return kneighbors_tree<T, Metric::Chebyshev>(tree, queries, params, k, order, n_threads, distances, indices, cancel);
     default:
-      return kneighbors_tree<T, Metric::Minkowski>(tree, queries, params, k, tree_order, n_threads, distances, indices, cancel);
+      return kneighbors_tree<T, Metric::Minkowski>(tree, queries, params, k, order, n_threads, distances, indices, cancel);
   }
 }
 
@@ -444,17 +473,17 @@ RadiusResult<T> radius_neighbors_kdtree_cpu(const T* queries, const T* points, c
   check_tree_search<T>(params, leaf_size);
   const int n_threads = search_threads(params);
   const KdTree<T> tree = build_tree(points, params.n_points, params.n_features, leaf_size, n_threads, cancel);
-  const bool tree_order = queries_are_points(queries, points, params);
+  const std::vector<index_t> order = query_order(tree, queries, points, params, n_threads);
   const double reach = detail::dist_to_rdist(radius, params.metric, params.p);
   switch (params.metric) {
     case Metric::Euclidean:
-      return radius_tree<T, Metric::Euclidean>(tree, queries, params, reach, tree_order, n_threads, cancel);
+      return radius_tree<T, Metric::Euclidean>(tree, queries, params, reach, order, n_threads, cancel);
     case Metric::Manhattan:
-      return radius_tree<T, Metric::Manhattan>(tree, queries, params, reach, tree_order, n_threads, cancel);
+      return radius_tree<T, Metric::Manhattan>(tree, queries, params, reach, order, n_threads, cancel);
     case Metric::Chebyshev:
-      return radius_tree<T, Metric::Chebyshev>(tree, queries, params, reach, tree_order, n_threads, cancel);
+      return radius_tree<T, Metric::Chebyshev>(tree, queries, params, reach, order, n_threads, cancel);
     default:
-      return radius_tree<T, Metric::Minkowski>(tree, queries, params, reach, tree_order, n_threads, cancel);
+      return radius_tree<T, Metric::Minkowski>(tree, queries, params, reach, order, n_threads, cancel);
   }
 }
 
