@@ -350,7 +350,6 @@ std::vector<index_t> query_order(const KdTree<T>& tree, const T* queries, const 
   return order;
 }
 
-template <typename T>
 void check_tree_search(const SearchParams& params, index_t leaf_size) {
   if (params.metric == Metric::Precomputed) throw std::invalid_argument("the kd-tree needs points, not precomputed distances");
   if (leaf_size < 1) throw std::invalid_argument("leaf_size must be >= 1, got " + std::to_string(leaf_size));
@@ -445,7 +444,7 @@ index_t kdtree_bytes(index_t n_points, index_t n_features, index_t value_size, i
 template <typename T>
 void kneighbors_kdtree_cpu(const T* queries, const T* points, const SearchParams& params, index_t n_neighbors,
                            index_t leaf_size, T* distances, index_t* indices, Cancellation& cancel) {
-  check_tree_search<T>(params, leaf_size);
+  check_tree_search(params, leaf_size);
   const index_t k = n_neighbors;
   if (k < 1 || k > params.n_points - (params.exclude_self ? 1 : 0)) {
     throw std::invalid_argument("n_neighbors = " + std::to_string(k) + " is out of range for " +
@@ -470,7 +469,7 @@ void kneighbors_kdtree_cpu(const T* queries, const T* points, const SearchParams
 template <typename T>
 RadiusResult<T> radius_neighbors_kdtree_cpu(const T* queries, const T* points, const SearchParams& params,
                                             double radius, index_t leaf_size, Cancellation& cancel) {
-  check_tree_search<T>(params, leaf_size);
+  check_tree_search(params, leaf_size);
   const int n_threads = search_threads(params);
   const KdTree<T> tree = build_tree(points, params.n_points, params.n_features, leaf_size, n_threads, cancel);
   const std::vector<index_t> order = query_order(tree, queries, points, params, n_threads);
