@@ -75,53 +75,76 @@ struct KdTree {
   const double* upper(index_t node) const { return lower(node) + n_features; }
 };
 
-// Computes `node`'s bounding box over its range; an internal node then splits its range at the
-// middle position on the box's widest coordinate, a leaf copies its points in tree order.
-// points: (N, D) row-major
+// Working space of the build, indexed like the tree positions: node ranges are disjoint, so the
+// nodes of one level use it concurrently without sharing.
 template <typename T>
-void build_node(KdTree<T>& tree, const T* points, index_t node) {
+struct BuildBuffers {
+  std::vector<double> keys;         // (N,) split coordinate of each position
+  std::vector<T> rows;              // (N, D) partitioned rows
+  std::vector<index_t> order;       // (N,) their point indices
+};
+
+// Computes `node`'s bounding box over its rows; an internal node then moves the rows of its range
+// so that the first half holds the smallest values of the box's widest coordinate (a median
+// split). Rows move physically with their indices, so every pass reads memory sequentially.
+template <typename T>
+void build_node(KdTree<T>& tree, BuildBuffers<T>& buffers, index_t node) {
   const index_t dims = tree.n_features;
   const index_t begin = tree.node_begin[node], end = tree.node_end[node];
+  T* rows = tree.points.data();
   double* lo = tree.bounds.data() + node * 2 * dims;
   double* hi = lo + dims;
   std::fill(lo, lo + dims, std::numeric_limits<double>::infinity());
   std::fill(hi, hi + dims, -std::numeric_limits<double>::infinity());
   for (index_t i = begin; i < end; ++i) {
-    const T* row = points + tree.order[i] * dims;
     for (index_t d = 0; d < dims; ++d) {
-      const double value = static_cast<double>(row[d]);
+      const double value = static_cast<double>(rows[i * dims + d]);
       lo[d] = std::min(lo[d], value);
       hi[d] = std::max(hi[d], value);
     }
   }
-  if (node >= tree.first_leaf) {
-    for (index_t i = begin; i < end; ++i) {
-      std::copy(points + tree.order[i] * dims, points + (tree.order[i] + 1) * dims, tree.points.data() + i * dims);
-    }
-    return;
-  }
+  if (node >= tree.first_leaf) return;
   index_t widest = 0;
   for (index_t d = 1; d < dims; ++d) {
     if (hi[d] - lo[d] > hi[widest] - lo[widest]) widest = d;
   }
   const index_t middle = begin + (end - begin) / 2;
-  std::nth_element(tree.order.begin() + begin, tree.order.begin() + middle, tree.order.begin() + end,
-                   [&](index_t a, index_t b) { return points[a * dims + widest] < points[b * dims + widest]; });
   tree.node_begin[2 * node + 1] = begin;
   tree.node_end[2 * node + 1] = middle;
   tree.node_begin[2 * node + 2] = middle;
   tree.node_end[2 * node + 2] = end;
+  if (middle == begin) return;
+  double* keys = buffers.keys.data();
+  for (index_t i = begin; i < end; ++i) keys[i] = static_cast<double>(rows[i * dims + widest]);
+  std::nth_element(keys + begin, keys + middle - 1, keys + end);
+  const double median = keys[middle - 1];  // the largest key of the lower half
+  index_t below = 0;
+  for (index_t i = begin; i < middle - 1; ++i) below += keys[i] < median ? 1 : 0;
+  // Rows below the median go left, above it right, equal ones left until the half is full; both
+  // halves keep their relative order, so the build is deterministic.
+  index_t equal_left = (middle - begin) - below;
+  index_t left = begin, right = middle;
+  for (index_t i = begin; i < end; ++i) {
+    const double key = static_cast<double>(rows[i * dims + widest]);
+    const bool goes_left = key < median || (key == median && equal_left > 0);
+    if (key == median && goes_left) --equal_left;
+    const index_t to = goes_left ? left++ : right++;
+    std::copy(rows + i * dims, rows + (i + 1) * dims, buffers.rows.data() + to * dims);
+    buffers.order[to] = tree.order[i];
+  }
+  std::copy(buffers.rows.data() + begin * dims, buffers.rows.data() + end * dims, rows + begin * dims);
+  std::copy(buffers.order.data() + begin, buffers.order.data() + end, tree.order.data() + begin);
 }
 
 // Builds every node of the subtree under `root` (on level `root_level`), level by level, until
 // `stop()` says the search was cancelled.
 template <typename T, typename Stop>
-void build_subtree(KdTree<T>& tree, const T* points, index_t root, int root_level, Stop&& stop) {
+void build_subtree(KdTree<T>& tree, BuildBuffers<T>& buffers, index_t root, int root_level, Stop&& stop) {
   for (int level = root_level; level < tree.n_levels; ++level) {
     if (stop()) return;
     const index_t width = index_t{1} << (level - root_level);
     const index_t first = (root + 1) * width - 1;
-    for (index_t node = first; node < first + width; ++node) build_node(tree, points, node);
+    for (index_t node = first; node < first + width; ++node) build_node(tree, buffers, node);
   }
 }
 
@@ -138,17 +161,27 @@ KdTree<T> build_tree(const T* points, index_t n_points, index_t n_features, inde
   tree.n_nodes = (index_t{1} << tree.n_levels) - 1;
   tree.first_leaf = (index_t{1} << (tree.n_levels - 1)) - 1;
   tree.order.resize(static_cast<std::size_t>(n_points));
-  for (index_t i = 0; i < n_points; ++i) tree.order[i] = i;
+  tree.points.resize(static_cast<std::size_t>(n_points * n_features));
+#pragma omp parallel for schedule(static) num_threads(n_threads)
+  for (index_t i = 0; i < n_points; ++i) {
+    tree.order[i] = i;
+    std::copy(points + i * n_features, points + (i + 1) * n_features, tree.points.data() + i * n_features);
+  }
   tree.node_begin.assign(static_cast<std::size_t>(tree.n_nodes), 0);
   tree.node_end.assign(static_cast<std::size_t>(tree.n_nodes), 0);
   tree.bounds.resize(static_cast<std::size_t>(tree.n_nodes * 2 * n_features));
-  tree.points.resize(static_cast<std::size_t>(n_points * n_features));
   tree.node_end[0] = n_points;
+  BuildBuffers<T> buffers;
+  if (tree.n_levels > 1) {
+    buffers.keys.resize(static_cast<std::size_t>(n_points));
+    buffers.rows.resize(static_cast<std::size_t>(n_points * n_features));
+    buffers.order.resize(static_cast<std::size_t>(n_points));
+  }
   int top_levels = 0;
   while (top_levels < tree.n_levels && (index_t{1} << top_levels) < 4 * static_cast<index_t>(n_threads)) {
     if (cancel.stop_requested(true)) throw Cancelled();
     const index_t first = (index_t{1} << top_levels) - 1;
-    for (index_t node = first; node <= 2 * first; ++node) build_node(tree, points, node);
+    for (index_t node = first; node <= 2 * first; ++node) build_node(tree, buffers, node);
     ++top_levels;
   }
   if (top_levels < tree.n_levels) {
@@ -158,7 +191,7 @@ KdTree<T> build_tree(const T* points, index_t n_points, index_t n_features, inde
       const bool caller = omp_get_thread_num() == 0;
 #pragma omp for schedule(dynamic, 1)
       for (index_t root = first; root <= 2 * first; ++root) {
-        build_subtree(tree, points, root, top_levels, [&] { return cancel.stop_requested(caller); });
+        build_subtree(tree, buffers, root, top_levels, [&] { return cancel.stop_requested(caller); });
       }
     }
   }
@@ -375,7 +408,9 @@ RadiusResult<T> radius_tree(const KdTree<T>& tree, const T* queries, const Searc
 index_t kdtree_bytes(index_t n_points, index_t n_features, index_t value_size, index_t leaf_size) {
   const index_t n_nodes = (index_t{1} << tree_levels(n_points, std::max<index_t>(1, leaf_size))) - 1;
   const index_t per_node = 2 * static_cast<index_t>(sizeof(index_t)) + 2 * n_features * static_cast<index_t>(sizeof(double));
-  return n_points * (static_cast<index_t>(sizeof(index_t)) + n_features * value_size) + n_nodes * per_node;
+  // The tree's permutation and rows, and the build's keys, partitioned rows and permutation.
+  const index_t per_point = 2 * (static_cast<index_t>(sizeof(index_t)) + n_features * value_size) + 8;
+  return n_points * per_point + n_nodes * per_node;
 }
 
 template <typename T>

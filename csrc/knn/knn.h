@@ -76,8 +76,9 @@ template <typename T>
 RadiusResult<T> radius_neighbors_kdtree_cpu(const T* queries, const T* points, const SearchParams& params,
                                             double radius, index_t leaf_size, Cancellation& cancel);
 
-// Bytes a kd-tree over n_points x n_features values of `value_size` bytes holds while it lives
-// (permutation, tree-ordered copy of the points, node ranges and bounding boxes).
+// Peak bytes of a kd-tree over n_points x n_features values of `value_size` bytes: its
+// permutation, tree-ordered copy of the points, node ranges and bounding boxes, plus the build's
+// working copies (split keys, partitioned rows and permutation).
 index_t kdtree_bytes(index_t n_points, index_t n_features, index_t value_size, index_t leaf_size);
 
 #ifdef ISOGAN_WITH_CUDA
