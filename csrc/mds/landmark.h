@@ -3,6 +3,7 @@
 // landmark's distances to all points are contiguous.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "common/common.h"
@@ -63,6 +64,31 @@ template <typename T>
 void triangulate_cuda(const LandmarkTriangulateParams<T>& params, void* stream);
 template <typename T>
 void landmark_min_plus_cuda(const LandmarkMinPlusParams<T>& params, void* stream);
+
+// One device allocation of the host-driven GPU landmark pipeline (isogan/_landmark_cuda.py): NumPy
+// on the host, every kernel on the legacy default stream (0). Plain cudaMalloc / cudaMemcpy keep
+// copies and kernels ordered on that stream without explicit synchronisation, and a copy from the
+// host returns once the host array may be reused, so out-of-core blocks are streamed through a
+// single host block.
+class LandmarkDeviceBuffer {
+ public:
+  // Throws std::bad_alloc (Python MemoryError) when the device cannot hold n_bytes.
+  explicit LandmarkDeviceBuffer(std::size_t n_bytes);
+  ~LandmarkDeviceBuffer();
+  LandmarkDeviceBuffer(const LandmarkDeviceBuffer&) = delete;
+  LandmarkDeviceBuffer& operator=(const LandmarkDeviceBuffer&) = delete;
+
+  void* data() const { return data_; }
+  std::size_t size() const { return size_; }
+  // Copy n_bytes from host memory into bytes [offset, offset + n_bytes) of the buffer, and back.
+  // The caller has checked offset + n_bytes <= size().
+  void upload(const void* host, std::size_t offset, std::size_t n_bytes);
+  void download(void* host, std::size_t offset, std::size_t n_bytes) const;
+
+ private:
+  void* data_ = nullptr;
+  std::size_t size_ = 0;
+};
 #endif
 
 }  // namespace isogan

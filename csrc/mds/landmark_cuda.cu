@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <limits>
+#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -52,7 +53,8 @@ __global__ void maxmin_update_kernel(LandmarkMaxMinParams<T> params, index_t new
     for (index_t f = 0; f < params.n_features; ++f) {
       const double diff = static_cast<double>(params.points[i * params.n_features + f]) -
                           static_cast<double>(params.points[center * params.n_features + f]);
-      sq += diff * diff;
+      // Unfused, like the CPU kernel (built without FMA), so both pick the same landmarks.
+      sq = __dadd_rn(sq, __dmul_rn(diff, diff));
     }
     if (sq < current) {
       current = sq;
@@ -115,24 +117,38 @@ __global__ void maxmin_finish_kernel(LandmarkMaxMinParams<T> params) {
   for (index_t f = 0; f < params.n_features; ++f) {
     const double diff = static_cast<double>(params.points[i * params.n_features + f]) -
                         static_cast<double>(params.points[last * params.n_features + f]);
-    sq += diff * diff;
+    sq = __dadd_rn(sq, __dmul_rn(diff, diff));
   }
   if (sq < params.min_sq_distance[i]) params.min_sq_distance[i] = sq;
 }
 
-// grid: (ceil(n_points / kThreads), n_components); one thread per output entry, reads of G coalesced.
+// Components one thread accumulates: each landmark distance is read once per this many components.
+constexpr int kComponentsPerThread = 8;
+
+// grid: (ceil(n_points / kThreads), ceil(n_components / kComponentsPerThread)); one thread per
+// (point, group of components); reads of G coalesced across points, projection reads broadcast.
 template <typename T>
 __global__ void triangulate_kernel(LandmarkTriangulateParams<T> params) {
   const index_t i = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  const index_t component = blockIdx.y;
   if (i >= params.n_points) return;
-  const double* weights = params.projection + component * params.n_landmarks;
-  double accumulator = 0.0;
+  const index_t first_component = static_cast<index_t>(blockIdx.y) * kComponentsPerThread;
+  const index_t remaining = params.n_components - first_component;
+  const int n_here = static_cast<int>(remaining < kComponentsPerThread ? remaining : kComponentsPerThread);
+  double accumulator[kComponentsPerThread];
+#pragma unroll
+  for (int c = 0; c < kComponentsPerThread; ++c) accumulator[c] = 0.0;
   for (index_t l = 0; l < params.n_landmarks; ++l) {
     const double d = static_cast<double>(params.landmark_geodesic[l * params.n_points + i]);
-    accumulator += weights[l] * (d * d - params.mean_sq_distance[l]);
+    const double centered = d * d - params.mean_sq_distance[l];
+#pragma unroll
+    for (int c = 0; c < kComponentsPerThread; ++c) {
+      if (c < n_here) accumulator[c] += params.projection[(first_component + c) * params.n_landmarks + l] * centered;
+    }
   }
-  params.embedding[i * params.n_components + component] = static_cast<T>(accumulator);
+#pragma unroll
+  for (int c = 0; c < kComponentsPerThread; ++c) {
+    if (c < n_here) params.embedding[i * params.n_components + first_component + c] = static_cast<T>(accumulator[c]);
+  }
 }
 
 // One thread per query; writes of query_geodesic (L, M) coalesced across queries.
@@ -185,7 +201,7 @@ template <typename T>
 void triangulate_cuda(const LandmarkTriangulateParams<T>& params, void* stream_handle) {
   if (params.n_points == 0 || params.n_components == 0) return;
   cudaStream_t stream = static_cast<cudaStream_t>(stream_handle);
-  const dim3 grid(ceil_div(params.n_points, kThreads), static_cast<unsigned int>(params.n_components));
+  const dim3 grid(ceil_div(params.n_points, kThreads), ceil_div(params.n_components, kComponentsPerThread));
   triangulate_kernel<T><<<grid, kThreads, 0, stream>>>(params);
   ISOGAN_CUDA_CHECK(cudaGetLastError());
 }
@@ -196,6 +212,31 @@ void landmark_min_plus_cuda(const LandmarkMinPlusParams<T>& params, void* stream
   cudaStream_t stream = static_cast<cudaStream_t>(stream_handle);
   min_plus_kernel<T><<<ceil_div(params.n_queries, kThreads), kThreads, 0, stream>>>(params);
   ISOGAN_CUDA_CHECK(cudaGetLastError());
+}
+
+LandmarkDeviceBuffer::LandmarkDeviceBuffer(std::size_t n_bytes) : size_(n_bytes) {
+  if (n_bytes == 0) return;
+  const cudaError_t status = cudaMalloc(&data_, n_bytes);
+  if (status == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // an allocation failure is not sticky: clear it so later calls work
+    data_ = nullptr;
+    throw std::bad_alloc();
+  }
+  ISOGAN_CUDA_CHECK(status);
+}
+
+LandmarkDeviceBuffer::~LandmarkDeviceBuffer() {
+  if (data_ != nullptr) cudaFree(data_);
+}
+
+void LandmarkDeviceBuffer::upload(const void* host, std::size_t offset, std::size_t n_bytes) {
+  if (n_bytes == 0) return;
+  ISOGAN_CUDA_CHECK(cudaMemcpy(static_cast<char*>(data_) + offset, host, n_bytes, cudaMemcpyHostToDevice));
+}
+
+void LandmarkDeviceBuffer::download(void* host, std::size_t offset, std::size_t n_bytes) const {
+  if (n_bytes == 0) return;
+  ISOGAN_CUDA_CHECK(cudaMemcpy(host, static_cast<const char*>(data_) + offset, n_bytes, cudaMemcpyDeviceToHost));
 }
 
 template void maxmin_landmarks_cuda<float>(const LandmarkMaxMinParams<float>&, void*);

@@ -160,8 +160,11 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     path_method : {'auto', 'FW', 'D'}, default='auto'
         Shortest-path algorithm: 'FW' Floyd-Warshall, 'D' Dijkstra, 'auto' the best one.
     neighbors_algorithm : {'auto', 'brute', 'kd_tree', 'ball_tree'}, default='auto'
-        Algorithm of the :class:`~sklearn.neighbors.NearestNeighbors` instance kept in ``nbrs_``.
-        The neighbour graph itself is always computed exactly by isogan's kNN stage.
+        Algorithm of the native CPU neighbour search (fit and transform) and of the
+        :class:`~sklearn.neighbors.NearestNeighbors` instance kept in ``nbrs_``: 'brute' is exact
+        blocked brute force, 'kd_tree' (and 'ball_tree') an exact kd-tree, 'auto' the kd-tree for
+        few features (see :mod:`isogan.knn`). Every choice gives the same neighbour graph; GPU
+        searches are brute force.
     n_jobs : int or None, default=None
         The number of parallel jobs to run. ``None`` means 1 unless in a
         :obj:`joblib.parallel_backend` context. ``-1`` means using all processors.
@@ -186,7 +189,10 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         None: exact Isomap (N x N geodesic matrix). An int L: landmark Isomap (de Silva &
         Tenenbaum 2003), geodesics from L landmarks only (L x N), classical MDS on the L x L
         landmark block and triangulation of every point, in O(N * L) memory. Requires
-        ``n_components + 1 <= L <= n_samples``; L = n_samples gives the exact embedding.
+        ``n_components + 1 <= L <= n_samples``; L = n_samples gives the exact embedding. On the
+        GPU the kNN search (query blocks against the points kept on the device), MaxMin, the
+        landmark shortest paths, triangulation and ``transform`` run there; device memory is
+        checked up front (MemoryError naming the bytes and a remedy).
     landmark_method : {'maxmin', 'random'}, default='maxmin'
         How landmarks are chosen: 'maxmin' is farthest-point sampling (in input space, or in
         geodesic space for precomputed or sparse input), 'random' a uniform draw.
@@ -363,7 +369,11 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         X_stage = X_device if X_device is not None else _as_dtype(X_fit, dtype)
         stages = ("kNN graph", "geodesic distances", "eigen-decomposition")
         with _StageProgress(n_samples, stages) as progress:
-            graph = self._neighbor_graph(X_stage, X_fit, dtype, device, timings)
+            resident = None
+            if self.n_landmarks is not None and device == "cuda":
+                graph, resident = self._landmark_neighbor_graph_cuda(X_stage, X_fit, dtype, timings)
+            else:
+                graph = self._neighbor_graph(X_stage, X_fit, dtype, device, timings)
             progress.advance()
             if self.n_landmarks is None:
                 for landmark_attribute in ("landmark_model_", "landmark_index_", "_component_labels"):
@@ -371,7 +381,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 self._fit_exact(graph, device, progress, timings)
             else:
                 self.__dict__.pop("dist_matrix_", None)
-                self._fit_landmarks(graph, X_fit, dtype, device, progress, timings)
+                self._fit_landmarks(graph, X_fit, dtype, device, progress, timings, resident)
         self._n_features_out = self.embedding_.shape[1]
         self.timings_ = timings
 
@@ -390,6 +400,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 mode="distance",
                 n_jobs=self.n_jobs,
                 device=device,
+                algorithm=self.neighbors_algorithm,
             )
         with _timed(timings, "connect"):
             return self._connect_components(_csr_to_host(graph), X_fit, dtype)
@@ -452,6 +463,40 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.embedding_ = _to_numpy(embedding)
         progress.advance()
 
+    def _landmark_neighbor_graph_cuda(
+        self, X_stage: Any, X_fit: Any, dtype: np.dtype, timings: dict[str, float]
+    ) -> tuple[Any, Any]:
+        """GPU kNN graph for landmark Isomap: query blocks against points kept on the device.
+
+        Returns the joined graph and the resident points (for MaxMin), or None for them when the
+        neighbour search is one the blocked device search does not serve (radius graphs,
+        precomputed or sparse input, metrics only scikit-learn has): those run as for exact Isomap.
+        """
+        from isogan import _landmark_cuda
+
+        native_metric = _knn._native_metric(self.metric, self.p, self.metric_params)
+        blocked = (
+            self.n_neighbors is not None
+            and native_metric is not None
+            and native_metric[0] != _knn._PRECOMPUTED
+            and isinstance(X_fit, np.ndarray)
+        )
+        if not blocked:
+            return self._neighbor_graph(X_stage, X_fit, dtype, "cuda", timings), None
+        with _timed(timings, "knn"):
+            graph, resident = _landmark_cuda.knn_graph_cuda(
+                X_fit,
+                self.n_neighbors,
+                native_metric[0],
+                native_metric[1],
+                dtype,
+                n_landmarks=self.n_landmarks,
+                n_components=self.n_components,
+                chunk_rows=_landmark._DEFAULT_CHUNK_ROWS,
+            )
+        with _timed(timings, "connect"):
+            return self._connect_components(graph, X_fit, dtype), resident
+
     def _fit_landmarks(
         self,
         graph: Any,
@@ -460,13 +505,14 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         device: str,
         progress: "_StageProgress",
         timings: dict[str, float],
+        resident: Any = None,
     ) -> None:
-        """Landmark Isomap (de Silva & Tenenbaum 2003): L x N geodesics, MDS on L x L, triangulation."""
+        """Landmark Isomap (de Silva & Tenenbaum 2003): L x N geodesics, MDS on L x L, triangulation.
+
+        On the GPU, ``resident`` holds the points the kNN stage left on the device for MaxMin.
+        """
         dense_points = self.metric != "precomputed" and isinstance(X_fit, np.ndarray)
-        model = _landmark.fit_landmark_model(
-            graph,
-            self.n_landmarks,
-            self.n_components,
+        options = dict(
             # MaxMin runs in input space when there are coordinates, else in geodesic space.
             points=_as_dtype(X_fit, dtype) if dense_points else None,
             landmark_method=self.landmark_method,
@@ -474,9 +520,16 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             component_labels=self.__dict__.pop("_component_labels", None),
             path_method=self.path_method,
             n_jobs=self.n_jobs,
-            device=device,
             progress=False,
         )
+        if device == "cuda":
+            from isogan import _landmark_cuda
+
+            model = _landmark_cuda.fit_landmark_model_cuda(
+                graph, self.n_landmarks, self.n_components, resident=resident, **options
+            )
+        else:
+            model = _landmark.fit_landmark_model(graph, self.n_landmarks, self.n_components, device=device, **options)
         progress.advance()
         for stage, seconds in model.timings.items():
             timings[stage] = timings.get(stage, 0.0) + seconds
@@ -719,7 +772,8 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         out_dtype = np.float32 if (X_query.dtype == np.float32 and fit_dtype == np.float32) else np.float64
         device = _device.resolve_device(self.device)
         neighbor_options = dict(
-            metric=self.metric, p=self.p, metric_params=self.metric_params, n_jobs=self.n_jobs, device=device
+            metric=self.metric, p=self.p, metric_params=self.metric_params, n_jobs=self.n_jobs, device=device,
+            algorithm=self.neighbors_algorithm,
         )
         X_train = _training_points(self.nbrs_)
         if self.n_neighbors is not None:
@@ -734,14 +788,15 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                     f" point within radius={self.radius}, so their geodesic distances are undefined."
                     " Increase radius or use n_neighbors."
                 )
-        embedding = _landmark.transform_from_neighbors(model, neighbors, n_jobs=self.n_jobs)
+        embedding = _landmark.transform_from_neighbors(model, neighbors, n_jobs=self.n_jobs, device=device)
         return embedding.astype(out_dtype, copy=False)
 
     def _geodesic_to_training(self, X_query: Any) -> np.ndarray:
         """Geodesic distances (n_queries, n_samples_fit) from new points through their neighbours."""
         device = _device.resolve_device(self.device)
         neighbor_options = dict(
-            metric=self.metric, p=self.p, metric_params=self.metric_params, n_jobs=self.n_jobs, device=device
+            metric=self.metric, p=self.p, metric_params=self.metric_params, n_jobs=self.n_jobs, device=device,
+            algorithm=self.neighbors_algorithm,
         )
         X_train = _training_points(self.nbrs_)
         if self.n_neighbors is not None:

@@ -38,6 +38,7 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from numbers import Integral
 from typing import Any
@@ -48,6 +49,7 @@ from scipy.sparse.csgraph import connected_components
 from tqdm import tqdm
 
 from isogan import _core
+from isogan import _device
 from isogan import knn as _knn
 from isogan import mds as _mds
 from isogan import paths as _paths
@@ -244,7 +246,8 @@ def fit_landmark_model(
     n_jobs : int or None, default=None
         Threads (joblib convention).
     device : {'auto', 'cpu', 'cuda'}, default='auto'
-        Where the shortest paths and MDS stages run.
+        Where MaxMin, the shortest paths, MDS and triangulation run ('auto': a usable GPU, else
+        the CPU; 'cuda' without one raises RuntimeError).
     progress : bool or None, default=None
         Show per-stage progress bars; None shows them from 20000 points on.
 
@@ -257,7 +260,19 @@ def fit_landmark_model(
     ValueError
         If ``n_landmarks`` is out of range, or the graph is disconnected (join its components
         first, as :func:`landmark_isomap` does).
+    RuntimeError
+        If ``device='cuda'`` and no CUDA device is usable.
+    MemoryError
+        On the GPU, when the landmark rows do not fit (the message names bytes and a remedy).
     """
+    if _device.resolve_device(device) == "cuda":
+        from isogan import _landmark_cuda
+
+        return _landmark_cuda.fit_landmark_model_cuda(
+            graph, n_landmarks, n_components, points=points, landmark_method=landmark_method,
+            random_state=random_state, component_labels=component_labels, path_method=path_method,
+            n_jobs=n_jobs, progress=progress,
+        )
     n_samples = graph.shape[0]
     n_landmarks = check_n_landmarks(n_landmarks, n_components, n_samples)
     landmark_method = _check_method(landmark_method)
@@ -378,9 +393,18 @@ def _cover_components(landmark_index: np.ndarray, component_labels: np.ndarray) 
 
 
 def _embed_landmarks(
-    landmark_index: np.ndarray, landmark_geodesic: np.ndarray, n_components: int, n_jobs: int | None, device: str
+    landmark_index: np.ndarray,
+    landmark_geodesic: np.ndarray,
+    n_components: int,
+    n_jobs: int | None,
+    device: str,
+    triangulate_fn: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> LandmarkModel:
-    """Classical MDS on the landmark block, then triangulation of every point."""
+    """Classical MDS on the landmark block, then triangulation of every point.
+
+    ``triangulate_fn(landmark_geodesic, projection, mean_sq_distance)`` places the points; the
+    default is the CPU kernel (:func:`triangulate`), the GPU fit passes its device twin.
+    """
     # max() propagates inf and NaN without an (L, N) temporary.
     if not np.isfinite(landmark_geodesic.max()):
         raise ValueError("Geodesic distances from the landmarks are not all finite; the neighbour graph is disconnected.")
@@ -397,7 +421,10 @@ def _embed_landmarks(
     projection = np.zeros((eigenvectors.shape[1], eigenvectors.shape[0]), dtype=np.float64)
     positive = np.flatnonzero(eigenvalues > 0)
     projection[positive] = -0.5 * (eigenvectors[:, positive] / np.sqrt(eigenvalues[positive])).T
-    embedding = triangulate(landmark_geodesic, projection, mean_sq_distance, n_jobs=n_jobs)
+    if triangulate_fn is None:
+        embedding = triangulate(landmark_geodesic, projection, mean_sq_distance, n_jobs=n_jobs)
+    else:
+        embedding = triangulate_fn(landmark_geodesic, projection, mean_sq_distance)
     return LandmarkModel(
         landmark_index=landmark_index,
         landmark_geodesic=landmark_geodesic,
@@ -443,7 +470,7 @@ def triangulate(
 
 
 def transform_from_neighbors(
-    model: LandmarkModel, neighbors: Any, *, n_jobs: int | None = None, chunk_rows: int = 65536
+    model: LandmarkModel, neighbors: Any, *, n_jobs: int | None = None, chunk_rows: int = 65536, device: str = "cpu"
 ) -> np.ndarray:
     """Embed new points given their neighbours among the training points.
 
@@ -462,7 +489,10 @@ def transform_from_neighbors(
     n_jobs : int or None, default=None
         Threads (joblib convention; None uses all).
     chunk_rows : int, default=65536
-        New points processed at a time.
+        New points processed at a time (on the GPU, fewer when their landmark columns would
+        exceed 1 GiB).
+    device : {'cpu', 'cuda', 'auto'}, default='cpu'
+        Where the min-plus product and the triangulation run.
 
     Returns
     -------
@@ -473,7 +503,10 @@ def transform_from_neighbors(
     ------
     ValueError
         If the neighbours do not index the training set, or a new point has none.
+    RuntimeError
+        If ``device='cuda'`` and no CUDA device is usable.
     """
+    backend = _device.resolve_device(device)
     n_train = model.landmark_geodesic.shape[1]
     dtype = model.landmark_geodesic.dtype
     if isinstance(neighbors, tuple):
@@ -494,6 +527,12 @@ def transform_from_neighbors(
         # Pad ragged rows (radius graphs) by repeating each row's first neighbour: min is unchanged.
         neighbor_index, neighbor_distance = _padded_rows(graph, int(row_counts.max(initial=1)), dtype)
     n_queries = neighbor_index.shape[0]
+    if n_queries and (neighbor_index.min() < 0 or neighbor_index.max() >= n_train):
+        raise ValueError(f"neighbour indices hold values outside [0, {n_train}), the training points")
+    if backend == "cuda" and n_queries:
+        from isogan import _landmark_cuda
+
+        return _landmark_cuda.transform_cuda(model, neighbor_index, neighbor_distance, chunk_rows)
     out = np.empty((n_queries, model.projection.shape[0]), dtype=dtype)
     for start in range(0, n_queries, chunk_rows):
         stop = start + chunk_rows
@@ -530,6 +569,7 @@ def landmark_isomap(
     n_jobs: int | None = None,
     device: str = "auto",
     progress: bool | None = None,
+    neighbors_algorithm: str = "auto",
 ) -> LandmarkModel:
     """Embed points with landmark Isomap, in O(N * L) memory; the input may live on disk.
 
@@ -564,9 +604,15 @@ def landmark_isomap(
     n_jobs : int or None, default=None
         Threads (joblib convention).
     device : {'auto', 'cpu', 'cuda'}, default='auto'
-        Where the kNN, shortest-path and MDS stages run.
+        Where the stages run. On 'cuda' the points are streamed to the device ``chunk_rows`` rows
+        at a time and stay there for the kNN search (query blocks against all points) and MaxMin;
+        landmark rows, MDS and triangulation follow on the device. 'auto' uses a usable GPU, else
+        the CPU; 'cuda' without one raises RuntimeError.
     progress : bool or None, default=None
         Per-stage progress bars; None shows them from 20000 points on.
+    neighbors_algorithm : {'auto', 'brute', 'kd_tree', 'ball_tree'}, default='auto'
+        kNN search algorithm (as ``algorithm`` in :func:`isogan.knn_graph`); the graph is the
+        same whichever runs.
 
     Returns
     -------
@@ -578,6 +624,11 @@ def landmark_isomap(
     ValueError
         If ``n_landmarks`` is not in ``[n_components + 1, n_samples]``, ``n_neighbors`` is not
         below ``n_samples``, or the input is not a 2-D float array.
+    RuntimeError
+        If ``device='cuda'`` and no CUDA device is usable (the message says why).
+    MemoryError
+        On the GPU, when the points or the (L, N) landmark rows do not fit in free device memory
+        (the message names the bytes needed, the bytes free and a remedy).
 
     Warns
     -----
@@ -614,13 +665,27 @@ def landmark_isomap(
     if chunk_rows < n_neighbors + 1:
         raise ValueError(f"chunk_rows must be > n_neighbors, got {chunk_rows}")
     out_of_core = on_disk and n_samples > chunk_rows
-    if not out_of_core:
+    backend = _device.resolve_device(device)
+    native_metric = _knn._native_metric(metric, p, metric_params)
+    # The GPU streams out-of-core points to the device block by block and keeps them there.
+    on_gpu = backend == "cuda" and native_metric is not None and native_metric[0] != _knn._PRECOMPUTED
+    if not out_of_core and not on_gpu:
         points = np.ascontiguousarray(points[0:n_samples])
     show = n_samples >= _PROGRESS_MIN_SAMPLES if progress is None else bool(progress)
-    knn_options = dict(metric=metric, p=p, metric_params=metric_params, n_jobs=n_jobs, device=device)
+    knn_options = dict(
+        metric=metric, p=p, metric_params=metric_params, n_jobs=n_jobs, device=backend, algorithm=neighbors_algorithm
+    )
 
     start = time.perf_counter()
-    if out_of_core:
+    resident = None
+    if on_gpu:
+        from isogan import _landmark_cuda
+
+        graph, resident = _landmark_cuda.knn_graph_cuda(
+            points, n_neighbors, native_metric[0], native_metric[1], points.dtype, n_landmarks=n_landmarks,
+            n_components=n_components, chunk_rows=chunk_rows, show=show,
+        )
+    elif out_of_core:
         graph = _chunked_knn_graph(points, n_neighbors, chunk_rows, knn_options, show)
     else:
         graph = _knn.knn_graph(points, n_neighbors=n_neighbors, mode="distance", **knn_options)
@@ -639,6 +704,17 @@ def landmark_isomap(
         component_labels = labels
     connect_seconds = time.perf_counter() - start
 
+    if backend == "cuda":
+        from isogan import _landmark_cuda
+
+        # Out of core, MaxMin runs on the same candidate pool as on the CPU.
+        model = _landmark_cuda.fit_landmark_model_cuda(
+            graph, n_landmarks, n_components, points=points, resident=resident, landmark_method=landmark_method,
+            random_state=random_state, component_labels=component_labels, path_method=path_method,
+            maxmin_pool=max(n_landmarks, chunk_rows) if out_of_core else None, n_jobs=n_jobs, progress=show,
+        )
+        model.timings = {"knn": knn_seconds, "connect": connect_seconds, **model.timings}
+        return model
     candidates = None
     maxmin_points = points
     if out_of_core and landmark_method == "maxmin":
