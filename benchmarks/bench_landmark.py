@@ -30,23 +30,15 @@ import time
 import numpy as np
 import pytest
 
-import isogan
-from scipy.spatial.distance import pdist
 from sklearn.datasets import make_swiss_roll
+
+import isogan
+from isogan.benchmarking import residual_variance, swiss_roll_with_coordinates
 
 
 def swiss_roll(n_samples: int, dtype=np.float32, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Swiss roll points and their true 2-D coordinates (arc length along the roll, height)."""
-    X, t = make_swiss_roll(n_samples, random_state=seed)
-    arc_length = 0.5 * (t * np.sqrt(1 + t * t) + np.arcsinh(t))
-    return X.astype(dtype), np.c_[arc_length, X[:, 1]]
-
-
-def residual_variance(embedding: np.ndarray, truth: np.ndarray, n_points: int = 2000) -> float:
-    """1 - r^2 between pairwise distances of the embedding and of the true coordinates."""
-    sample = np.random.default_rng(0).choice(len(embedding), min(n_points, len(embedding)), replace=False)
-    r = np.corrcoef(pdist(embedding[sample].astype(np.float64)), pdist(truth[sample]))[0, 1]
-    return float(1 - r * r)
+    return swiss_roll_with_coordinates(n_samples, dtype, random_state=seed)
 
 
 def swiss_roll_in_dimensions(n_samples: int, n_features: int, seed: int = 0,

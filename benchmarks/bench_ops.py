@@ -77,6 +77,35 @@ def test_bias_act(benchmark, device, shape_name, variant, pass_):
     benchmark(run)
 
 
+_EAGER_ACTIVATIONS = {
+    "tanh": torch.tanh, "sigmoid": torch.sigmoid, "elu": torch.nn.functional.elu,
+    "selu": torch.nn.functional.selu, "softplus": torch.nn.functional.softplus, "swish": torch.nn.functional.silu,
+}
+_CPU_VARIANTS = ("baseline", "avx2", "avx512")
+
+
+@pytest.mark.parametrize("act", list(_EAGER_ACTIVATIONS))
+@pytest.mark.parametrize("variant", ["eager", *(f"fused-{name}" for name in _CPU_VARIANTS)])
+def test_bias_act_transcendental_cpu(benchmark, act, variant):
+    """Forward 512x1024 float32 on the CPU: each instruction-set variant of the kernel against eager."""
+    benchmark.group = f"bias_act forward 512x1024 {act} cpu"
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn((512, 1024), generator=generator)
+    b = torch.randn(1024, generator=generator)
+    if variant == "eager":
+        eager = _EAGER_ACTIVATIONS[act]
+        benchmark(lambda: eager(x + b))
+        return
+    name = variant.removeprefix("fused-")
+    if _CPU_VARIANTS.index(name) > _CPU_VARIANTS.index(isogan._core.ops_best_cpu_variant()):
+        pytest.skip(f"this CPU cannot run the {name} kernels")
+    isogan._core.ops_set_cpu_variant(name)
+    try:
+        benchmark(lambda: bias_act(x, b, act=act, gain=1.0))
+    finally:
+        isogan._core.ops_set_cpu_variant(isogan._core.ops_best_cpu_variant())
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("variant", ["fused", "eager"])
 def test_dispatch_overhead_tiny(benchmark, device, variant):

@@ -15,8 +15,10 @@
 
 #include "common/common.h"
 #include "common/device.h"
+#include "common/device_array.h"
 #include "mds/landmark.h"
 #include "ops/ops.h"
+#include "ops/ops_isa.h"
 #include "paths/paths.h"
 #include "mds/mds.h"
 #include <vector>
@@ -70,6 +72,156 @@ auto run_without_gil(Body&& body) {
 }
 
 // ---------------------------------------------------------------- common
+// The numpy dtype of a DeviceArray element type; only the types the kernels read or write.
+py::dtype device_array_dtype(const py::object& dtype) {
+  const py::dtype resolved = py::dtype::from_args(dtype);
+  const char kind = resolved.kind();
+  const bool supported = (kind == 'f' && (resolved.itemsize() == 4 || resolved.itemsize() == 8)) ||
+                         (kind == 'i' && (resolved.itemsize() == 4 || resolved.itemsize() == 8)) ||
+                         (kind == 'u' && resolved.itemsize() == 1);
+  const std::string typestr = py::str(resolved.attr("str")).cast<std::string>();
+  if (!supported || typestr[0] == '>') {
+    throw std::invalid_argument("DeviceArray supports native float32, float64, int32, int64 and uint8, got " +
+                                typestr);
+  }
+  return resolved;
+}
+
+// The array interface type string, e.g. '<f4' ('|u1' for bytes).
+std::string device_array_typestr(const py::dtype& dtype) { return py::str(dtype.attr("str")).cast<std::string>(); }
+
+// Checks that `host` can exchange all bytes with `array`: C-contiguous, same dtype and shape.
+void device_array_check_host(const isogan::DeviceArray& array, const py::array& host, const char* name) {
+  if (!(host.flags() & py::array::c_style)) throw std::invalid_argument(std::string(name) + " must be C-contiguous");
+  const std::string host_typestr = device_array_typestr(host.dtype());
+  std::vector<isogan::index_t> host_shape(host.shape(), host.shape() + host.ndim());
+  if (host_typestr != array.typestr() || host_shape != array.shape()) {
+    throw std::invalid_argument(std::string(name) + " must match the DeviceArray's shape and dtype (" +
+                                array.typestr() + "), got " + host_typestr + " of another shape or type");
+  }
+}
+
+py::tuple device_array_shape(const isogan::DeviceArray& array) {
+  py::tuple shape(array.shape().size());
+  for (std::size_t axis = 0; axis < array.shape().size(); ++axis) shape[axis] = array.shape()[axis];
+  return shape;
+}
+
+void bind_device_array(py::module_& m) {
+  py::class_<isogan::DeviceArray>(m, "DeviceArray", R"doc(An owning, C-contiguous array in GPU memory.
+
+isogan's GPU stages write into it and read it in place; ``__cuda_array_interface__`` (version 3)
+lets torch (``torch.as_tensor(a, device='cuda')``) and CuPy (``cupy.asarray(a)``) use it without
+a copy (the consumer keeps it alive).
+
+Parameters
+----------
+shape : sequence of int
+    Extents.
+dtype : numpy dtype or str
+    float32, float64, int32, int64 or uint8.
+stream : int, default=0
+    CUDA stream handle (``cudaStream_t`` as an int) on which the allocation and its contents are
+    ordered; 0 is the legacy default stream.
+
+Raises
+------
+RuntimeError
+    Without a usable CUDA device (the message says why), or if isogan was built without CUDA.
+MemoryError
+    When the device cannot hold the allocation.
+)doc")
+      .def(py::init([](const std::vector<isogan::index_t>& shape, const py::object& dtype, std::uintptr_t stream) {
+             for (const isogan::index_t extent : shape) {
+               if (extent < 0) throw std::invalid_argument("DeviceArray extents must be >= 0");
+             }
+             const py::dtype resolved = device_array_dtype(dtype);
+             const std::string typestr = device_array_typestr(resolved);
+             const std::size_t itemsize = static_cast<std::size_t>(resolved.itemsize());
+             return std::make_unique<isogan::DeviceArray>(shape, itemsize, typestr, stream);
+           }),
+           py::arg("shape"), py::arg("dtype"), py::arg("stream") = 0)
+      .def_static(
+          "from_host",
+          [](const py::array& host, std::uintptr_t stream) {
+            if (!(host.flags() & py::array::c_style)) throw std::invalid_argument("host must be C-contiguous");
+            const py::dtype resolved = device_array_dtype(host.dtype());
+            std::vector<isogan::index_t> shape(host.shape(), host.shape() + host.ndim());
+            auto array = std::make_unique<isogan::DeviceArray>(shape, static_cast<std::size_t>(resolved.itemsize()),
+                                                               device_array_typestr(resolved), stream);
+            const void* data = host.data();
+            {
+              py::gil_scoped_release release;
+              array->copy_from_host(data);
+            }
+            return array;
+          },
+          py::arg("host"), py::arg("stream") = 0,
+          "A new DeviceArray holding a copy of the C-contiguous numpy array ``host``.")
+      .def_property_readonly("shape", &device_array_shape, "Extents (tuple of int).")
+      .def_property_readonly("ndim", [](const isogan::DeviceArray& array) { return array.shape().size(); },
+                             "Number of dimensions.")
+      .def_property_readonly("size", &isogan::DeviceArray::size, "Number of elements.")
+      .def_property_readonly("dtype", [](const isogan::DeviceArray& array) { return py::dtype(array.typestr()); },
+                             "Element type (numpy.dtype).")
+      .def_property_readonly("nbytes", &isogan::DeviceArray::nbytes, "Bytes of device memory held.")
+      .def_property_readonly("stream", &isogan::DeviceArray::stream,
+                             "CUDA stream handle the contents are ordered on (0 = legacy default).")
+      .def_property_readonly("device", &isogan::DeviceArray::device, "CUDA device ordinal of the allocation.")
+      .def_property_readonly(
+          "pointer", [](const isogan::DeviceArray& array) { return reinterpret_cast<std::uintptr_t>(array.data()); },
+          "Device address of the first element.")
+      .def_property_readonly(
+          "__cuda_array_interface__",
+          [](const isogan::DeviceArray& array) {
+            py::dict interface;
+            interface["shape"] = device_array_shape(array);
+            interface["typestr"] = array.typestr();
+            interface["data"] = py::make_tuple(reinterpret_cast<std::uintptr_t>(array.data()), false);
+            interface["strides"] = py::none();
+            interface["version"] = 3;
+            // Version 3: 1 names the legacy default stream (0 is disallowed).
+            interface["stream"] = array.stream() == 0 ? std::uintptr_t{1} : array.stream();
+            return interface;
+          },
+          "The CUDA Array Interface (version 3) describing this array.")
+      .def(
+          "copy_to",
+          [](const isogan::DeviceArray& array, py::array& out) {
+            device_array_check_host(array, out, "out");
+            if (!out.writeable()) throw std::invalid_argument("out must be writeable");
+            void* data = out.mutable_data();
+            py::gil_scoped_release release;
+            array.copy_to_host(data);
+          },
+          py::arg("out").noconvert(),
+          "Copy all elements into the C-contiguous numpy array ``out`` of the same shape and dtype "
+          "(waits for the array's stream).")
+      .def(
+          "to_host",
+          [](const isogan::DeviceArray& array) {
+            std::vector<py::ssize_t> shape(array.shape().begin(), array.shape().end());
+            py::array out(py::dtype(array.typestr()), shape);
+            void* data = out.mutable_data();
+            {
+              py::gil_scoped_release release;
+              array.copy_to_host(data);
+            }
+            return out;
+          },
+          "A new numpy array holding a copy of the contents (waits for the array's stream).")
+      .def("__len__",
+           [](const isogan::DeviceArray& array) {
+             if (array.shape().empty()) throw py::type_error("len() of a 0-d DeviceArray");
+             return array.shape()[0];
+           })
+      .def("__repr__", [](const isogan::DeviceArray& array) {
+        return "DeviceArray(shape=" + py::repr(device_array_shape(array)).cast<std::string>() + ", dtype=" +
+               py::str(py::dtype(array.typestr())).cast<std::string>() + ", device=" +
+               std::to_string(array.device()) + ")";
+      });
+}
+
 void bind_common(py::module_& m) {
   m.def("cuda_built", &isogan::cuda_built, "Whether this build contains the CUDA kernels.");
   m.def(
@@ -95,6 +247,8 @@ void bind_common(py::module_& m) {
       "(free, total) bytes on the current CUDA device.");
   m.def("resolve_threads", &isogan::resolve_threads, py::arg("n_jobs"),
         "OpenMP threads used for n_jobs (joblib convention).");
+  py::register_exception<isogan::DeviceMemoryError>(m, "DeviceMemoryError", PyExc_MemoryError);
+  bind_device_array(m);
 }
 
 // ---------------------------------------------------------------- knn
@@ -354,36 +508,6 @@ isogan::MinPlusParams<T> min_plus_params(const carray<std::int64_t>& query_indpt
 template <typename T>
 void bind_paths_cuda_dtype(py::module_& m) {
   m.def(
-      "paths_shortest_paths_cuda_host",
-      [](const carray<std::int64_t>& indptr, const carray<std::int32_t>& indices, const carray<T>& weights,
-         const carray<std::int64_t>& sources, carray<T>& out) {
-        const isogan::CsrGraphView<T> graph = graph_view(indptr, indices, weights);
-        check_shape(sources, "sources", {-1});
-        check_shape(out, "out", {sources.shape(0), static_cast<py::ssize_t>(graph.n_nodes)});
-        for (py::ssize_t r = 0; r < sources.shape(0); ++r) {
-          if (sources.data()[r] < 0 || sources.data()[r] >= graph.n_nodes) {
-            throw std::invalid_argument("source " + std::to_string(sources.data()[r]) + " is out of range");
-          }
-        }
-        T* out_data = out.mutable_data();
-        py::gil_scoped_release release;
-        isogan::shortest_paths_cuda_host(graph, static_cast<isogan::index_t>(indices.shape(0)), sources.data(),
-                                         static_cast<isogan::index_t>(sources.shape(0)), out_data);
-      },
-      py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("weights").noconvert(),
-      py::arg("sources").noconvert(), py::arg("out").noconvert(),
-      "Batched shortest paths on the GPU from host arrays into host out (n_sources, n_nodes).");
-  m.def(
-      "paths_floyd_warshall_cuda_host",
-      [](carray<T>& dist) {
-        check_shape(dist, "dist", {-1, -1});
-        if (dist.shape(0) != dist.shape(1)) throw std::invalid_argument("dist must be square");
-        T* data = dist.mutable_data();
-        py::gil_scoped_release release;
-        isogan::floyd_warshall_cuda_host(data, static_cast<isogan::index_t>(dist.shape(0)));
-      },
-      py::arg("dist").noconvert(), "Blocked Floyd-Warshall on the GPU, in place on a host (N, N) matrix.");
-  m.def(
       "paths_min_plus_cuda_host",
       [](const carray<std::int64_t>& query_indptr, const carray<std::int64_t>& neighbor_index,
          const carray<T>& neighbor_dist, const carray<T>& dist, carray<T>& out) {
@@ -447,6 +571,22 @@ void bind_paths_cuda_pointers(py::module_& m) {
       py::arg("dist"), py::arg("n"), py::arg("dtype"), py::arg("stream"), py::arg("from_dense_graph") = false,
       "Blocked Floyd-Warshall in place on a device (n, n) matrix; from_dense_graph first turns an "
       "adjacency matrix (0 = no edge) into the start matrix.");
+  m.def(
+      "paths_csr_floyd_start_cuda",
+      [](std::uintptr_t indptr, std::uintptr_t indices, std::uintptr_t weights, isogan::index_t n_nodes,
+         std::uintptr_t dist, const std::string& dtype, std::uintptr_t stream) {
+        dispatch_float(dtype, [&](auto zero) {
+          using T = decltype(zero);
+          const isogan::CsrGraphView<T> graph{n_nodes, reinterpret_cast<const std::int64_t*>(indptr),
+                                              reinterpret_cast<const std::int32_t*>(indices),
+                                              reinterpret_cast<const T*>(weights)};
+          py::gil_scoped_release release;
+          isogan::csr_to_floyd_start_cuda(graph, reinterpret_cast<T*>(dist), stream);
+        });
+      },
+      py::arg("indptr"), py::arg("indices"), py::arg("weights"), py::arg("n_nodes"), py::arg("dist"),
+      py::arg("dtype"), py::arg("stream"),
+      "Floyd-Warshall start matrix (n_nodes, n_nodes) of a symmetric device CSR graph: +inf, 0 diagonal, edges.");
   m.def(
       "paths_min_plus_cuda",
       [](std::uintptr_t query_indptr, std::uintptr_t neighbor_index, std::uintptr_t neighbor_dist,
@@ -580,11 +720,11 @@ void bind_paths_dtype(py::module_& m) {
 void bind_paths(py::module_& m) {
   bind_paths_dtype<float>(m);
   bind_paths_dtype<double>(m);
-#ifdef ISOGAN_WITH_CUDA
-  bind_paths_cuda_pointers(m);
   m.def("paths_shortest_paths_cuda_scratch_bytes", &isogan::shortest_paths_cuda_scratch_bytes,
         py::arg("n_nodes"), py::arg("n_sources"),
-        "Device scratch bytes of one batched shortest-path call (besides its output).");
+        "Device scratch bytes of one batched GPU shortest-path call (besides its output); in every build.");
+#ifdef ISOGAN_WITH_CUDA
+  bind_paths_cuda_pointers(m);
 #endif
 }
 
@@ -1049,6 +1189,27 @@ isogan::ops::AdamParams ops_adam_params(const std::vector<std::uintptr_t>& param
 }
 
 void bind_ops(py::module_& m) {
+  static constexpr const char* kCpuVariantNames[] = {"baseline", "avx2", "avx512"};
+  m.def(
+      "ops_cpu_variant", [] { return kCpuVariantNames[static_cast<int>(isogan::ops::active_cpu_variant())]; },
+      "Instruction-set variant the bias_act/gan_loss CPU kernels run: 'baseline', 'avx2' or 'avx512'.");
+  m.def(
+      "ops_best_cpu_variant", [] { return kCpuVariantNames[static_cast<int>(isogan::ops::best_cpu_variant())]; },
+      "Widest instruction-set variant of the CPU kernels that this CPU executes.");
+  m.def(
+      "ops_set_cpu_variant",
+      [](const std::string& name) {
+        for (int code = 0; code < 3; ++code) {
+          if (name == kCpuVariantNames[code]) {
+            isogan::ops::set_cpu_variant(static_cast<isogan::ops::CpuVariant>(code));
+            return;
+          }
+        }
+        throw std::invalid_argument("variant must be 'baseline', 'avx2' or 'avx512', got '" + name + "'");
+      },
+      py::arg("name"), "Run the CPU kernels with a narrower variant from now on (for tests and benchmarks).");
+  m.def("_ops_grid_stride_fits_uint32", &isogan::ops::grid_stride_fits_uint32, py::arg("n"), py::arg("total_threads"),
+        "Testing aid: whether the CUDA elementwise loops may index n elements in uint32 with that many threads.");
   m.def(
       "ops_bias_act_cpu",
       [](std::uintptr_t x, std::uintptr_t bias, std::uintptr_t grad, std::uintptr_t out, isogan::index_t outer,

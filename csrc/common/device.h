@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <stdexcept>
 #include <string>
 
 namespace isogan {
@@ -12,6 +13,11 @@ struct CudaStatus {
   int device_count = 0;
   int driver_version = 0;   // e.g. 12040; 0 when no driver answered
   int runtime_version = 0;  // of the statically linked cudart
+};
+
+// Thrown when the device cannot hold an allocation; the binding maps it to a MemoryError subclass.
+struct DeviceMemoryError : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 
 constexpr bool cuda_built() {

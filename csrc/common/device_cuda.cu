@@ -8,10 +8,14 @@ CudaStatus cuda_status() {
   cudaRuntimeGetVersion(&status.runtime_version);
   cudaError_t err = cudaDriverGetVersion(&status.driver_version);
   if (err != cudaSuccess || status.driver_version == 0) {
+    cudaGetLastError();
     status.reason = "no NVIDIA driver found";
     return status;
   }
-  if (status.driver_version < status.runtime_version) {
+  // CUDA's minor-version compatibility: a driver of the same major version runs a newer minor
+  // runtime (our kernels are SASS for the built architectures, no PTX JIT needed), so only an
+  // older major version is refused here.
+  if (status.driver_version / 1000 < status.runtime_version / 1000) {
     status.reason = "the NVIDIA driver (CUDA " + std::to_string(status.driver_version / 1000) + "." +
                     std::to_string(status.driver_version % 1000 / 10) + ") is older than the CUDA runtime isogan was built with (" +
                     std::to_string(status.runtime_version / 1000) + "." + std::to_string(status.runtime_version % 1000 / 10) +
@@ -20,7 +24,8 @@ CudaStatus cuda_status() {
   }
   err = cudaGetDeviceCount(&status.device_count);
   if (err != cudaSuccess || status.device_count == 0) {
-    status.reason = std::string("no usable CUDA device: ") + cudaGetErrorString(err);
+    status.reason = std::string("no usable CUDA device: ") +
+                    (err != cudaSuccess ? cudaGetErrorString(err) : "none is visible (check CUDA_VISIBLE_DEVICES)");
     cudaGetLastError();
     return status;
   }

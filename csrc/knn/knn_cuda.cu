@@ -313,7 +313,9 @@ class OwnedStream {
   OwnedStream() { ISOGAN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)); }
   OwnedStream(const OwnedStream&) = delete;
   OwnedStream& operator=(const OwnedStream&) = delete;
-  ~OwnedStream() { cudaStreamDestroy(stream_); }
+  ~OwnedStream() {
+    if (cudaStreamDestroy(stream_) != cudaSuccess) cudaGetLastError();
+  }
   cudaStream_t get() const { return stream_; }
   std::uintptr_t handle() const { return reinterpret_cast<std::uintptr_t>(stream_); }
 
@@ -331,6 +333,7 @@ void kneighbors_cuda(const T* queries, const T* points, const SearchParams& para
     throw std::invalid_argument("n_neighbors = " + std::to_string(n_neighbors) + " is out of range for " +
                                 std::to_string(params.n_points) + " points");
   }
+  const DeviceGuard guard(device_of(queries));
   cudaStream_t stream = as_stream(stream_handle);
   const KernelParams kp = kernel_params(params, n_neighbors, 0.0);
   DeviceBuffer<double> heap_keys(static_cast<std::size_t>(params.n_queries * n_neighbors), stream);
@@ -340,6 +343,7 @@ void kneighbors_cuda(const T* queries, const T* points, const SearchParams& para
 template <typename T>
 index_t radius_count_cuda(const T* queries, const T* points, const SearchParams& params, double radius,
                           index_t* indptr, std::uintptr_t stream_handle) {
+  const DeviceGuard guard(device_of(indptr));
   cudaStream_t stream = as_stream(stream_handle);
   if (params.n_queries == 0) {
     ISOGAN_CUDA_CHECK(cudaMemsetAsync(indptr, 0, sizeof(index_t), stream));
@@ -359,6 +363,7 @@ template <typename T>
 void radius_fill_cuda(const T* queries, const T* points, const SearchParams& params, double radius,
                       const index_t* indptr, index_t* indices, T* distances, std::uintptr_t stream_handle) {
   if (params.n_queries == 0) return;
+  const DeviceGuard guard(device_of(queries));
   const KernelParams kp = kernel_params(params, 0, radius);
   launch<T, Mode::RadiusFill>(queries, points, params, kp, nullptr, const_cast<index_t*>(indptr), indices, distances,
                               as_stream(stream_handle));

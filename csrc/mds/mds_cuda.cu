@@ -177,6 +177,7 @@ std::vector<double> squared_product_cuda(const T* dist, index_t n_rows, index_t 
 template <typename T>
 void squared_matmul_cuda(const T* dist, index_t n_rows, index_t n_cols, const double* w, index_t n_vectors,
                          double* y, void* stream) {
+  const DeviceGuard guard(device_of(dist));
   const index_t ldw = mds_detail::round_up(std::max<index_t>(n_vectors, 1), kTileCols);
   const std::vector<double> w_padded = mds_detail::padded_block(w, n_cols, n_vectors, ldw, false);
   const std::vector<double> acc =
@@ -187,6 +188,7 @@ void squared_matmul_cuda(const T* dist, index_t n_rows, index_t n_cols, const do
 template <typename T>
 void centered_kernel_matmul_cuda(const T* dist, index_t n, const double* v, index_t n_vectors, double* y,
                                  void* stream) {
+  const DeviceGuard guard(device_of(dist));
   const index_t ldw = mds_detail::round_up(std::max<index_t>(n_vectors, 1), kTileCols);
   const std::vector<double> w_padded = mds_detail::padded_block(v, n, n_vectors, ldw, true);
   const std::vector<double> acc = squared_product_cuda(dist, n, n, w_padded, ldw, static_cast<cudaStream_t>(stream));
@@ -196,6 +198,7 @@ void centered_kernel_matmul_cuda(const T* dist, index_t n, const double* v, inde
 template <typename T>
 void squared_row_means_cuda(const T* dist, index_t n_rows, index_t n_cols, double* row_means, void* stream) {
   if (n_rows == 0) return;
+  const DeviceGuard guard(device_of(dist));
   const cudaStream_t cuda_stream = static_cast<cudaStream_t>(stream);
   DeviceBuffer<double> means_device(static_cast<std::size_t>(n_rows), cuda_stream);
   constexpr int kWarpsPerBlock = 8;
@@ -211,6 +214,7 @@ template <typename T>
 SymmetryReport symmetry_report_cuda(const T* dist, index_t n, void* stream) {
   SymmetryReport report;
   if (n == 0) return report;
+  const DeviceGuard guard(device_of(dist));
   const cudaStream_t cuda_stream = static_cast<cudaStream_t>(stream);
   DeviceBuffer<unsigned long long> report_device(2, cuda_stream);
   ISOGAN_CUDA_CHECK(cudaMemsetAsync(report_device.data(), 0, 2 * sizeof(unsigned long long), cuda_stream));
@@ -240,7 +244,7 @@ DeviceMatrixCopy::DeviceMatrixCopy(const void* host, std::size_t n_bytes) {
 }
 
 DeviceMatrixCopy::~DeviceMatrixCopy() {
-  if (data_) cudaFree(data_);
+  if (data_ && cudaFree(data_) != cudaSuccess) cudaGetLastError();
 }
 
 #define ISOGAN_INSTANTIATE_MDS_CUDA(T)                                                                        \

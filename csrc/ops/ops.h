@@ -62,6 +62,13 @@ struct AdamParams {
   double weight_decay = 0.0;
 };
 
+// Whether a grid-stride loop over n elements run by `total_threads` threads may count in uint32
+// (a cheaper channel division per element): its index reaches n - 1 + total_threads, which must
+// not wrap, or the loop would start over at a small index and never end.
+constexpr bool grid_stride_fits_uint32(index_t n, index_t total_threads) {
+  return n + total_threads <= (index_t{1} << 32);
+}
+
 // CPU: float32 and float64.
 void bias_act_cpu(const BiasActParams& p, ScalarType dtype);
 void gan_loss_cpu(const GanLossParams& p, ScalarType dtype);

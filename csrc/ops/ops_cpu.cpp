@@ -1,5 +1,8 @@
 // CPU kernels of the fused GAN ops: contiguous spans in `omp simd` loops, split over OpenMP threads
 // only when the tensor is big enough to pay for the fork (small GAN layers stay single-threaded).
+// bias_act and gan_loss live in ops_kernels_cpu.h, compiled here for the baseline instruction set
+// and in ops_avx2_cpu.cpp / ops_avx512_cpu.cpp for wider vectors (see ops_isa.h); the entry points
+// below choose by the running CPU.
 //
 // Without trapping math GCC may evaluate both arms of `z > 0 ? z : alpha * z` and vectorise the
 // select (we never read floating-point exception flags); without errno math, sqrt is one instruction.
@@ -8,103 +11,19 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <stdexcept>
 
 #include "ops/ops.h"
+#include "ops/ops_isa.h"
 #include "ops/ops_math.h"
+
+#define ISOGAN_OPS_CPU_VARIANT baseline
+#include "ops/ops_kernels_cpu.h"
+#undef ISOGAN_OPS_CPU_VARIANT
 
 namespace isogan::ops {
 namespace {
-
-// Below this many elements a call runs on the calling thread: an OpenMP fork costs microseconds.
-constexpr index_t kParallelElements = index_t(1) << 16;
-// Work unit of the parallel loops: long enough for the simd loop, short enough to balance threads.
-constexpr index_t kSpan = 4096;
-
-// Calls span(row, begin, length) over `rows` rows of `row_length` elements, cut into spans of at
-// most kSpan so that a few long rows still spread over all threads.
-template <typename Span>
-void for_each_span(index_t rows, index_t row_length, bool parallel, Span&& span) {
-  const index_t spans_per_row = (row_length + kSpan - 1) / kSpan;
-  const index_t n_spans = rows * spans_per_row;
-#pragma omp parallel for schedule(static) if (parallel)
-  for (index_t s = 0; s < n_spans; ++s) {
-    const index_t row = s / spans_per_row;
-    const index_t begin = (s % spans_per_row) * kSpan;
-    span(row, begin, std::min(kSpan, row_length - begin));
-  }
-}
-
-// One contiguous span of bias_act. VectorBias: element i adds bias[i]; otherwise every element adds
-// bias_scalar. Every scalar is a by-value parameter so that nothing in the loop can alias `out`.
-template <typename T, Activation A, int Order, bool HasClamp, bool VectorBias>
-void bias_act_span(index_t length, const T* __restrict x, const T* __restrict bias, T bias_scalar,
-                   const T* __restrict grad, T* __restrict out, T alpha, T gain, T clamp) {
-#pragma omp simd
-  for (index_t i = 0; i < length; ++i) {
-    const T z = x[i] + (VectorBias ? bias[i] : bias_scalar);
-    out[i] = bias_act_element<A, Order, HasClamp>(z, Order > 0 ? grad[i] : T(0), alpha, gain, clamp);
-  }
-}
-
-template <typename T>
-struct BiasActLoop {
-  const BiasActParams& p;
-
-  template <Activation A, int Order, bool HasClamp>
-  void operator()() const {
-    const T* x = static_cast<const T*>(p.x);
-    const T* bias = static_cast<const T*>(p.bias);
-    const T* grad = static_cast<const T*>(p.grad);
-    T* out = static_cast<T*>(p.out);
-    const T alpha = T(p.alpha), gain = T(p.gain), clamp = T(p.clamp);
-    const index_t n = p.outer * p.channels * p.inner;
-    const bool parallel = n >= kParallelElements;
-    auto grad_at = [grad](index_t offset) { return Order > 0 ? grad + offset : nullptr; };
-
-    if (bias == nullptr) {
-      for_each_span(1, n, parallel, [&](index_t, index_t begin, index_t length) {
-        bias_act_span<T, A, Order, HasClamp, false>(length, x + begin, nullptr, T(0), grad_at(begin), out + begin,
-                                                    alpha, gain, clamp);
-      });
-    } else if (p.inner == 1) {
-      // Channels are the fastest axis: each row of `channels` elements adds the bias vector.
-      const index_t channels = p.channels;
-      for_each_span(p.outer, channels, parallel, [&](index_t row, index_t begin, index_t length) {
-        const index_t offset = row * channels + begin;
-        bias_act_span<T, A, Order, HasClamp, true>(length, x + offset, bias + begin, T(0), grad_at(offset),
-                                                   out + offset, alpha, gain, clamp);
-      });
-    } else {
-      // Each row of `inner` elements shares one bias value.
-      const index_t channels = p.channels, inner = p.inner;
-      for_each_span(p.outer * channels, inner, parallel, [&](index_t row, index_t begin, index_t length) {
-        const index_t offset = row * inner + begin;
-        bias_act_span<T, A, Order, HasClamp, false>(length, x + offset, nullptr, bias[row % channels],
-                                                    grad_at(offset), out + offset, alpha, gain, clamp);
-      });
-    }
-  }
-};
-
-template <typename T>
-void gan_loss_typed(const GanLossParams& p) {
-  const T* logits = static_cast<const T*>(p.logits);
-  const bool parallel = p.n >= kParallelElements;
-  const T sign = p.real ? T(-1) : T(1);
-  if (p.grad == nullptr) {
-    // Accumulate in double: a float32 running sum of 1e6 terms would lose ~3 digits.
-    double total = 0.0;
-#pragma omp parallel for simd schedule(static) reduction(+ : total) if (parallel)
-    for (index_t i = 0; i < p.n; ++i) total += static_cast<double>(softplus(sign * logits[i]));
-    *static_cast<T*>(p.out) = static_cast<T>(total / static_cast<double>(p.n));
-    return;
-  }
-  const T scale = *static_cast<const T*>(p.grad) * (sign / static_cast<T>(p.n));
-  T* out = static_cast<T*>(p.out);
-#pragma omp parallel for simd schedule(static) if (parallel)
-  for (index_t i = 0; i < p.n; ++i) out[i] = scale * sigmoid(sign * logits[i]);
-}
 
 // Mirrors torch.optim.Adam's single-tensor step operation for operation:
 //   grad.add(param, alpha=wd); exp_avg.lerp_(grad, 1-b1); exp_avg_sq.mul_(b2).addcmul_(grad, grad, 1-b2);
@@ -118,7 +37,7 @@ void adam_typed(const AdamParams& p) {
   const bool lerp_from_start = lerp_weight < T(0.5);
   index_t total = 0;
   for (index_t size : p.sizes) total += size;
-#pragma omp parallel if (total >= kParallelElements)
+#pragma omp parallel if (total >= baseline::kParallelElements)
   for (std::size_t t = 0; t < p.params.size(); ++t) {
     T* __restrict param = static_cast<T*>(p.params[t]);
     const T* __restrict grad = static_cast<const T*>(p.grads[t]);
@@ -146,24 +65,60 @@ void adam_typed(const AdamParams& p) {
 
 }  // namespace
 
+CpuVariant best_cpu_variant() {
+#ifdef ISOGAN_OPS_X86_VARIANTS
+  static const CpuVariant best = [] {
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw")) {
+      return CpuVariant::avx512;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return CpuVariant::avx2;
+    return CpuVariant::baseline;
+  }();
+  return best;
+#else
+  return CpuVariant::baseline;
+#endif
+}
+
+namespace {
+// -1: not narrowed, use best_cpu_variant().
+std::atomic<int> chosen_variant{-1};
+}  // namespace
+
+CpuVariant active_cpu_variant() {
+  const int chosen = chosen_variant.load(std::memory_order_relaxed);
+  return chosen < 0 ? best_cpu_variant() : static_cast<CpuVariant>(chosen);
+}
+
+void set_cpu_variant(CpuVariant variant) {
+  if (static_cast<int>(variant) > static_cast<int>(best_cpu_variant())) {
+    throw std::invalid_argument("this CPU cannot run the requested instruction-set variant");
+  }
+  chosen_variant.store(static_cast<int>(variant), std::memory_order_relaxed);
+}
+
 void bias_act_cpu(const BiasActParams& p, ScalarType dtype) {
-  const bool has_clamp = p.clamp >= 0.0;
-  if (dtype == ScalarType::float32) {
-    dispatch_bias_act(p.act, p.order, has_clamp, BiasActLoop<float>{p});
-  } else if (dtype == ScalarType::float64) {
-    dispatch_bias_act(p.act, p.order, has_clamp, BiasActLoop<double>{p});
-  } else {
-    unsupported(dtype, "bias_act");
+  if (dtype != ScalarType::float32 && dtype != ScalarType::float64) unsupported(dtype, "bias_act");
+  const bool use_double = dtype == ScalarType::float64;
+  switch (active_cpu_variant()) {
+#ifdef ISOGAN_OPS_X86_VARIANTS
+    case CpuVariant::avx512: avx512::bias_act(p, use_double); return;
+    case CpuVariant::avx2: avx2::bias_act(p, use_double); return;
+#endif
+    default: baseline::bias_act(p, use_double); return;
   }
 }
 
 void gan_loss_cpu(const GanLossParams& p, ScalarType dtype) {
-  if (dtype == ScalarType::float32) {
-    gan_loss_typed<float>(p);
-  } else if (dtype == ScalarType::float64) {
-    gan_loss_typed<double>(p);
-  } else {
-    unsupported(dtype, "gan_loss");
+  if (dtype != ScalarType::float32 && dtype != ScalarType::float64) unsupported(dtype, "gan_loss");
+  const bool use_double = dtype == ScalarType::float64;
+  switch (active_cpu_variant()) {
+#ifdef ISOGAN_OPS_X86_VARIANTS
+    case CpuVariant::avx512: avx512::gan_loss(p, use_double); return;
+    case CpuVariant::avx2: avx2::gan_loss(p, use_double); return;
+#endif
+    default: baseline::gan_loss(p, use_double); return;
   }
 }
 

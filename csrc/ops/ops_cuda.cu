@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -23,25 +22,6 @@ constexpr int kThreads = 256;
 constexpr int kBlocksPerSm = 8;
 constexpr int kLossPartials = 1024;  // blocks of the loss's first pass = threads of its second
 constexpr int kAdamTensorsPerLaunch = 32;
-
-// Makes `device` current for the scope of a call and restores the caller's device after.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    ISOGAN_CUDA_CHECK(cudaGetDevice(&previous_));
-    if (previous_ != device) ISOGAN_CUDA_CHECK(cudaSetDevice(device));
-    device_ = device;
-  }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-  ~DeviceGuard() {
-    if (previous_ != device_) cudaSetDevice(previous_);
-  }
-
- private:
-  int previous_ = 0;
-  int device_ = 0;
-};
 
 int grid_size(index_t work_items, int device) {
   int sm_count = 0;
@@ -102,7 +82,8 @@ struct BiasActArgs {
   compute_t<T> gain;
   compute_t<T> clamp;
   bool has_clamp;
-  bool vectorised;  // x, grad, out 16-byte aligned
+  bool vectorised;    // x, grad, out 16-byte aligned
+  bool narrow_index;  // grid_stride_fits_uint32(n, grid threads)
 };
 
 template <typename T, Activation A, int Order, typename Index>
@@ -119,7 +100,7 @@ __device__ __forceinline__ T bias_act_at(const BiasActArgs<T>& p, T x, T grad, I
   return from_compute<T>(y);
 }
 
-// Index is uint32 when n fits: the channel of an element costs an integer division.
+// Index is uint32 when the loop's indices fit: the channel of an element costs an integer division.
 template <typename T, Activation A, int Order, typename Index>
 __device__ void bias_act_loop(const BiasActArgs<T>& p) {
   const Index n = Index(p.n);
@@ -152,7 +133,7 @@ __device__ void bias_act_loop(const BiasActArgs<T>& p) {
 
 template <typename T, Activation A, int Order>
 __global__ void __launch_bounds__(kThreads) bias_act_kernel(BiasActArgs<T> p) {
-  if (p.n <= index_t(std::numeric_limits<std::uint32_t>::max())) {
+  if (p.narrow_index) {
     bias_act_loop<T, A, Order, std::uint32_t>(p);
   } else {
     bias_act_loop<T, A, Order, index_t>(p);
@@ -194,7 +175,9 @@ void bias_act_typed(const BiasActParams& p, int device, cudaStream_t stream) {
   args.vectorised = aligned16(p.x) && aligned16(p.out) && (p.order == 0 || aligned16(p.grad));
   if (args.n == 0) return;
   const index_t work = args.vectorised ? (args.n + Pack<T>::kSize - 1) / Pack<T>::kSize : args.n;
-  dispatch_bias_act(p.act, p.order, args.has_clamp, BiasActLaunch<T>{args, grid_size(work, device), stream});
+  const int grid = grid_size(work, device);
+  args.narrow_index = grid_stride_fits_uint32(args.n, index_t(grid) * kThreads);
+  dispatch_bias_act(p.act, p.order, args.has_clamp, BiasActLaunch<T>{args, grid, stream});
 }
 
 template <typename T>

@@ -8,11 +8,14 @@
 #include <type_traits>
 
 #include "ops/ops.h"
+#include "ops/vector_math_cpu.h"
 
 #if defined(__CUDACC__)
 #define ISOGAN_HD __host__ __device__ __forceinline__
 #else
-#define ISOGAN_HD inline
+// Always inlined on the host: the kernels of ops_kernels_cpu.h are built for several instruction
+// sets, and each must get its own inlined copy rather than call one shared out-of-line body.
+#define ISOGAN_HD inline __attribute__((always_inline))
 #endif
 
 namespace isogan::ops {
@@ -21,14 +24,22 @@ constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
 constexpr double kSeluScale = 1.0507009873554804934193349852946;
 
 // Float and double overloads that resolve the same way on host and device (never promoting float).
-ISOGAN_HD float math_exp(float x) { return expf(x); }
+// On the host, float uses the branch-free versions of vector_math_cpu.h so the CPU `omp simd`
+// loops vectorise; the device uses CUDA's own expf/tanhf/..., double uses libm on both.
+#if defined(__CUDA_ARCH__)
+#define ISOGAN_FLOAT_MATH(device_call, host_call) return device_call
+#else
+#define ISOGAN_FLOAT_MATH(device_call, host_call) return host_call
+#endif
+ISOGAN_HD float math_exp(float x) { ISOGAN_FLOAT_MATH(expf(x), vector_math::exp(x)); }
 ISOGAN_HD double math_exp(double x) { return exp(x); }
-ISOGAN_HD float math_expm1(float x) { return expm1f(x); }
+ISOGAN_HD float math_expm1(float x) { ISOGAN_FLOAT_MATH(expm1f(x), vector_math::expm1(x)); }
 ISOGAN_HD double math_expm1(double x) { return expm1(x); }
-ISOGAN_HD float math_log1p(float x) { return log1pf(x); }
+ISOGAN_HD float math_log1p(float x) { ISOGAN_FLOAT_MATH(log1pf(x), vector_math::log1p(x)); }
 ISOGAN_HD double math_log1p(double x) { return log1p(x); }
-ISOGAN_HD float math_tanh(float x) { return tanhf(x); }
+ISOGAN_HD float math_tanh(float x) { ISOGAN_FLOAT_MATH(tanhf(x), vector_math::tanh(x)); }
 ISOGAN_HD double math_tanh(double x) { return tanh(x); }
+#undef ISOGAN_FLOAT_MATH
 
 template <typename C>
 ISOGAN_HD C sigmoid(C z) {

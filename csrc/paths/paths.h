@@ -83,6 +83,22 @@ struct MinPlusParams {
 template <typename T>
 void min_plus_cpu(const MinPlusParams<T>& params, int n_threads, Cancellation& cancel);
 
+// Batched GPU shortest paths: how many sources one launch takes (all of them when the two
+// (sources, n_nodes) byte flag arrays fit a 1 GiB budget) and the device scratch bytes one call
+// allocates besides its output. Plain arithmetic, in every build, so that memory predictions are
+// testable without a GPU.
+constexpr index_t kShortestPathsFlagBudgetBytes = index_t{1} << 30;
+
+inline index_t shortest_paths_sources_per_batch(index_t n_nodes, index_t n_sources) {
+  const index_t fitting = kShortestPathsFlagBudgetBytes / (2 * (n_nodes > 1 ? n_nodes : 1));
+  const index_t batch = n_sources < fitting ? n_sources : fitting;
+  return batch > 1 ? batch : 1;
+}
+
+inline index_t shortest_paths_cuda_scratch_bytes(index_t n_nodes, index_t n_sources) {
+  return 2 * shortest_paths_sources_per_batch(n_nodes, n_sources) * n_nodes + static_cast<index_t>(sizeof(int));
+}
+
 #ifdef ISOGAN_WITH_CUDA
 // CUDA twins. All pointers are device pointers, all work is queued on `stream` (no host
 // synchronisation except where a convergence flag must be read back, documented per function).
@@ -100,6 +116,12 @@ void shortest_paths_cuda(const CsrGraphView<T>& graph, index_t nnz, const index_
 template <typename T>
 void floyd_warshall_cuda(T* dist, index_t n, std::uintptr_t stream);
 
+// Writes the Floyd-Warshall start matrix of a symmetric CSR graph (as built by symmetrize_csr):
+// +inf everywhere, 0 on the diagonal, w_ij at every stored edge (i, j).
+// graph: device CSR (see CsrGraphView); dist: (n_nodes, n_nodes) row-major device, overwritten.
+template <typename T>
+void csr_to_floyd_start_cuda(const CsrGraphView<T>& graph, T* dist, std::uintptr_t stream);
+
 // Turns a dense adjacency matrix into the Floyd-Warshall start matrix in place, with scipy's dense
 // semantics: 0 and +inf are missing edges (+inf), an edge {i, j} weighs min over the nonzero finite
 // a_ij, a_ji, the diagonal is 0. dist: (n, n) row-major.
@@ -110,19 +132,11 @@ void dense_graph_to_floyd_start_cuda(T* dist, index_t n, std::uintptr_t stream);
 template <typename T>
 void min_plus_cuda(const MinPlusParams<T>& params, std::uintptr_t stream);
 
-// Host-memory twins (NumPy in, NumPy out): copy the inputs to device buffers, run the kernels on
-// the legacy default stream, copy the result back, synchronise. Same arguments as above, host
+// Host-memory twin (NumPy in, NumPy out): copies the inputs to device buffers, runs the kernel on
+// the legacy default stream, copies the result back, synchronises. Same arguments as above, host
 // pointers.
 template <typename T>
-void shortest_paths_cuda_host(const CsrGraphView<T>& graph, index_t nnz, const index_t* sources, index_t n_sources,
-                              T* out);
-template <typename T>
-void floyd_warshall_cuda_host(T* dist, index_t n);
-template <typename T>
 void min_plus_cuda_host(const MinPlusParams<T>& params);
-
-// Bytes of device scratch `shortest_paths_cuda` allocates for a call (besides `out`).
-index_t shortest_paths_cuda_scratch_bytes(index_t n_nodes, index_t n_sources);
 #endif
 
 }  // namespace isogan

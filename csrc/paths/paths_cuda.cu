@@ -84,14 +84,7 @@ __global__ void relax_round_kernel(CsrGraphView<T> graph, T* out, std::uint8_t* 
   }
 }
 
-// Sources per launch: all of them when the two flag arrays stay under this budget.
-constexpr index_t kFlagBudgetBytes = index_t{1} << 30;
 constexpr int kRoundsPerCheck = 4;
-
-index_t sources_per_batch(index_t n_nodes, index_t n_sources) {
-  const index_t fitting = std::max<index_t>(1, kFlagBudgetBytes / (2 * std::max<index_t>(1, n_nodes)));
-  return std::max<index_t>(1, std::min(n_sources, fitting));
-}
 
 // ------------------------------------------------------------------ Floyd-Warshall
 
@@ -219,6 +212,34 @@ __global__ void dense_to_floyd_start_kernel(T* dist, index_t n) {
   }
 }
 
+// Every entry +inf, the diagonal 0. dist: (n, n) row-major.
+template <typename T>
+__global__ void fill_floyd_start_kernel(T* dist, index_t n) {
+  const index_t total = n * n;
+  for (index_t flat = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; flat < total;
+       flat += static_cast<index_t>(gridDim.x) * blockDim.x) {
+    const index_t row = flat / n;
+    dist[flat] = flat - row * n == row ? T(0) : device_infinity<T>();
+  }
+}
+
+// One warp per row writes that row's stored edges (columns are unique within a row, so no entry
+// is written twice; self loops, absent from a symmetrised graph, would keep the 0 diagonal).
+// dist: (n_nodes, n_nodes) row-major.
+template <typename T>
+__global__ void scatter_csr_edges_kernel(CsrGraphView<T> graph, T* dist) {
+  constexpr int kWarp = 32;
+  const index_t warps_per_grid = static_cast<index_t>(gridDim.x) * (blockDim.x / kWarp);
+  const int lane = threadIdx.x % kWarp;
+  for (index_t row = blockIdx.x * static_cast<index_t>(blockDim.x / kWarp) + threadIdx.x / kWarp;
+       row < graph.n_nodes; row += warps_per_grid) {
+    for (index_t e = graph.indptr[row] + lane; e < graph.indptr[row + 1]; e += kWarp) {
+      const index_t column = graph.indices[e];
+      if (column != row) dist[row * graph.n_nodes + column] = graph.weights[e];
+    }
+  }
+}
+
 // ------------------------------------------------------------------ min-plus transform
 
 // One thread per (query, column); neighbours visited in stored order, as on the CPU.
@@ -238,10 +259,6 @@ __global__ void min_plus_kernel(MinPlusParams<T> params) {
 
 }  // namespace
 
-index_t shortest_paths_cuda_scratch_bytes(index_t n_nodes, index_t n_sources) {
-  return 2 * sources_per_batch(n_nodes, n_sources) * n_nodes + static_cast<index_t>(sizeof(int));
-}
-
 template <typename T>
 void shortest_paths_cuda(const CsrGraphView<T>& graph, index_t nnz, const index_t* sources, index_t n_sources,
                          T* out, std::uintptr_t stream_handle) {
@@ -249,7 +266,7 @@ void shortest_paths_cuda(const CsrGraphView<T>& graph, index_t nnz, const index_
   const index_t n_nodes = graph.n_nodes;
   if (n_sources == 0 || n_nodes == 0) return;
   cudaStream_t stream = reinterpret_cast<cudaStream_t>(stream_handle);
-  const index_t batch = sources_per_batch(n_nodes, n_sources);
+  const index_t batch = shortest_paths_sources_per_batch(n_nodes, n_sources);
   DeviceBuffer<std::uint8_t> active(static_cast<std::size_t>(batch * n_nodes), stream);
   DeviceBuffer<std::uint8_t> next_active(static_cast<std::size_t>(batch * n_nodes), stream);
   DeviceBuffer<int> changed(1, stream);
@@ -293,6 +310,18 @@ void floyd_warshall_cuda(T* dist, index_t n, std::uintptr_t stream_handle) {
                                stream>>>(dist, n, kt, 3);
     ISOGAN_CUDA_CHECK(cudaGetLastError());
   }
+}
+
+template <typename T>
+void csr_to_floyd_start_cuda(const CsrGraphView<T>& graph, T* dist, std::uintptr_t stream_handle) {
+  const index_t n = graph.n_nodes;
+  if (n == 0) return;
+  cudaStream_t stream = reinterpret_cast<cudaStream_t>(stream_handle);
+  fill_floyd_start_kernel<T><<<grid_for(n * n), kThreads, 0, stream>>>(dist, n);
+  ISOGAN_CUDA_CHECK(cudaGetLastError());
+  // kThreads / 32 rows per block.
+  scatter_csr_edges_kernel<T><<<grid_for(n * 32), kThreads, 0, stream>>>(graph, dist);
+  ISOGAN_CUDA_CHECK(cudaGetLastError());
 }
 
 template <typename T>
@@ -340,29 +369,6 @@ void download(T* host, const DeviceBuffer<T>& device, cudaStream_t stream) {
 }  // namespace
 
 template <typename T>
-void shortest_paths_cuda_host(const CsrGraphView<T>& graph, index_t nnz, const index_t* sources, index_t n_sources,
-                              T* out) {
-  cudaStream_t stream = nullptr;
-  const std::size_t n_nodes = static_cast<std::size_t>(graph.n_nodes);
-  DeviceBuffer<index_t> indptr = upload(graph.indptr, n_nodes + 1, stream);
-  DeviceBuffer<std::int32_t> indices = upload(graph.indices, static_cast<std::size_t>(nnz), stream);
-  DeviceBuffer<T> weights = upload(graph.weights, static_cast<std::size_t>(nnz), stream);
-  DeviceBuffer<index_t> device_sources = upload(sources, static_cast<std::size_t>(n_sources), stream);
-  DeviceBuffer<T> device_out(static_cast<std::size_t>(n_sources) * n_nodes, stream);
-  const CsrGraphView<T> device_graph{graph.n_nodes, indptr.data(), indices.data(), weights.data()};
-  shortest_paths_cuda(device_graph, nnz, device_sources.data(), n_sources, device_out.data(), 0);
-  download(out, device_out, stream);
-}
-
-template <typename T>
-void floyd_warshall_cuda_host(T* dist, index_t n) {
-  cudaStream_t stream = nullptr;
-  DeviceBuffer<T> device_dist = upload(dist, static_cast<std::size_t>(n) * static_cast<std::size_t>(n), stream);
-  floyd_warshall_cuda(device_dist.data(), n, 0);
-  download(dist, device_dist, stream);
-}
-
-template <typename T>
 void min_plus_cuda_host(const MinPlusParams<T>& params) {
   cudaStream_t stream = nullptr;
   const std::size_t n_queries = static_cast<std::size_t>(params.n_queries);
@@ -388,8 +394,7 @@ void min_plus_cuda_host(const MinPlusParams<T>& params) {
   template void floyd_warshall_cuda<T>(T*, index_t, std::uintptr_t);                                               \
   template void dense_graph_to_floyd_start_cuda<T>(T*, index_t, std::uintptr_t);                                   \
   template void min_plus_cuda<T>(const MinPlusParams<T>&, std::uintptr_t);                                       \
-  template void shortest_paths_cuda_host<T>(const CsrGraphView<T>&, index_t, const index_t*, index_t, T*);       \
-  template void floyd_warshall_cuda_host<T>(T*, index_t);                                                         \
+  template void csr_to_floyd_start_cuda<T>(const CsrGraphView<T>&, T*, std::uintptr_t);                          \
   template void min_plus_cuda_host<T>(const MinPlusParams<T>&);
 
 ISOGAN_INSTANTIATE_PATHS_CUDA(float)

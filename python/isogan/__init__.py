@@ -6,6 +6,7 @@ and :func:`classical_mds`. Nothing here imports torch; the fused GAN ops live in
 :mod:`isogan.ops` and the GAN in :mod:`isogan.gan` (``pip install isogan[gan]``).
 """
 
+from isogan._arrays import DeviceArray
 from isogan._device import cuda_available, cuda_built
 from isogan.isomap import Isomap
 from isogan.knn import knn_graph
@@ -15,6 +16,7 @@ from isogan.paths import geodesic_distances
 __version__ = "0.1.0"
 
 __all__ = [
+    "DeviceArray",
     "Isomap",
     "classical_mds",
     "cuda_available",

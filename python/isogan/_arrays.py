@@ -1,9 +1,10 @@
-"""GPU array interop: read torch CUDA tensors and CuPy arrays in place.
+"""GPU array interop: read torch CUDA tensors, CuPy arrays and isogan DeviceArrays in place.
 
 Native CUDA entry points take raw device pointers (``int``) and a CUDA stream handle; this module
-turns a GPU array into those without a host round trip (``__cuda_array_interface__``, which torch
-and CuPy both implement) and allocates outputs with the input's own library, so a torch tensor in
-gives a torch tensor out on the same device and stream.
+turns a GPU array into those without a host round trip (``__cuda_array_interface__``, which torch,
+CuPy and :class:`isogan.DeviceArray` implement) and allocates outputs with the input's own library,
+so a torch tensor in gives a torch tensor out on the same device and stream. isogan's own
+:class:`~isogan.DeviceArray` needs neither torch nor CuPy.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from isogan import _core
+
+DeviceArray = _core.DeviceArray
 
 
 @dataclass(frozen=True)
@@ -83,11 +88,17 @@ def device_array_view(x: Any) -> DeviceArrayView:
 
 def current_stream(like: Any) -> int:
     """Return the CUDA stream handle that ``like``'s library is using on ``like``'s device."""
+    if isinstance(like, DeviceArray):
+        return int(like.stream)
     if _is_torch_tensor(like):
         import torch
 
         return int(torch.cuda.current_stream(like.device).cuda_stream)
     cupy = sys.modules.get("cupy")
+    if cupy is not None and isinstance(like, cupy.ndarray):
+        # CuPy's current stream is per device: ask on the array's device, which the kernels run on.
+        with cupy.cuda.Device(like.device.id):
+            return int(cupy.cuda.get_current_stream().ptr)
     if cupy is not None:
         return int(cupy.cuda.get_current_stream().ptr)
     return 0
@@ -98,7 +109,7 @@ def device_empty(like: Any, shape: tuple[int, ...], dtype: np.dtype) -> Any:
 
     Parameters
     ----------
-    like : torch.Tensor or cupy.ndarray
+    like : torch.Tensor, cupy.ndarray or DeviceArray
         A GPU array whose library and device the result shares.
     shape : tuple of int
         Extents of the result.
@@ -107,8 +118,10 @@ def device_empty(like: Any, shape: tuple[int, ...], dtype: np.dtype) -> Any:
 
     Returns
     -------
-    torch.Tensor or cupy.ndarray
+    torch.Tensor, cupy.ndarray or DeviceArray
     """
+    if isinstance(like, DeviceArray):
+        return DeviceArray(shape, np.dtype(dtype), like.stream)
     if _is_torch_tensor(like):
         import torch
 
@@ -119,3 +132,50 @@ def device_empty(like: Any, shape: tuple[int, ...], dtype: np.dtype) -> Any:
 
     with cupy.cuda.Device(like.device.id):
         return cupy.empty(shape, dtype=dtype)
+
+
+def to_host(x: Any) -> np.ndarray:
+    """Copy a GPU array (torch, CuPy or DeviceArray) into a new numpy array.
+
+    Parameters
+    ----------
+    x : torch.Tensor, cupy.ndarray or DeviceArray
+        A CUDA array.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape and dtype.
+    """
+    if isinstance(x, DeviceArray):
+        return x.to_host()
+    if _is_torch_tensor(x):
+        return x.detach().cpu().numpy()
+    return x.get()
+
+
+def from_host_like(host: np.ndarray, like: Any) -> Any:
+    """Copy a host array onto ``like``'s device with ``like``'s library (torch, CuPy or DeviceArray).
+
+    Parameters
+    ----------
+    host : numpy.ndarray
+        Data to copy.
+    like : torch.Tensor, cupy.ndarray or DeviceArray
+        A GPU array whose library, device (and, for a DeviceArray, stream) the copy shares.
+
+    Returns
+    -------
+    torch.Tensor, cupy.ndarray or DeviceArray
+    """
+    host = np.ascontiguousarray(host)
+    if isinstance(like, DeviceArray):
+        return DeviceArray.from_host(host, like.stream)
+    if _is_torch_tensor(like):
+        import torch
+
+        return torch.from_numpy(host).to(like.device)
+    import cupy
+
+    with cupy.cuda.Device(like.device.id):
+        return cupy.asarray(host)

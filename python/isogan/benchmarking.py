@@ -78,6 +78,37 @@ CSV_COLUMNS = (
 )
 
 
+def swiss_roll_with_coordinates(
+    n_samples: int, dtype: str | np.dtype = "float64", random_state: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the benchmark swiss roll and its true 2-D coordinates.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of points.
+    dtype : str or numpy.dtype, default='float64'
+        dtype of the returned points.
+    random_state : int, default=0
+        Seed of :func:`sklearn.datasets.make_swiss_roll` (no noise).
+
+    Returns
+    -------
+    points : numpy.ndarray of shape (n_samples, 3)
+        C-contiguous points.
+    coordinates : numpy.ndarray of shape (n_samples, 2), float64
+        Where each point lies on the unrolled sheet: arc length along the spiral
+        (``t -> (t cos t, t sin t)``), and height.
+    """
+    from sklearn.datasets import make_swiss_roll
+
+    points, spiral_angle = make_swiss_roll(n_samples=n_samples, noise=0.0, random_state=random_state)
+    # Arc length of the spiral (t cos t, t sin t) from 0 to t.
+    arc_length = 0.5 * (spiral_angle * np.sqrt(1.0 + spiral_angle * spiral_angle) + np.arcsinh(spiral_angle))
+    coordinates = np.column_stack([arc_length, points[:, 1]])
+    return np.ascontiguousarray(points, dtype=dtype), coordinates
+
+
 def swiss_roll(n_samples: int, dtype: str | np.dtype = "float64", random_state: int = 0) -> np.ndarray:
     """Return the swiss roll used by every benchmark.
 
@@ -95,10 +126,43 @@ def swiss_roll(n_samples: int, dtype: str | np.dtype = "float64", random_state: 
     numpy.ndarray of shape (n_samples, 3)
         C-contiguous points.
     """
-    from sklearn.datasets import make_swiss_roll
+    return swiss_roll_with_coordinates(n_samples, dtype, random_state)[0]
 
-    points, _ = make_swiss_roll(n_samples=n_samples, noise=0.0, random_state=random_state)
-    return np.ascontiguousarray(points, dtype=dtype)
+
+def residual_variance(embedding: np.ndarray, coordinates: np.ndarray, n_points: int = 2000) -> float:
+    """Return ``1 - r**2`` between pairwise distances of an embedding and of the true coordinates.
+
+    The usual Isomap quality measure (Tenenbaum et al. 2000): ``r`` is the correlation of the
+    pairwise Euclidean distances of the embedding with those of the true coordinates, on at most
+    ``n_points`` points drawn with a fixed seed (so every N costs the same).
+
+    Parameters
+    ----------
+    embedding : numpy.ndarray of shape (n_samples, n_components)
+        Embedded points.
+    coordinates : numpy.ndarray of shape (n_samples, n_true)
+        True coordinates (e.g. from :func:`swiss_roll_with_coordinates`).
+    n_points : int, default=2000
+        Points used (all when there are fewer).
+
+    Returns
+    -------
+    float
+        0 for an embedding isometric to the truth up to scale; 1 for one unrelated to it.
+
+    Examples
+    --------
+    >>> coordinates = np.random.default_rng(0).normal(size=(50, 2))
+    >>> round(residual_variance(3.0 * coordinates + 1.0, coordinates), 12)
+    0.0
+    """
+    from scipy.spatial.distance import pdist
+
+    sample = np.random.default_rng(0).choice(len(embedding), min(n_points, len(embedding)), replace=False)
+    correlation = np.corrcoef(
+        pdist(np.asarray(embedding[sample], dtype=np.float64)), pdist(np.asarray(coordinates[sample], dtype=np.float64))
+    )[0, 1]
+    return float(1.0 - correlation * correlation)
 
 
 def relative_max_error(result: np.ndarray, reference: np.ndarray) -> float:

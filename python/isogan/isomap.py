@@ -34,7 +34,7 @@ from isogan import knn as _knn
 from isogan import landmark as _landmark
 from isogan import mds as _mds
 from isogan import paths as _paths
-from isogan._arrays import is_device_array
+from isogan._arrays import is_device_array, to_host
 
 # A fit whose geodesic stage handles more points than this is expected to run longer than about
 # two seconds on a small CPU, so it gets a progress bar (decided up front from the sample count).
@@ -175,8 +175,13 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     metric_params : dict, default=None
         Additional keyword arguments for the metric function.
     device : {'auto', 'cpu', 'cuda'}, default='auto'
-        Where the stages run. 'auto' uses a CUDA device when one is usable and the CPU otherwise;
-        'cuda' raises RuntimeError when none is usable.
+        Where the stages run. 'auto' uses a CUDA device when one is usable and the CPU otherwise
+        (a debug-level log line on the 'isogan' logger says why); 'cuda' raises RuntimeError when
+        none is usable. On the GPU the exact fit runs the kNN search, the shortest paths and the
+        eigensolver there, with the (N, N) geodesic matrix kept in GPU memory (an
+        :class:`isogan.DeviceArray`; neither torch nor CuPy is needed) until the eigensolver has
+        read it, then copied to the host once as ``dist_matrix_``. The joining of disconnected
+        neighbour graphs runs on the host, as in scikit-learn.
     n_landmarks : int or None, default=None
         None: exact Isomap (N x N geodesic matrix). An int L: landmark Isomap (de Silva &
         Tenenbaum 2003), geodesics from L landmarks only (L x N), classical MDS on the L x L
@@ -214,7 +219,8 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         are all strings.
     timings_ : dict of str to float
         Wall-clock seconds spent in each stage of the last fit ('validate', 'knn', 'connect',
-        'paths', 'mds'; landmark Isomap adds 'landmarks').
+        'paths', 'mds'; landmark Isomap adds 'landmarks'; an exact fit on 'cuda' adds 'download',
+        the one device-to-host copy of ``dist_matrix_``).
 
     See Also
     --------
@@ -397,6 +403,9 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     def _fit_exact(self, graph: Any, device: str, progress: "_StageProgress", timings: dict[str, float]) -> None:
         """All-pairs geodesic distances, then classical MDS on them (scikit-learn's Isomap)."""
+        if device == "cuda":
+            self._fit_exact_on_device(graph, progress, timings)
+            return
         with _timed(timings, "paths"):
             dist_matrix = _paths.geodesic_distances(graph, method=self.path_method, n_jobs=self.n_jobs, device=device)
         progress.advance()
@@ -412,6 +421,40 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             )
             fit_state = _mds.mds_fit_state(dist_matrix, eigenvalues, eigenvectors, n_jobs=self.n_jobs)
         self.dist_matrix_ = _to_numpy(dist_matrix)
+        self.kernel_pca_ = IsomapKernelPCA(self.n_components, fit_state)
+        self.embedding_ = _to_numpy(embedding)
+        progress.advance()
+
+    def _fit_exact_on_device(self, graph: Any, progress: "_StageProgress", timings: dict[str, float]) -> None:
+        """The exact fit on the GPU: the (N, N) geodesic matrix stays in device memory until MDS has read it.
+
+        Shortest paths write it into a DeviceArray (no torch or CuPy involved), the eigensolver
+        reads that array in place, and only then is it copied once to the host as ``dist_matrix_``.
+        """
+        with _timed(timings, "paths"):
+            geodesic = _paths.geodesic_distances_device(graph, method=self.path_method)
+        progress.advance()
+        with _timed(timings, "mds"):
+            embedding, eigenvalues, eigenvectors = _mds.classical_mds(
+                geodesic,
+                n_components=self.n_components,
+                eigen_solver=self.eigen_solver,
+                tol=self.tol,
+                max_iter=self.max_iter,
+                device="cuda",
+            )
+            fit_state = _mds.mds_fit_state(geodesic, eigenvalues, eigenvectors)
+        with _timed(timings, "download"):
+            n_samples = geodesic.shape[0]
+            _device.ensure_memory(
+                geodesic.nbytes,
+                f"the ({n_samples}, {n_samples}) {geodesic.dtype.name} geodesic distance matrix (dist_matrix_) on the host",
+                "Pass float32 input to halve it, fit fewer points, or use landmark Isomap (n_landmarks=...).",
+                device="cpu",
+            )
+            dist_matrix = np.empty(geodesic.shape, dtype=geodesic.dtype)
+            geodesic.copy_to(dist_matrix)
+        self.dist_matrix_ = dist_matrix
         self.kernel_pca_ = IsomapKernelPCA(self.n_components, fit_state)
         self.embedding_ = _to_numpy(embedding)
         progress.advance()
@@ -515,7 +558,27 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             remedy = "Fit fewer points."
         _device.ensure_memory(square_bytes + working_bytes, what, remedy, device="cpu")
         if device == "cuda":
-            _device.ensure_memory(square_bytes + working_bytes, what, remedy + " Or use device='cpu'.", device="cuda")
+            _device.ensure_memory(
+                self._device_fit_bytes(n_samples, dtype),
+                f"the ({n_samples}, {n_samples}) {dtype.name} geodesic distance matrix on the GPU, with the "
+                "shortest-path scratch and the eigensolver's vectors",
+                "Pass float32 input to halve it, use landmark Isomap (n_landmarks=...), or device='cpu'.",
+                device="cuda",
+            )
+
+    def _device_fit_bytes(self, n_samples: int, dtype: np.dtype) -> int:
+        """Peak GPU bytes of an exact fit on 'cuda', predicted before anything is allocated.
+
+        The larger of the shortest-path stage (the (N, N) output, the uploaded graph and, unless
+        ``path_method='FW'``, the batched Bellman-Ford scratch) and the eigensolver stage (the
+        (N, N) matrix plus one block product's vectors). A radius graph's size is unknown up
+        front; it is counted as one neighbour per point and checked again before the upload.
+        """
+        n_edges = 2 * n_samples * (self.n_neighbors or 1)
+        method = "FW" if self.path_method == "FW" else "D"
+        paths_bytes = _paths.predict_device_bytes(n_samples, n_edges, n_samples, dtype.itemsize, method)
+        mds_bytes = n_samples * n_samples * dtype.itemsize + _mds.device_product_bytes(n_samples, self.n_components)
+        return max(paths_bytes, mds_bytes)
 
     def _connect_components(self, graph: Any, X_fit: Any, dtype: np.dtype) -> Any:
         """Join the components of a disconnected neighbour graph like scikit-learn's Isomap."""
@@ -755,10 +818,8 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
 # ---------------------------------------------------------------------------------- helpers
 def _host_copy(X: Any) -> np.ndarray:
-    """Copy a torch CUDA tensor or CuPy array to a host numpy array (for ``nbrs_``)."""
-    if hasattr(X, "detach"):
-        return X.detach().cpu().numpy()
-    return X.get()
+    """Copy a torch CUDA tensor, CuPy array or DeviceArray to a host numpy array (for ``nbrs_``)."""
+    return to_host(X)
 
 
 def _csr_to_host(graph: Any) -> Any:

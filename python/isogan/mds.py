@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -31,7 +30,7 @@ from sklearn.utils.validation import check_array
 from threadpoolctl import threadpool_limits
 
 from isogan import _core
-from isogan._arrays import current_stream, device_array_view, is_device_array
+from isogan._arrays import current_stream, device_array_view, from_host_like, is_device_array, to_host
 from isogan._device import ensure_memory, resolve_device
 
 __all__ = ["MdsFitState", "classical_mds", "mds_fit_state", "mds_transform"]
@@ -327,22 +326,33 @@ def _solve(eigen_solver: str, n: int, n_wanted: int, dtype: np.dtype, tol: float
 
 
 # ------------------------------------------------------------------------------------ device helpers
-def _like_device(host: np.ndarray, like: Any) -> Any:
-    """Copy a host array onto ``like``'s device with ``like``'s library."""
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(like, torch.Tensor):
-        return torch.from_numpy(np.ascontiguousarray(host)).to(like.device)
-    import cupy
-
-    with cupy.cuda.Device(like.device.id):
-        return cupy.asarray(host)
+# Vectors per block of the CUDA product kernel (kTileCols in csrc/mds/mds_cuda.cu): blocks are
+# zero-padded to a multiple of it on the device.
+_DEVICE_TILE_VECTORS = 16
 
 
-def _to_host(array: Any) -> np.ndarray:
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(array, torch.Tensor):
-        return array.detach().cpu().numpy()
-    return array.get()
+def device_product_bytes(n_samples: int, n_components: int) -> int:
+    """Device bytes one CUDA block product over an (n_samples, n_samples) matrix allocates.
+
+    The block Lanczos solver multiplies blocks of ``max(8, 2 * n_components rounded up to 8)``
+    vectors; the kernel pads a block to a multiple of 16 float64 columns and holds it twice (the
+    input block and the product).
+
+    Parameters
+    ----------
+    n_samples : int
+        Rows of the distance matrix.
+    n_components : int
+        Eigenpairs wanted.
+
+    Returns
+    -------
+    int
+        Bytes.
+    """
+    block = max(_MIN_BLOCK, -(-2 * n_components // 8) * 8)
+    padded = -(-block // _DEVICE_TILE_VECTORS) * _DEVICE_TILE_VECTORS
+    return 2 * 8 * n_samples * padded
 
 
 class _DeviceMatrix:
@@ -479,8 +489,8 @@ def classical_mds(dist_matrix: Any, n_components: int = 2, *, eigen_solver: str 
         device_matrix = _DeviceMatrix(dist_matrix)
         _check_square(device_matrix.shape)
         parts = _classical_mds_cuda(device_matrix, int(n_components), eigen_solver, tol, max_iter, random_state,
-                                    lambda: _to_host(dist_matrix))
-        return tuple(_like_device(part, dist_matrix) for part in parts)
+                                    lambda: to_host(dist_matrix))
+        return tuple(from_host_like(part, dist_matrix) for part in parts)
     dist = _check_host(dist_matrix)
     _check_square(dist.shape)
     if resolved == "cuda":
@@ -509,8 +519,8 @@ def _classical_mds_cuda(device_matrix: _DeviceMatrix, n_components: int, eigen_s
         raise ValueError("Input dist_matrix contains NaN or infinity.")
     _check_symmetric(*device_matrix.symmetry(), dtype)
     n_wanted = min(n_components, n)
-    ensure_memory(2 * 8 * n * max(_MIN_BLOCK, 2 * n_wanted), "the CUDA block products' vectors",
-                  "Use device='cpu'.", device="cuda")
+    ensure_memory(device_product_bytes(n, n_wanted), "the CUDA block products' vectors",
+                  "Use fewer components or device='cpu'.", device="cuda")
 
     def dense_kernel() -> np.ndarray:
         ensure_memory(2 * n * n * dtype.itemsize, f"a host copy of the ({n}, {n}) {dtype} dist_matrix for "
@@ -553,8 +563,8 @@ def mds_fit_state(dist_matrix: Any, eigenvalues: Any, eigenvectors: Any, *,
         dist = _check_host(dist_matrix)
         _check_square(dist.shape)
         row_means = _core.mds_squared_row_means(dist, _n_jobs(n_jobs))
-    eigenvalues = _to_host(eigenvalues) if is_device_array(eigenvalues) else np.asarray(eigenvalues)
-    eigenvectors = _to_host(eigenvectors) if is_device_array(eigenvectors) else np.asarray(eigenvectors)
+    eigenvalues = to_host(eigenvalues) if is_device_array(eigenvalues) else np.asarray(eigenvalues)
+    eigenvectors = to_host(eigenvectors) if is_device_array(eigenvectors) else np.asarray(eigenvectors)
     if eigenvectors.ndim != 2 or eigenvectors.shape[0] != row_means.shape[0] or eigenvalues.shape != (
             eigenvectors.shape[1],):
         raise ValueError(
@@ -610,4 +620,4 @@ def mds_transform(geodesic_to_train: Any, fit_state: MdsFitState, *, n_jobs: int
     projected = (products - (fit_state.kernel_row_means @ scaled_vectors)[None, :]
                  - np.outer(query_means - fit_state.kernel_mean, column_sums))
     projected = projected.astype(dtype, copy=False)
-    return _like_device(projected, geodesic_to_train) if is_device_array(geodesic_to_train) else projected
+    return from_host_like(projected, geodesic_to_train) if is_device_array(geodesic_to_train) else projected

@@ -22,19 +22,30 @@ them, and scipy's Dijkstra gives wrong answers or crashes on them).
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import reverse_cuthill_mckee
+from scipy.sparse.csgraph import reverse_cuthill_mckee, shortest_path
 
 from isogan import _core
-from isogan._arrays import device_array_view, device_empty, is_device_array
+from isogan._arrays import DeviceArray, device_array_view, device_empty, from_host_like, is_device_array
 from isogan._device import ensure_memory, resolve_device
 
-__all__ = ["geodesic_distances", "geodesic_from_neighbors", "min_plus_rows"]
+__all__ = [
+    "choose_gpu_method",
+    "geodesic_distances",
+    "geodesic_distances_device",
+    "geodesic_from_neighbors",
+    "gpu_method_costs",
+    "min_plus_rows",
+    "predict_device_bytes",
+]
+
+logger = logging.getLogger("isogan")
 
 _METHODS = ("auto", "FW", "D")
 
@@ -51,6 +62,26 @@ _MEMORY_REMEDY = (
     "Use float32 input (half the bytes), landmark Isomap (n_landmarks=...) which keeps only "
     "(n_landmarks, N) distances, or fewer points."
 )
+_DEVICE_MEMORY_REMEDY = (
+    "Use float32 input (half the bytes), landmark Isomap (n_landmarks=...) which keeps only "
+    "(n_landmarks, N) distances, or device='cpu'."
+)
+
+# GPU cost model of the two all-pairs algorithms (DESIGN.md, "Geodesic distances"). The rates are
+# estimates for an H100/H200-class GPU, NOT measurements: nothing here has been timed on hardware
+# yet, so the FW/BF crossover they draw is a model until benchmarks/gpu_suite.sh measures it.
+# Blocked Floyd-Warshall: N^3 min-plus operations (an add and a min each) in 64 x 64 shared-memory
+# tiles on the CUDA cores, GEMM-shaped; assumed ~30% of the fp32 / fp64 instruction rate.
+_GPU_MIN_PLUS_PER_SECOND = {np.dtype(np.float32): 1.0e13, np.dtype(np.float64): 5.0e12}
+# Batched Bellman-Ford: each round scans the (sources, N) activity flags (coalesced byte reads)
+# and relaxes the edges of the active nodes with scattered atomicMin updates.
+_GPU_FLAG_READS_PER_SECOND = 2.0e12
+_GPU_RELAXATIONS_PER_SECOND = 2.0e10
+# A node's distance from one source improves a few times before it settles, and each improvement
+# relaxes all its edges again; the rounds until nothing changes exceed the hop diameter because a
+# weighted shortest path takes more hops than the fewest-hop path.
+_BF_RELAXATIONS_PER_EDGE = 3.0
+_BF_ROUNDS_PER_HOP = 2.0
 
 
 def geodesic_distances(
@@ -74,27 +105,34 @@ def geodesic_distances(
 
     Parameters
     ----------
-    graph : sparse matrix, ndarray, torch.Tensor or cupy.ndarray of shape (N, N)
+    graph : sparse matrix, ndarray, or GPU array of shape (N, N)
         Edge weights, e.g. ``sklearn.neighbors.kneighbors_graph(X, mode='distance')``. Sparse:
         every stored entry is an edge (explicit zeros are zero-weight edges). Dense: 0 and +inf
-        mean no edge. Weights must be non-negative and not NaN. A GPU array (dense, as an
-        adjacency matrix) runs blocked Floyd-Warshall on its GPU whatever ``method`` says and
-        returns a GPU array of the same library on the same device and stream.
+        mean no edge. Weights must be non-negative and not NaN. GPU input stays on its GPU and
+        the result is a dense GPU array of the input's library on the same device and stream:
+        a GPU *sparse* graph (torch sparse CSR or COO tensor, ``cupyx.scipy.sparse`` matrix;
+        its O(E) edge list passes through the host once to be validated and symmetrised) runs
+        the GPU kernels chosen by ``method``; a dense GPU array (torch tensor, CuPy array) is
+        an adjacency matrix and runs blocked Floyd-Warshall whatever ``method`` says.
     method : {'auto', 'D', 'FW'}, default='auto'
-        'D': Dijkstra from every source, sources spread over threads. 'FW': blocked
-        Floyd-Warshall on the dense matrix (O(N^3); only sensible for small or dense graphs).
+        On the CPU: 'D' Dijkstra from every source, sources spread over threads; 'FW' blocked
+        Floyd-Warshall on the dense matrix (O(N^3); only sensible for small or dense graphs);
         'auto' picks like scipy: 'FW' when the graph has at least N^2/4 edges and no ``indices``
-        are given, else 'D'. With ``indices``, 'FW' is computed by Dijkstra from those sources
-        (Floyd-Warshall needs the whole N x N).
+        are given, else 'D'. On the GPU: 'D' is batched frontier Bellman-Ford (many sources per
+        launch, O(N * E * rounds) work); 'FW' blocked Floyd-Warshall with min-plus tiles (N^3
+        GEMM-shaped work); 'auto' takes the one with the smaller predicted time in the cost
+        model of :func:`gpu_method_costs`. That model's rates are estimates from DESIGN.md, not
+        yet measured on hardware, so the crossover it draws is a model too. With ``indices``,
+        'FW' is computed by the single-source method from those sources (Floyd-Warshall needs
+        the whole N x N).
     indices : int or array-like of int, optional
         Sources to compute; negative values count from the end as in scipy. An int gives a 1-D
         result of shape (N,), an array of L sources an (L, N) result. Default: all N sources.
     n_jobs : int, optional
         CPU threads (joblib convention: None or -1 = all cores, -2 = all but one).
     device : {'auto', 'cpu', 'cuda'}, default='auto'
-        Where to compute. NumPy/scipy input on 'cuda' is computed on the GPU ('D': batched
-        frontier Bellman-Ford from many sources per launch; 'FW': blocked Floyd-Warshall) and
-        copied back as a NumPy array.
+        Where to compute. NumPy/scipy input on 'cuda' is computed on the GPU into device memory
+        and copied back once as a NumPy array.
     progress : bool, optional
         Show a tqdm bar over the sources. None: only when the call is expected to take more than
         about 2 s.
@@ -111,7 +149,8 @@ def geodesic_distances(
         If the graph is not square, has negative or NaN weights, ``method`` is unknown or
         ``indices`` is out of range.
     MemoryError
-        If the output cannot fit in memory; the message names the bytes and a remedy.
+        If the output (and, on the GPU, the kernels' scratch) cannot fit in host or device memory;
+        the message names the bytes and a remedy.
 
     See Also
     --------
@@ -132,22 +171,28 @@ def geodesic_distances(
     if not isinstance(method, str) or method not in _METHODS:
         raise ValueError(f"The 'method' parameter must be a str among {set(_METHODS)}. Got {method!r} instead.")
     backend = resolve_device(device)
-    if is_device_array(graph):
+    on_gpu_sparse = _is_device_sparse(graph)
+    if on_gpu_sparse or is_device_array(graph):
         if backend != "cuda":
             raise ValueError("graph is a GPU array; pass device='cuda' or 'auto', or move it to the host first.")
+        if on_gpu_sparse:
+            return _geodesic_on_device_sparse(graph, method, indices)
         return _geodesic_on_device_input(graph, method, indices)
 
     weights = _as_symmetric_csr(graph)
     n_nodes = weights.n_nodes
     sources, squeeze = _sources(indices, n_nodes)
-    if method == "auto":
-        method = "FW" if indices is None and weights.n_edges >= n_nodes * n_nodes / 4 else "D"
     n_rows = n_nodes if sources is None else sources.size
     out_bytes = n_rows * n_nodes * weights.dtype.itemsize
     what = f"the ({n_rows}, {n_nodes}) {weights.dtype.name} geodesic distance matrix"
     if backend == "cuda":
-        result = _geodesic_cuda_from_host(weights, method, sources, out_bytes, what)
+        ensure_memory(out_bytes, what, _MEMORY_REMEDY, device="cpu")
+        device_result = _geodesic_into_device_array(weights, method, sources)
+        result = np.empty(device_result.shape, dtype=weights.dtype)
+        device_result.copy_to(result)
     else:
+        if method == "auto":
+            method = "FW" if indices is None and weights.n_edges >= n_nodes * n_nodes / 4 else "D"
         ensure_memory(out_bytes, what, _MEMORY_REMEDY, device="cpu")
         if method == "FW" and sources is None:
             result = _floyd_warshall_host(weights, n_jobs)
@@ -475,29 +520,291 @@ def _jobs(n_jobs: int | None) -> int:
 # ----------------------------------------------------------------------------- CUDA
 
 
-def _geodesic_cuda_from_host(
-    graph: _SymmetricGraph, method: str, sources: np.ndarray | None, out_bytes: int, what: str
-) -> np.ndarray:
-    """NumPy in, NumPy out: the kernels run on the GPU, staging through device buffers."""
+def gpu_method_costs(n_nodes: int, n_edges: int, n_sources: int, hop_diameter: int, dtype: Any) -> dict[str, float]:
+    """Predicted GPU seconds of the two shortest-path algorithms, from isogan's cost model.
+
+    * ``'FW'`` (blocked Floyd-Warshall, all pairs only): ``N^3`` min-plus operations at an assumed
+      1e13/s (float32) or 5e12/s (float64), whatever the sources or the density;
+    * ``'D'`` (batched frontier Bellman-Ford): per source, ``3 E`` scattered edge relaxations at an
+      assumed 2e10/s, plus one scan of the N activity flags per round at 2e12/s, with
+      ``2 * (hop_diameter + 1)`` rounds.
+
+    So 'FW' wins on small or dense graphs and 'D' on large sparse ones; for a k=10 kNN graph
+    (E ~ 15 N) the model puts the crossover between N ~ 10^4 (float64) and 2 x 10^4 (float32). The rates are estimates (DESIGN.md's
+    performance model), **not measurements**: no GPU time has been measured for either kernel yet.
+
+    Parameters
+    ----------
+    n_nodes : int
+        Nodes N.
+    n_edges : int
+        Stored directed edges E of the symmetric graph (each undirected edge counts twice).
+    n_sources : int
+        Rows wanted; 'FW' always computes all N.
+    hop_diameter : int
+        Estimated largest number of edges on a fewest-hop path (see :func:`choose_gpu_method`).
+    dtype : numpy dtype
+        float32 or float64.
+
+    Returns
+    -------
+    dict of str to float
+        ``{'FW': seconds, 'D': seconds}``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from isogan.paths import gpu_method_costs
+    >>> costs = gpu_method_costs(1000, 500_000, 1000, 3, np.float32)
+    >>> costs["FW"] < costs["D"]
+    True
+    """
+    n_nodes, n_edges, n_sources = int(n_nodes), int(n_edges), int(n_sources)
+    floyd = float(n_nodes) ** 3 / _GPU_MIN_PLUS_PER_SECOND[np.dtype(dtype)]
+    rounds = _BF_ROUNDS_PER_HOP * (int(hop_diameter) + 1)
+    per_source = (_BF_RELAXATIONS_PER_EDGE * n_edges / _GPU_RELAXATIONS_PER_SECOND
+                  + rounds * n_nodes / _GPU_FLAG_READS_PER_SECOND)
+    return {"FW": floyd, "D": n_sources * per_source}
+
+
+def _hop_diameter(graph: _SymmetricGraph) -> int:
+    """Fewest-hop eccentricity found by a double BFS sweep (a lower bound of the hop diameter, O(E))."""
+    if graph.n_nodes == 0 or graph.n_edges == 0:
+        return 0
+    adjacency = sp.csr_matrix(
+        (np.ones(graph.n_edges), graph.indices, graph.indptr), shape=(graph.n_nodes, graph.n_nodes)
+    )
+    hops = shortest_path(adjacency, method="D", unweighted=True, indices=0)
+    farthest = int(np.argmax(np.where(np.isfinite(hops), hops, -1.0)))
+    hops = shortest_path(adjacency, method="D", unweighted=True, indices=farthest)
+    return int(np.max(hops[np.isfinite(hops)]))
+
+
+def choose_gpu_method(n_nodes: int, n_edges: int, n_sources: int, all_pairs: bool, method: str,
+                      hop_diameter: int | None, dtype: Any) -> str:
+    """Resolve a ``method`` argument to the GPU algorithm that runs: 'FW' or 'D'.
+
+    'FW' runs only for all pairs; 'D' (batched Bellman-Ford) serves explicit ``indices`` and
+    ``method='D'``; ``method='auto'`` takes the faster one in :func:`gpu_method_costs`' model
+    (a model, not a measurement) and logs its figures at debug level.
+
+    Parameters
+    ----------
+    n_nodes, n_edges, n_sources : int
+        As in :func:`gpu_method_costs`.
+    all_pairs : bool
+        Whether every source is wanted (no ``indices``).
+    method : {'auto', 'FW', 'D'}
+        The user's choice.
+    hop_diameter : int or None
+        Hop-diameter estimate; only read for ``method='auto'`` with all pairs.
+    dtype : numpy dtype
+        float32 or float64.
+
+    Returns
+    -------
+    str
+        'FW' or 'D'.
+    """
+    if not all_pairs or method == "D":
+        return "D"
+    if method == "FW":
+        return "FW"
+    costs = gpu_method_costs(n_nodes, n_edges, n_sources, hop_diameter or 0, dtype)
+    choice = "FW" if costs["FW"] <= costs["D"] else "D"
+    logger.debug(
+        "geodesic_distances on the GPU, method='auto': %s (cost model, not measured: Floyd-Warshall %.3g s, "
+        "batched Bellman-Ford %.3g s; N=%d, E=%d, hop diameter ~%d)",
+        choice, costs["FW"], costs["D"], n_nodes, n_edges, hop_diameter or 0,
+    )
+    return choice
+
+
+def predict_device_bytes(n_nodes: int, n_edges: int, n_sources: int, itemsize: int, method: str) -> int:
+    """Device bytes one GPU shortest-path call allocates, predicted before any allocation.
+
+    The (n_sources, N) output, the uploaded symmetric CSR graph (int64 offsets, int32 columns,
+    weights), and for 'D' the int64 sources and the batched kernel's two byte-flag arrays
+    (``_core.paths_shortest_paths_cuda_scratch_bytes``).
+
+    Parameters
+    ----------
+    n_nodes, n_edges, n_sources : int
+        Graph size and rows wanted ('FW': n_sources = N).
+    itemsize : int
+        Bytes per distance (4 or 8).
+    method : {'FW', 'D'}
+        The algorithm that runs.
+
+    Returns
+    -------
+    int
+        Bytes.
+
+    Examples
+    --------
+    >>> from isogan.paths import predict_device_bytes
+    >>> predict_device_bytes(100, 1000, 100, 4, "FW")
+    48808
+    """
+    n_nodes, n_edges, n_sources = int(n_nodes), int(n_edges), int(n_sources)
+    total = n_sources * n_nodes * itemsize + (n_nodes + 1) * 8 + n_edges * (4 + itemsize)
+    if method == "D":
+        total += n_sources * 8 + int(_core.paths_shortest_paths_cuda_scratch_bytes(n_nodes, n_sources))
+    return total
+
+
+def _ensure_device_paths_memory(graph: _SymmetricGraph, n_sources: int, method: str) -> None:
     n_nodes = graph.n_nodes
-    if method == "FW" and sources is None:
-        ensure_memory(out_bytes, what, _MEMORY_REMEDY, device="cuda")
-        dist = _floyd_start(graph)
-        _core.paths_floyd_warshall_cuda_host(dist)
-        return dist
-    if sources is None:
-        sources = np.arange(n_nodes, dtype=np.int64)
-    scratch = int(_core.paths_shortest_paths_cuda_scratch_bytes(n_nodes, sources.size))
-    graph_bytes = graph.indptr.nbytes + graph.indices.nbytes + graph.weights.nbytes + sources.nbytes
-    ensure_memory(out_bytes + scratch + graph_bytes, what, _MEMORY_REMEDY, device="cuda")
-    ensure_memory(out_bytes, what, _MEMORY_REMEDY, device="cpu")
-    out = np.empty((sources.size, n_nodes), dtype=graph.dtype)
-    _core.paths_shortest_paths_cuda_host(graph.indptr, graph.indices, graph.weights, sources, out)
+    needed = predict_device_bytes(n_nodes, graph.n_edges, n_sources, graph.dtype.itemsize, method)
+    name = "Floyd-Warshall" if method == "FW" else "batched Bellman-Ford"
+    what = (f"the ({n_sources}, {n_nodes}) {graph.dtype.name} geodesic distance matrix on the GPU "
+            f"({name}, with its graph and scratch)")
+    ensure_memory(needed, what, _DEVICE_MEMORY_REMEDY, device="cuda")
+
+
+def _run_paths_on_device(graph: _SymmetricGraph, method: str, sources: np.ndarray | None, out: Any) -> None:
+    """Write the geodesic rows of ``sources`` (None: all, in node order) into the GPU array ``out``.
+
+    The graph (O(E)) is uploaded with ``out``'s library (torch, CuPy or DeviceArray) and every
+    kernel runs on ``out``'s stream, so no synchronisation with the caller's work is needed.
+    """
+    out_view = device_array_view(out)
+    n_nodes = graph.n_nodes
+    if n_nodes == 0 or out_view.shape[0] == 0:
+        return
+    stream = out_view.stream
+
+    # The uploads are released when this function returns; their frees are stream-ordered (torch's
+    # and CuPy's pools, cudaFreeAsync for a DeviceArray), so they wait for the kernels queued here.
+    def upload(array: np.ndarray) -> tuple[Any, int]:
+        device = _to_device_like(array, out)
+        return device, device_array_view(device).pointer if array.size else 0
+
+    indptr, indptr_pointer = upload(graph.indptr)
+    indices, indices_pointer = upload(graph.indices)
+    weights, weights_pointer = upload(graph.weights)
+    if method == "FW":
+        _core.paths_csr_floyd_start_cuda(indptr_pointer, indices_pointer, weights_pointer, n_nodes,
+                                         out_view.pointer, graph.dtype.name, stream)
+        _core.paths_floyd_warshall_cuda(out_view.pointer, n_nodes, graph.dtype.name, stream, False)
+    else:
+        rows = np.arange(n_nodes, dtype=np.int64) if sources is None else np.ascontiguousarray(sources, np.int64)
+        device_sources, sources_pointer = upload(rows)
+        _core.paths_shortest_paths_cuda(indptr_pointer, indices_pointer, weights_pointer, n_nodes, graph.n_edges,
+                                        sources_pointer, rows.size, out_view.pointer, graph.dtype.name, stream)
+
+
+def _resolved_gpu_method(graph: _SymmetricGraph, method: str, sources: np.ndarray | None) -> str:
+    all_pairs = sources is None
+    n_sources = graph.n_nodes if all_pairs else sources.size
+    hop_diameter = _hop_diameter(graph) if method == "auto" and all_pairs else None
+    return choose_gpu_method(graph.n_nodes, graph.n_edges, n_sources, all_pairs, method, hop_diameter, graph.dtype)
+
+
+def _geodesic_into_device_array(graph: _SymmetricGraph, method: str, sources: np.ndarray | None) -> DeviceArray:
+    """Geodesic rows of a validated host graph, computed on the GPU into a new DeviceArray."""
+    n_sources = graph.n_nodes if sources is None else sources.size
+    method = _resolved_gpu_method(graph, method, sources)
+    _ensure_device_paths_memory(graph, n_sources, method)
+    out = DeviceArray((n_sources, graph.n_nodes), graph.dtype)
+    _run_paths_on_device(graph, method, sources, out)
     return out
+
+
+def geodesic_distances_device(graph: Any, method: str = "auto") -> DeviceArray:
+    """All-pairs geodesic distances of a host graph, computed on the GPU and left there.
+
+    The device-resident twin of :func:`geodesic_distances` for host graphs, used by
+    ``Isomap(device='cuda')``: the O(E) graph is validated and symmetrised on the host, uploaded,
+    and the (N, N) result stays in GPU memory as a :class:`~isogan.DeviceArray` (torch and CuPy can
+    read it in place; :func:`isogan.classical_mds` reads it in place). Needs neither torch nor CuPy.
+
+    Parameters
+    ----------
+    graph : sparse matrix or ndarray of shape (N, N)
+        As in :func:`geodesic_distances`.
+    method : {'auto', 'D', 'FW'}, default='auto'
+        GPU algorithm, as in :func:`geodesic_distances` ('auto': the cost model's choice).
+
+    Returns
+    -------
+    DeviceArray of shape (N, N)
+        float32 for a float32 graph, else float64; ``+inf`` between disconnected nodes.
+
+    Raises
+    ------
+    RuntimeError
+        Without a usable CUDA device (the reason is given).
+    MemoryError
+        If the result, graph and scratch do not fit in free GPU memory (bytes and remedy named).
+    ValueError
+        As :func:`geodesic_distances` for a bad graph or ``method``.
+    """
+    if not isinstance(method, str) or method not in _METHODS:
+        raise ValueError(f"The 'method' parameter must be a str among {set(_METHODS)}. Got {method!r} instead.")
+    resolve_device("cuda")
+    return _geodesic_into_device_array(_as_symmetric_csr(graph), method, None)
+
+
+def _is_device_sparse(graph: Any) -> bool:
+    """Whether ``graph`` is a sparse matrix in GPU memory (torch sparse CUDA tensor, cupyx sparse)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(graph, torch.Tensor):
+        return bool(graph.is_cuda) and graph.layout != torch.strided
+    return type(graph).__module__.startswith("cupyx.scipy.sparse")
+
+
+def _device_sparse_to_host(graph: Any) -> tuple[sp.spmatrix, Any]:
+    """The scipy form of a GPU sparse graph (its O(E) edge list), and a dense array of its library.
+
+    torch: a sparse CSR tensor, or a COO tensor (duplicates summed, as scipy's COO conversion does).
+    cupyx: any format (``.get()`` keeps it, and the usual scipy semantics apply).
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(graph, torch.Tensor):
+        if graph.layout == torch.sparse_coo:
+            graph = graph.coalesce()
+            values = graph.values()
+            rows, cols = graph.indices().cpu().numpy()
+            host = sp.coo_matrix((_torch_values_to_numpy(values), (rows, cols)), shape=tuple(graph.shape))
+        elif graph.layout == torch.sparse_csr:
+            values = graph.values()
+            host = sp.csr_matrix(
+                (_torch_values_to_numpy(values), graph.col_indices().cpu().numpy(), graph.crow_indices().cpu().numpy()),
+                shape=tuple(graph.shape),
+            )
+        else:
+            raise ValueError(f"a torch sparse graph must have the sparse_csr or sparse_coo layout, got {graph.layout}")
+        return host, values
+    return graph.get(), graph.data
+
+
+def _torch_values_to_numpy(values: Any) -> np.ndarray:
+    import torch
+
+    if values.is_floating_point() and values.dtype not in (torch.float32, torch.float64):
+        values = values.to(torch.float64)
+    return values.detach().cpu().numpy()
+
+
+def _geodesic_on_device_sparse(graph: Any, method: str, indices: Any) -> Any:
+    """GPU sparse graph in, dense GPU distances out (the input's library, device and stream)."""
+    host_graph, like = _device_sparse_to_host(graph)
+    weights = _as_symmetric_csr(host_graph)
+    sources, squeeze = _sources(indices, weights.n_nodes)
+    n_sources = weights.n_nodes if sources is None else sources.size
+    resolved = _resolved_gpu_method(weights, method, sources)
+    _ensure_device_paths_memory(weights, n_sources, resolved)
+    out = device_empty(like, (n_sources, weights.n_nodes), weights.dtype)
+    _run_paths_on_device(weights, resolved, sources, out)
+    return out[0] if squeeze else out
 
 
 def _geodesic_on_device_input(graph: Any, method: str, indices: Any) -> Any:
     """Dense GPU adjacency in, GPU distances out (same library, device and stream)."""
+    if isinstance(graph, DeviceArray):
+        raise ValueError("a DeviceArray graph is not supported; pass a scipy/numpy graph, or a torch/CuPy array.")
     view = device_array_view(graph)
     if len(view.shape) != 2 or view.shape[0] != view.shape[1]:
         raise ValueError(f"graph must be a square (N, N) matrix, got shape {view.shape}")
@@ -507,7 +814,8 @@ def _geodesic_on_device_input(graph: Any, method: str, indices: Any) -> Any:
     sources, squeeze = _sources(indices, n_nodes)
     out_bytes = n_nodes * n_nodes * view.dtype.itemsize
     ensure_memory(
-        out_bytes, f"the ({n_nodes}, {n_nodes}) {view.dtype.name} geodesic distance matrix", _MEMORY_REMEDY, device="cuda"
+        out_bytes, f"the ({n_nodes}, {n_nodes}) {view.dtype.name} geodesic distance matrix", _DEVICE_MEMORY_REMEDY,
+        device="cuda",
     )
     # Copy the adjacency with the input's own library, then turn it into distances in place.
     dist = device_empty(graph, (n_nodes, n_nodes), view.dtype)
@@ -523,17 +831,10 @@ def _geodesic_on_device_input(graph: Any, method: str, indices: Any) -> Any:
 
 
 def _to_device_like(array: np.ndarray, like: Any) -> Any:
-    """Copy a host array to ``like``'s device with ``like``'s library (torch or CuPy)."""
+    """Copy a host array to ``like``'s device with ``like``'s library (torch, CuPy or DeviceArray)."""
     if not array.size:
         return device_empty(like, array.shape, array.dtype)
-    if type(like).__module__.startswith("torch"):
-        import torch
-
-        return torch.as_tensor(array, device=like.device)
-    import cupy
-
-    with cupy.cuda.Device(like.device.id):
-        return cupy.asarray(array)
+    return from_host_like(array, like)
 
 
 def _min_plus_on_device(

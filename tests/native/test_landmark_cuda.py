@@ -355,8 +355,6 @@ class FakeDeviceCore:
                              self.view(sources, np.int64, (n_sources,)).copy(), result, 1)
         self.view(out, dtype, (n_sources, n_nodes))[:] = result
 
-    def paths_shortest_paths_cuda_scratch_bytes(self, n_nodes, n_sources):
-        return lc.paths_scratch_bytes(n_nodes, n_sources)
 
 
 @pytest.fixture

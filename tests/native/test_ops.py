@@ -135,6 +135,84 @@ def test_bias_act_extreme_inputs_stay_finite():
         torch.testing.assert_close(y, bias_act(x, dim=0, act=act, gain=1.0, impl="ref"))
 
 
+_VARIANTS = ("baseline", "avx2", "avx512")
+_AVAILABLE_VARIANTS = _VARIANTS[: _VARIANTS.index(isogan._core.ops_best_cpu_variant()) + 1]
+
+
+@pytest.fixture(params=_AVAILABLE_VARIANTS)
+def cpu_variant(request):
+    """Run a test with each instruction-set variant of the CPU kernels this machine executes."""
+    isogan._core.ops_set_cpu_variant(request.param)
+    yield request.param
+    isogan._core.ops_set_cpu_variant(isogan._core.ops_best_cpu_variant())
+
+
+def _float32_sweep() -> torch.Tensor:
+    """Float32 inputs over the whole useful range: dense grid, tiny, huge, signed zeros, edges of exp."""
+    generator = torch.Generator().manual_seed(0)
+    magnitudes = torch.logspace(-44, 2.1, 4000, dtype=torch.float64)
+    return torch.cat([
+        torch.linspace(-120, 120, 48001, dtype=torch.float64),
+        torch.randn(20000, generator=generator, dtype=torch.float64) * 4,
+        magnitudes, -magnitudes,
+        torch.tensor([0.0, -0.0, 0.5, -0.5, 0.49999997, 88.72, 88.73, -87.34, -103.97, -104.5, 10.0, -10.0]),
+    ]).float()
+
+
+def _ulp_error(got: torch.Tensor, exact: torch.Tensor) -> float:
+    """Largest error of float32 ``got`` in units in the last place of float32 ``exact`` (float64)."""
+    rounded = exact.float().abs()
+    ulp = (torch.nextafter(rounded, torch.tensor(math.inf)) - rounded).double()
+    normal = exact.abs() > 1e-37  # below, float32 spacing is subnormal and the formulas flush anyway
+    return ((got.double() - exact).abs() / ulp)[normal].max().item()
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "elu", "selu", "softplus"])
+def test_bias_act_float32_accuracy_in_ulps(cpu_variant, act):
+    """The vectorised float32 exp/expm1/log1p/tanh stay within 3 ulp of float64 math everywhere."""
+    x = _float32_sweep()
+    exact = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "elu": torch.nn.functional.elu,
+             "selu": torch.nn.functional.selu,
+             "softplus": lambda z: torch.nn.functional.softplus(z, threshold=1e9)}[act](x.double())
+    got = bias_act(x, dim=0, act=act, gain=1.0)
+    assert _ulp_error(got, exact) <= 3.0
+    tiny = exact.abs() <= 1e-37
+    assert (got.double() - exact)[tiny].abs().max().item() < 1e-37
+
+
+def test_bias_act_float32_special_values(cpu_variant):
+    x = torch.tensor([math.nan, math.inf, -math.inf, -0.0], dtype=torch.float32)
+    for act, expected in {"tanh": [math.nan, 1.0, -1.0, -0.0], "sigmoid": [math.nan, 1.0, 0.0, 0.5],
+                          "softplus": [math.nan, math.inf, 0.0, math.log(2.0)],
+                          "elu": [math.nan, math.inf, -1.0, -0.0]}.items():
+        got = bias_act(x, dim=0, act=act, gain=1.0)
+        torch.testing.assert_close(got, torch.tensor(expected, dtype=torch.float32), equal_nan=True, msg=act)
+
+
+@pytest.mark.parametrize("order_act", ["tanh", "swish", "softplus"])
+def test_cpu_variants_agree_on_values_and_gradients(order_act):
+    """Every instruction-set variant gives the same bias_act forward/backward and gan_loss to a few ulp."""
+    x, b = _inputs(shape=(64, 300), dim=1, dtype=torch.float32, scale=4.0)
+    results = []
+    try:
+        for variant in _AVAILABLE_VARIANTS:
+            isogan._core.ops_set_cpu_variant(variant)
+            xv, bv = x.clone().requires_grad_(), b.clone().requires_grad_()
+            y = bias_act(xv, bv, act=order_act)
+            gx, gb = torch.autograd.grad(y.square().sum(), (xv, bv))
+            results.append((y.detach(), gx, gb, gan_loss(x.flatten(), True)))
+    finally:
+        isogan._core.ops_set_cpu_variant(isogan._core.ops_best_cpu_variant())
+    for other in results[1:]:
+        for got, want in zip(other, results[0]):
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_set_cpu_variant_rejects_unknown_names():
+    with pytest.raises(ValueError, match="variant must be"):
+        isogan._core.ops_set_cpu_variant("sse9")
+
+
 @pytest.mark.parametrize(("shape", "dim"), [((4, 6), 0), ((4, 6), -1), ((2, 3, 4, 5), 2), ((7,), 0), ((2, 3, 4, 5), 3)])
 def test_bias_act_dims(shape, dim):
     x, b = _inputs(shape=shape, dim=dim)
@@ -400,8 +478,11 @@ def test_torch_compile_fullgraph_matches_eager(backend):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
 def test_cuda_bias_act_matches_cpu(act, dtype):
     x, b = _inputs(shape=(4, 33, 17), dtype=torch.float64)
-    x.requires_grad_()
     grad_y = torch.randn(4, 33, 17, dtype=torch.float64)
+    # Both sides see the same (dtype-rounded) inputs: the clamp's gradient mask is discontinuous, so
+    # float16/bfloat16 rounding alone would move some y across the clamp and flip whole gradients.
+    x, b, grad_y = (t.to(dtype).double() for t in (x, b, grad_y))
+    x.requires_grad_()
     y_cpu = bias_act(x, b, act=act, clamp=1.3)
     (g_cpu,) = torch.autograd.grad(y_cpu, x, grad_y)
     xc = x.detach().to("cuda", dtype).requires_grad_()
@@ -436,6 +517,19 @@ def test_cuda_gan_loss_and_adam_match_cpu():
 
 
 # ---------------------------------------------------------------- native boundary
+
+
+def test_cuda_elementwise_index_width_never_wraps():
+    # The CUDA grid-stride loops count in uint32 only while the last index they compute,
+    # n - 1 + total_threads, stays below 2**32; n itself fitting is not enough.
+    from isogan import _core
+
+    threads = 132 * 8 * 256
+    assert _core._ops_grid_stride_fits_uint32(1000, threads)
+    assert _core._ops_grid_stride_fits_uint32(2**32 - threads, threads)
+    assert not _core._ops_grid_stride_fits_uint32(2**32 - threads + 1, threads)
+    assert not _core._ops_grid_stride_fits_uint32(2**32 - 1, threads)
+    assert not _core._ops_grid_stride_fits_uint32(2**40, 256)
 
 
 def test_native_entry_points_reject_bad_arguments():

@@ -4,6 +4,9 @@ Each measured run happens in a fresh worker process (see :mod:`isogan.benchmarki
 and peak memory are measured). The command prints a table and writes ``results.csv``,
 ``results.json`` (rows, every raw run, machine and command), ``results.md`` (the table in Markdown) and
 ``scaling.png`` into ``--out``.
+
+``isogan bench scaling ...`` is the landmark-Isomap scaling benchmark (10k to 1M points) of
+:mod:`isogan.commands.bench_scaling`; its options go after the word ``scaling``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import sys
 import tempfile
 
 from isogan.benchmarking import BenchmarkConfig, RunParams, format_table, machine_info, run_benchmark, write_results
+from isogan.commands import bench_scaling
 
 
 def _positive_int(text: str) -> int:
@@ -41,6 +45,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-sklearn", action="store_true", help="measure isogan only")
     parser.add_argument("--sklearn-max-size", type=_positive_int, default=None, help="skip scikit-learn above this N")
     parser.add_argument("--repeat", type=_positive_int, default=1, help="runs per implementation (median time reported; default: 1)")
+    modes = parser.add_subparsers(
+        dest="bench_mode",
+        metavar="MODE",
+        title="modes",
+        description="without a mode: exact Isomap against scikit-learn with the options above",
+    )
+    scaling = modes.add_parser(
+        "scaling",
+        help="landmark Isomap from 10k to 1M points: time, memory, accuracy, log-log plot (options after 'scaling')",
+        description=bench_scaling.DESCRIPTION,
+    )
+    bench_scaling.configure(scaling)
 
 
 def _command_line(args: argparse.Namespace) -> str:
@@ -65,8 +81,11 @@ def run(args: argparse.Namespace) -> int:
     Returns
     -------
     int
-        0 when every run succeeded, 1 when some failed (the others are still reported).
+        0 when every run succeeded, 1 when some failed (the others are still reported); for the
+        ``scaling`` mode see :func:`isogan.commands.bench_scaling.run`.
     """
+    if args.bench_mode == "scaling":
+        return bench_scaling.run(args)
     config = BenchmarkConfig(
         sizes=args.sizes,
         dtypes=args.dtype,

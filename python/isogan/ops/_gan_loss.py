@@ -39,7 +39,9 @@ def _run_native(grad: torch.Tensor | None, logits: torch.Tensor, real: bool) -> 
         out = torch.empty((), dtype=logits.dtype, device=logits.device)
     else:
         out = torch.empty(logits.shape, dtype=logits.dtype, device=logits.device)
-        grad = grad.to(dtype=logits.dtype).contiguous()
+        # The kernel dereferences the 0-d upstream gradient on the logits' device; torch lets a 0-d
+        # CPU tensor accompany CUDA tensors, so move it there (a no-op in the usual case).
+        grad = grad.to(device=logits.device, dtype=logits.dtype).contiguous()
     args = (_native.address(logits), _native.address(grad), _native.address(out), logits.numel(),
             _native.dtype_code(logits.dtype), bool(real))  # fmt: skip
     if logits.device.type == "cuda":

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# One-call GPU verification of isogan on a fresh H100/H200 machine with this repository checked out
+# (no network needed: python3 with torch, numpy, scipy, scikit-learn, pytest, pybind11, cmake, ninja
+# and CUDA's nvcc and compute-sanitizer, as on the device machines described in KINDS.md).
+#
+#   benchmarks/gpu_suite.sh                  # build test sanitize bench   (limits add up to 9.5 minutes)
+#   benchmarks/gpu_suite.sh build large      # second call: N=100k on the GPU, scikit-learn at N=20k (~6 min)
+#   benchmarks/gpu_suite.sh build bench      # any subset of the phase groups, in the order given
+#
+# Phase groups:
+#   build        CMake dev build with CUDA (CUDAARCHS=90) into build/gpu; writes python/isogan/_core*.so
+#   test         the whole pytest suite (GPU tests run instead of skipping), 4 processes when xdist is there
+#   sanitize     compute-sanitizer memcheck and racecheck on a small GPU test subset
+#   bench        benchmarks/gpu_bench.py: kNN N=100k D=784; eigensolve N=50k; paths FW vs BF at
+#                N=5k/10k/20k; Isomap on the GPU and on the CPU at N=10k/20k; scikit-learn at 10k
+#   large        exact Isomap N=100k float32 on the GPU when its predicted memory fits, and
+#                scikit-learn's Isomap at N=20k (too long for the default run)
+#
+# Every phase runs under `timeout`; a failed or timed-out phase is recorded and the suite goes on
+# (only a failed build stops it). Results go to $OUT when set (the device tool's folder), else to
+# benchmarks/results/gpu-<UTC time>/: summary.txt, environment.txt, build.log, tests.log,
+# sanitizer.log, bench.log, bench.jsonl (one JSON object per measurement) and bench.csv.
+# The exit status is 0 when every phase passed, 1 otherwise.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+OUT_DIR="${OUT:-benchmarks/results/gpu-$(date -u +%Y%m%dT%H%M%SZ)}"
+mkdir -p "$OUT_DIR"
+OUT_DIR="$(cd "$OUT_DIR" && pwd)"
+PYTHON="${PYTHON:-python3}"
+export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONUNBUFFERED=1
+export CUDAARCHS="${CUDAARCHS:-90}"
+if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
+  export PATH="/usr/local/cuda/bin:$PATH"
+fi
+
+SUMMARY="$OUT_DIR/summary.txt"
+BENCH_JSONL="$OUT_DIR/bench.jsonl"
+FAILED=0
+SUITE_START=$SECONDS
+
+# run_phase NAME LIMIT_SECONDS LOG_FILE COMMAND...: runs COMMAND under timeout, appends its output
+# to LOG_FILE, records the outcome in summary.txt; returns the command's status.
+run_phase() {
+  local name=$1 limit=$2 log=$3
+  shift 3
+  local start=$SECONDS status=0 outcome
+  printf '\n=== %s (limit %ss): %s\n' "$name" "$limit" "$*" | tee -a "$log"
+  timeout --kill-after=10 "$limit" "$@" >>"$log" 2>&1 || status=$?
+  case $status in
+    0) outcome=passed ;;
+    124 | 137) outcome="TIMED OUT" ;;
+    *) outcome="FAILED ($status)" ;;
+  esac
+  [ "$status" -eq 0 ] || FAILED=1
+  printf '%-22s %-12s %4ss (limit %ss)\n' "$name" "$outcome" $((SECONDS - start)) "$limit" | tee -a "$SUMMARY"
+  [ "$status" -eq 0 ] || tail -n 25 "$log"
+  return "$status"
+}
+
+environment() {
+  {
+    date -u
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
+    nvcc --version | tail -n 2 || true
+    "$PYTHON" --version
+    "$PYTHON" -c "import numpy, scipy, sklearn, torch; print('numpy', numpy.__version__, 'scipy', scipy.__version__, 'scikit-learn', sklearn.__version__, 'torch', torch.__version__)" || true
+    git rev-parse HEAD 2>/dev/null || true
+    nproc
+  } >"$OUT_DIR/environment.txt" 2>&1
+}
+
+build() {
+  local log="$OUT_DIR/build.log" pybind_dir
+  pybind_dir="$("$PYTHON" -m pybind11 --cmakedir)"
+  run_phase configure 30 "$log" cmake -S . -B build/gpu -G Ninja -DISOGAN_CUDA=ON -Dpybind11_DIR="$pybind_dir" \
+    -DPython_EXECUTABLE="$(command -v "$PYTHON")" || return 1
+  run_phase compile 150 "$log" cmake --build build/gpu -j "$(nproc)" || return 1
+  run_phase import-check 20 "$log" "$PYTHON" -c \
+    "import isogan; s = isogan._core.cuda_status(); print(s); assert isogan.cuda_built() and s['available'], s"
+}
+
+run_tests() {
+  local parallel=()
+  if "$PYTHON" -c "import xdist" >/dev/null 2>&1; then parallel=(-n 8); fi
+  run_phase tests 100 "$OUT_DIR/tests.log" "$PYTHON" -m pytest tests -q -ra -p no:cacheprovider "${parallel[@]}" || true
+}
+
+sanitize() {
+  local log="$OUT_DIR/sanitizer.log"
+  # Small GPU tests that reach every kernel family of the exact chain without importing torch:
+  # kNN, batched Bellman-Ford, Floyd-Warshall (shared-memory tiles), CSR start matrix, MDS products,
+  # DeviceArray copies.
+  local tests=(tests/native/test_paths_gpu.py tests/native/test_device_array.py tests/test_isomap_gpu.py)
+  local memcheck_subset="floyd_warshall_equals_bellman_ford or device_result_is_a_device_array or round_trip or path_methods_equal_cpu_fit or reads_a_device_array"
+  local racecheck_subset="(floyd_warshall_equals_bellman_ford and random) or (path_methods_equal_cpu_fit and float32) or reads_a_device_array"
+  run_phase memcheck 35 "$log" compute-sanitizer --tool memcheck --error-exitcode 99 --print-limit 20 \
+    "$PYTHON" -m pytest -q -p no:cacheprovider "${tests[@]}" -k "$memcheck_subset" || true
+  run_phase racecheck 35 "$log" compute-sanitizer --tool racecheck --error-exitcode 99 --print-limit 20 \
+    "$PYTHON" -m pytest -q -p no:cacheprovider "${tests[@]}" -k "$racecheck_subset" || true
+}
+
+bench_phase() {
+  local name=$1 limit=$2
+  shift 2
+  run_phase "$name" "$limit" "$OUT_DIR/bench.log" "$PYTHON" benchmarks/gpu_bench.py "$@" --out "$BENCH_JSONL" || true
+}
+
+bench() {
+  bench_phase bench-knn 25 knn
+  bench_phase bench-eigensolve 25 eigensolve
+  bench_phase bench-paths 40 paths --sizes 5000,10000,20000
+  bench_phase bench-isomap-gpu 30 isomap --sizes 10000,20000 --implementations isogan-cuda
+  bench_phase bench-isomap-cpu 40 isomap --sizes 10000,20000 --implementations isogan-cpu --dtypes float64
+  bench_phase bench-sklearn-10k 40 isomap --sizes 10000 --implementations sklearn --dtypes float64
+}
+
+large() {
+  bench_phase bench-isomap-100k 150 isomap100k
+  bench_phase bench-sklearn-20k 240 isomap --sizes 20000 --implementations sklearn --dtypes float64
+}
+
+# bench.jsonl -> bench.csv (one row per measurement, the union of the fields as columns).
+tabulate() {
+  [ -s "$BENCH_JSONL" ] || return 0
+  "$PYTHON" - "$BENCH_JSONL" "$OUT_DIR/bench.csv" <<'PY'
+import csv, json, sys
+rows = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8") if line.strip()]
+fields = list(dict.fromkeys(key for row in rows for key in row))
+with open(sys.argv[2], "w", newline="", encoding="utf-8") as stream:
+    writer = csv.DictWriter(stream, fieldnames=fields)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: json.dumps(value) if isinstance(value, (dict, list)) else value for key, value in row.items()})
+PY
+}
+
+main() {
+  local groups=("$@")
+  [ ${#groups[@]} -gt 0 ] || groups=(build test sanitize bench)
+  environment
+  for group in "${groups[@]}"; do
+    case $group in
+      build) build || { echo "build failed: see $OUT_DIR/build.log"; FAILED=1; break; } ;;
+      test) run_tests ;;
+      sanitize) sanitize ;;
+      bench) bench ;;
+      large) large ;;
+      *) echo "unknown phase group '$group' (build, test, sanitize, bench, large)" >&2; exit 2 ;;
+    esac
+  done
+  tabulate
+  printf 'total %ss; results in %s\n' $((SECONDS - SUITE_START)) "$OUT_DIR" | tee -a "$SUMMARY"
+  cat "$SUMMARY"
+  return "$FAILED"
+}
+
+main "$@"

@@ -1,0 +1,765 @@
+"""Landmark Isomap scaling benchmark: time, peak memory and accuracy from 10k to 1M points.
+
+This module is behind ``isogan bench scaling``. For every size N it measures landmark Isomap
+(:func:`isogan.landmark.landmark_isomap`: swiss roll, MaxMin landmarks with ``random_state=0``) on
+each requested device and, where they fit, two references: isogan's exact ``Isomap`` and
+scikit-learn's ``Isomap`` (whose N x N matrices cap them at small N).
+
+How a run is measured
+---------------------
+Every run (one method, device and size) happens in a fresh worker process, ``python -m
+isogan.scaling_benchmark``, killed after ``timeout_s`` seconds. The worker first fits the same
+method on :data:`isogan.benchmarking.WARMUP_SAMPLES` points (lazy imports, thread pools, the CUDA
+context), generates the swiss roll and its true coordinates, then measures the fit with
+:class:`isogan.benchmarking.StageMeter`: wall time with :func:`time.perf_counter`, and peak
+resident memory (``VmHWM`` after resetting it through ``/proc/self/clear_refs``) both absolute
+(``peak_rss_mib``: the whole process, interpreter and input included) and above the RSS before the
+fit (``peak_above_baseline_mib``). Landmark runs also report the seconds of each stage
+(``LandmarkModel.timings``: knn, connect, landmarks, paths, mds). On CUDA, the device memory in use
+(total minus free, from ``cudaMemGetInfo``) is sampled every :data:`GPU_SAMPLE_INTERVAL_S` seconds
+during the fit; ``peak_gpu_mib`` is its maximum above the level before the fit (other processes on
+the same GPU would count too). Accuracy is
+:func:`isogan.benchmarking.residual_variance` against the true (arc length, height) coordinates.
+
+Nothing is skipped silently: a device that is not usable, a method above its size cap, a size whose
+predicted memory (:func:`predicted_bytes`) exceeds what is available, a run that failed or timed
+out, and the larger sizes of a method that already failed or timed out, each get a row with
+``status`` 'skipped', 'failed' or 'timeout' and the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from isogan import benchmarking
+from isogan.benchmarking import MIB, PipelineOutput, RunParams, StageMeter
+
+METHODS = ("landmark", "exact", "sklearn")
+DEVICES = ("cpu", "cuda")
+# Stages of landmark Isomap, as keys of LandmarkModel.timings.
+LANDMARK_STAGES = ("knn", "connect", "landmarks", "paths", "mds")
+# Seconds between two samples of the device memory in use during a CUDA fit.
+GPU_SAMPLE_INTERVAL_S = 0.01
+# Landmarks of the warm-up fit (it runs on WARMUP_SAMPLES points).
+WARMUP_LANDMARKS = 32
+# Fraction of the available memory a run may be predicted to need before it is refused.
+MEMORY_HEADROOM = 0.9
+
+# Columns of landmark_scaling.csv, in order.
+CSV_COLUMNS = (
+    "method",
+    "device",
+    "n_samples",
+    "n_landmarks",
+    "n_neighbors",
+    "dtype",
+    "status",
+    "reason",
+    "total_s",
+    *(f"{stage}_s" for stage in LANDMARK_STAGES),
+    "peak_rss_mib",
+    "peak_above_baseline_mib",
+    "peak_gpu_mib",
+    "predicted_mib",
+    "residual_variance",
+    "load_1min",
+)
+
+METHOD_LABELS = {"landmark": "isogan landmark", "exact": "isogan exact", "sklearn": "scikit-learn exact"}
+
+
+@dataclass
+class ScalingConfig:
+    """What ``isogan bench scaling`` measures.
+
+    Attributes
+    ----------
+    sizes : sequence of int
+        Swiss roll sizes N, measured in increasing order.
+    n_landmarks : int
+        Landmarks of landmark Isomap.
+    n_neighbors : int
+        k of the neighbour graph (all methods).
+    n_components : int
+        Embedding dimension.
+    dtype : {'float32', 'float64'}
+        dtype of the input points.
+    devices : sequence of {'cpu', 'cuda'}
+        Devices of the isogan methods; scikit-learn always runs on the CPU.
+    methods : sequence of {'landmark', 'exact', 'sklearn'}
+        Methods to measure.
+    sklearn_max_size : int
+        Largest N at which scikit-learn runs.
+    exact_max_size : int
+        Largest N at which isogan's exact Isomap runs.
+    timeout_s : float
+        Seconds after which a run is killed.
+    memory_limit_bytes : int or None
+        Memory a run may use; None means what the machine has available when the run starts.
+    """
+
+    sizes: Sequence[int] = (10_000, 30_000, 100_000, 300_000, 1_000_000)
+    n_landmarks: int = 1000
+    n_neighbors: int = 10
+    n_components: int = 2
+    dtype: str = "float32"
+    devices: Sequence[str] = DEVICES
+    methods: Sequence[str] = METHODS
+    sklearn_max_size: int = 16_000
+    exact_max_size: int = 32_000
+    timeout_s: float = 3600.0
+    memory_limit_bytes: int | None = None
+
+    def check(self) -> None:
+        """Raise ValueError if the settings cannot be measured.
+
+        Raises
+        ------
+        ValueError
+            If a method or device is unknown, or a size is not above ``n_neighbors`` or below
+            ``n_landmarks`` when landmark Isomap is measured, or ``n_landmarks`` is below
+            ``n_components + 1``.
+        """
+        unknown = sorted(set(self.methods) - set(METHODS)) + sorted(set(self.devices) - set(DEVICES))
+        if unknown:
+            raise ValueError(f"Unknown method or device {unknown}; expected methods in {METHODS} and devices in {DEVICES}")
+        if not self.sizes:
+            raise ValueError("Expected at least one size")
+        smallest = min(self.sizes)
+        if smallest <= self.n_neighbors:
+            raise ValueError(f"Expected every size > n_neighbors, but the smallest size is {smallest} and n_neighbors = {self.n_neighbors}")
+        if "landmark" in self.methods:
+            if self.n_landmarks < self.n_components + 1:
+                raise ValueError(
+                    f"Expected n_landmarks >= n_components + 1, but n_landmarks = {self.n_landmarks}, n_components = {self.n_components}"
+                )
+            if smallest < self.n_landmarks:
+                raise ValueError(
+                    f"Expected n_landmarks <= every size, but n_landmarks = {self.n_landmarks} and the smallest size is {smallest}"
+                )
+
+
+def predicted_bytes(method: str, n_samples: int, config: ScalingConfig) -> int:
+    """Predict the peak memory of one run above its baseline (host memory; device memory on CUDA).
+
+    Landmark Isomap holds the (L, N) landmark distances in the input dtype (the term that dominates:
+    4 GB at N = 1M, L = 1000, float32), the neighbour graph (several CSR copies of N * k edges while it
+    is symmetrised) and O(N) outputs. Exact isogan holds the (N, N) geodesic matrix in the input dtype;
+    scikit-learn holds it in float64 plus its centred kernel (about 12 bytes per entry for float32
+    input, 24 for float64, as measured in ``benchmarks/RESULTS.md``). The factors carry a margin of
+    about 25 % over those measurements.
+
+    Parameters
+    ----------
+    method : {'landmark', 'exact', 'sklearn'}
+    n_samples : int
+    config : ScalingConfig
+
+    Returns
+    -------
+    int
+        Predicted bytes.
+    """
+    itemsize = np.dtype(config.dtype).itemsize
+    edges = n_samples * config.n_neighbors
+    graph_bytes = 4 * edges * (itemsize + 8)
+    outputs_bytes = 4 * n_samples * config.n_components * 8
+    if method == "landmark":
+        return int(1.25 * config.n_landmarks * n_samples * itemsize) + graph_bytes + outputs_bytes
+    if method == "exact":
+        return int(1.25 * n_samples * n_samples * itemsize) + graph_bytes + outputs_bytes
+    if method == "sklearn":
+        per_entry = 12 if itemsize == 4 else 24
+        return int(1.25 * n_samples * n_samples * per_entry) + graph_bytes + outputs_bytes
+    raise ValueError(f"Unknown method {method!r}; expected one of {METHODS}")
+
+
+def device_unusable_reason(device: str) -> str:
+    """Return why ``device`` cannot run isogan now, or '' when it can.
+
+    Parameters
+    ----------
+    device : {'cpu', 'cuda'}
+
+    Returns
+    -------
+    str
+    """
+    from isogan import _device
+
+    if device == "cuda" and not _device.cuda_available():
+        return f"CUDA is not usable: {_device.cuda_unavailable_reason()}"
+    return ""
+
+
+def _available_bytes(device: str) -> int:
+    """Bytes a new run may use on ``device`` (host memory for the CPU)."""
+    from isogan import _device
+
+    return _device.available_device_bytes() if device == "cuda" else _device.available_host_bytes()
+
+
+# ------------------------------------------------------------------------------ worker process
+def landmark_end_to_end(points: np.ndarray, params: RunParams, meter: StageMeter, n_landmarks: int) -> PipelineOutput:
+    """Run :func:`isogan.landmark.landmark_isomap` as one measured stage 'end_to_end'.
+
+    Parameters
+    ----------
+    points : numpy.ndarray of shape (N, D)
+        Input points.
+    params : RunParams
+        Neighbours, components and device.
+    meter : StageMeter
+        Records the time and peak memory of the fit.
+    n_landmarks : int
+        Landmarks (MaxMin, ``random_state=0``).
+
+    Returns
+    -------
+    PipelineOutput
+        The embedding; the fit's stage timings are stored in ``meter.times_s`` under their stage
+        names.
+    """
+    from isogan.landmark import landmark_isomap
+
+    with meter.stage("end_to_end"):
+        model = landmark_isomap(
+            points,
+            n_landmarks,
+            params.n_components,
+            n_neighbors=params.n_neighbors,
+            random_state=0,
+            device=params.device,
+            progress=False,
+        )
+    meter.times_s.update(model.timings)
+    return PipelineOutput(embedding=np.asarray(model.embedding))
+
+
+def _pipeline(method: str, n_landmarks: int) -> Callable[[np.ndarray, RunParams, StageMeter], PipelineOutput]:
+    """The measured function of ``method`` (the exact ones are those of ``isogan bench``)."""
+    if method == "landmark":
+        return partial(landmark_end_to_end, n_landmarks=n_landmarks)
+    implementation = "isogan" if method == "exact" else "sklearn"
+    return benchmarking.PIPELINES[(implementation, "end_to_end")]
+
+
+class DeviceMemorySampler:
+    """Sample the CUDA device memory in use from a background thread while a block runs.
+
+    Attributes
+    ----------
+    peak_bytes : int
+        Largest device memory in use during the block minus the amount in use when it began.
+    """
+
+    def __init__(self, interval_s: float = GPU_SAMPLE_INTERVAL_S) -> None:
+        self.interval_s = interval_s
+        self.peak_bytes = 0
+        self._start_bytes = 0
+        self._highest_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="isogan-gpu-memory", daemon=True)
+
+    @staticmethod
+    def _in_use_bytes() -> int:
+        from isogan import _core
+
+        free_bytes, total_bytes = _core.cuda_memory_info()
+        return int(total_bytes) - int(free_bytes)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._highest_bytes = max(self._highest_bytes, self._in_use_bytes())
+
+    def __enter__(self) -> DeviceMemorySampler:
+        self._start_bytes = self._highest_bytes = self._in_use_bytes()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._highest_bytes = max(self._highest_bytes, self._in_use_bytes())
+        self.peak_bytes = self._highest_bytes - self._start_bytes
+
+
+@dataclass
+class ScalingMeasurement:
+    """One measured run, as the worker reports it.
+
+    Attributes
+    ----------
+    times_s : dict of str to float
+        'end_to_end' and, for landmark Isomap, each stage.
+    baseline_bytes : int
+        RSS before the fit (interpreter, libraries, input points and true coordinates).
+    peak_above_baseline_bytes : int
+        Peak RSS during the fit minus ``baseline_bytes``.
+    peak_gpu_bytes : int or None
+        Peak device memory in use above its level before the fit (CUDA runs only).
+    peak_method : str
+        See :class:`isogan.benchmarking.StageMeter`.
+    residual_variance : float
+        Against the true swiss-roll coordinates.
+    load_1min : float
+        1-minute load average when the worker started.
+    """
+
+    times_s: dict[str, float]
+    baseline_bytes: int
+    peak_above_baseline_bytes: int
+    peak_gpu_bytes: int | None
+    peak_method: str
+    residual_variance: float
+    load_1min: float
+
+
+def run_scaling_worker(method: str, device: str, n_samples: int, config: ScalingConfig) -> ScalingMeasurement:
+    """Measure one run in this process (the body of a worker process).
+
+    Parameters
+    ----------
+    method : {'landmark', 'exact', 'sklearn'}
+    device : {'cpu', 'cuda'}
+    n_samples : int
+    config : ScalingConfig
+
+    Returns
+    -------
+    ScalingMeasurement
+    """
+    load_1min = os.getloadavg()[0]
+    params = RunParams(n_neighbors=config.n_neighbors, n_components=config.n_components, device=device)
+    warmup_samples = benchmarking.WARMUP_SAMPLES
+    _pipeline(method, min(config.n_landmarks, WARMUP_LANDMARKS))(
+        benchmarking.swiss_roll(warmup_samples, config.dtype, random_state=1), params, StageMeter()
+    )
+    points, coordinates = benchmarking.swiss_roll_with_coordinates(n_samples, config.dtype)
+    pipeline = _pipeline(method, config.n_landmarks)
+    meter = StageMeter()
+    meter.start()
+    peak_gpu_bytes = None
+    if device == "cuda":
+        with DeviceMemorySampler() as sampler:
+            output = pipeline(points, params, meter)
+        peak_gpu_bytes = sampler.peak_bytes
+    else:
+        output = pipeline(points, params, meter)
+    return ScalingMeasurement(
+        times_s=dict(meter.times_s),
+        baseline_bytes=meter.baseline_bytes,
+        peak_above_baseline_bytes=meter.peak_bytes["end_to_end"],
+        peak_gpu_bytes=peak_gpu_bytes,
+        peak_method=meter.peak_method,
+        residual_variance=benchmarking.residual_variance(output.embedding, coordinates),
+        load_1min=load_1min,
+    )
+
+
+def _worker_main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of a worker process: measure one run, write its ScalingMeasurement as JSON."""
+    parser = argparse.ArgumentParser(prog="python -m isogan.scaling_benchmark", description="Measure one scaling run (internal).")
+    parser.add_argument("--method", choices=METHODS, required=True)
+    parser.add_argument("--device", choices=DEVICES, required=True)
+    parser.add_argument("--n-samples", type=int, required=True)
+    parser.add_argument("--config", required=True, help="ScalingConfig as JSON")
+    parser.add_argument("--result", required=True, help="JSON file to write")
+    args = parser.parse_args(argv)
+    config = ScalingConfig(**json.loads(args.config))
+    measurement = run_scaling_worker(args.method, args.device, args.n_samples, config)
+    with open(args.result, "w", encoding="utf-8") as result_file:
+        json.dump(asdict(measurement), result_file)
+    return 0
+
+
+class RunTimeout(RuntimeError):
+    """A worker process ran past its time limit and was killed."""
+
+
+def measure_scaling_run(
+    method: str, device: str, n_samples: int, config: ScalingConfig, workdir: str | os.PathLike[str]
+) -> ScalingMeasurement:
+    """Measure one run in a fresh worker process.
+
+    Parameters
+    ----------
+    method : {'landmark', 'exact', 'sklearn'}
+    device : {'cpu', 'cuda'}
+    n_samples : int
+    config : ScalingConfig
+    workdir : path-like
+        Directory for the worker's result file.
+
+    Returns
+    -------
+    ScalingMeasurement
+
+    Raises
+    ------
+    RunTimeout
+        If the worker ran longer than ``config.timeout_s`` (it is killed).
+    RuntimeError
+        If the worker failed; the message ends with the last line of its stderr.
+    """
+    handle, result_path = tempfile.mkstemp(prefix=f"{method}-{device}-{n_samples}-", suffix=".json", dir=workdir)
+    os.close(handle)
+    command = [
+        sys.executable, "-m", "isogan.scaling_benchmark",
+        "--method", method,
+        "--device", device,
+        "--n-samples", str(n_samples),
+        "--config", json.dumps(asdict(config)),
+        "--result", result_path,
+    ]  # fmt: skip
+    try:
+        completed = subprocess.run(
+            command, capture_output=True, text=True, env=benchmarking._child_environment(), timeout=config.timeout_s, check=False
+        )
+    except subprocess.TimeoutExpired as error:
+        raise RunTimeout(f"killed after the {config.timeout_s:g} s time limit (--timeout-per-size)") from error
+    if completed.returncode != 0:
+        raise RuntimeError(_failure_reason(completed.returncode, completed.stderr))
+    with open(result_path, encoding="utf-8") as result_file:
+        return ScalingMeasurement(**json.load(result_file))
+
+
+def _failure_reason(returncode: int, stderr: str) -> str:
+    """One line saying why a worker failed: its last stderr line, or the signal that killed it."""
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
+        hint = " (the kernel's out-of-memory killer sends SIGKILL)" if -returncode == signal.SIGKILL else ""
+        return f"killed by {name}{hint}"
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else f"exit status {returncode}"
+
+
+# ------------------------------------------------------------------------------ the benchmark
+@dataclass
+class ScalingResult:
+    """Everything one scaling benchmark produced.
+
+    Attributes
+    ----------
+    rows : list of dict
+        One row per method, device and size, with the keys of :data:`CSV_COLUMNS`.
+    measurements : list of dict
+        Raw worker measurements, with their method, device and size.
+    """
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    measurements: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[dict[str, Any]]:
+        """Rows whose run failed or timed out."""
+        return [row for row in self.rows if row["status"] in ("failed", "timeout")]
+
+
+def _row(method: str, device: str, n_samples: int, config: ScalingConfig, status: str, reason: str, predicted: int) -> dict[str, Any]:
+    """A result row with every measured column NaN."""
+    row: dict[str, Any] = {column: float("nan") for column in CSV_COLUMNS}
+    row.update(
+        method=method,
+        device=device,
+        n_samples=n_samples,
+        n_landmarks=config.n_landmarks if method == "landmark" else 0,
+        n_neighbors=config.n_neighbors,
+        dtype=config.dtype,
+        status=status,
+        reason=reason,
+        predicted_mib=predicted / MIB,
+    )
+    return row
+
+
+def _fill_row(row: dict[str, Any], measurement: ScalingMeasurement) -> None:
+    row["total_s"] = measurement.times_s["end_to_end"]
+    for stage in LANDMARK_STAGES:
+        row[f"{stage}_s"] = measurement.times_s.get(stage, float("nan"))
+    row["peak_above_baseline_mib"] = measurement.peak_above_baseline_bytes / MIB
+    row["peak_rss_mib"] = (measurement.baseline_bytes + measurement.peak_above_baseline_bytes) / MIB
+    if measurement.peak_gpu_bytes is not None:
+        row["peak_gpu_mib"] = measurement.peak_gpu_bytes / MIB
+    row["residual_variance"] = measurement.residual_variance
+    row["load_1min"] = measurement.load_1min
+
+
+def _skip_reason(method: str, device: str, n_samples: int, config: ScalingConfig, predicted: int, stopped: dict[tuple[str, str], str]) -> str:
+    """Why the run of ``method`` on ``device`` at ``n_samples`` is not started ('' to start it)."""
+    if (method, device) in stopped:
+        return stopped[(method, device)]
+    unusable = device_unusable_reason(device)
+    if unusable:
+        return unusable
+    if method == "sklearn" and n_samples > config.sklearn_max_size:
+        return f"N = {n_samples} > the scikit-learn size cap {config.sklearn_max_size} (--sklearn-max-size)"
+    if method == "exact" and n_samples > config.exact_max_size:
+        return f"N = {n_samples} > the exact-Isomap size cap {config.exact_max_size} (--exact-max-size)"
+    devices_to_check = ("cpu", "cuda") if device == "cuda" else ("cpu",)
+    for where in devices_to_check:
+        available = _available_bytes(where)
+        if config.memory_limit_bytes is not None and where == "cpu":
+            available = min(available, config.memory_limit_bytes)
+        budget = int(MEMORY_HEADROOM * available)
+        if predicted > budget:
+            memory = "GPU memory" if where == "cuda" else "host memory"
+            remedy = "fewer landmarks (--n-landmarks) or a larger machine" if method == "landmark" else "landmark Isomap at this size"
+            return (
+                f"predicted memory {_size_text(predicted)} > {MEMORY_HEADROOM:.0%} of the {_size_text(available)} "
+                f"of {memory} available; use {remedy}"
+            )
+    return ""
+
+
+def _plan(config: ScalingConfig) -> list[tuple[str, str]]:
+    """(method, device) pairs in measuring order; scikit-learn runs once, on the CPU."""
+    pairs = [(method, device) for method in METHODS if method in config.methods and method != "sklearn" for device in DEVICES if device in config.devices]
+    if "sklearn" in config.methods:
+        pairs.append(("sklearn", "cpu"))
+    return pairs
+
+
+def run_scaling(
+    config: ScalingConfig, workdir: str | os.PathLike[str], progress: Callable[[str], None] | None = None
+) -> ScalingResult:
+    """Measure every method and device of ``config`` at every size, smallest size first.
+
+    Parameters
+    ----------
+    config : ScalingConfig
+    workdir : path-like
+        Directory for the workers' files.
+    progress : callable, optional
+        Called with one line before and after each run, and for each skipped run.
+
+    Returns
+    -------
+    ScalingResult
+        A row for every method, device and size: measured, skipped, failed or timed out.
+
+    Raises
+    ------
+    ValueError
+        If ``config`` is not valid (see :meth:`ScalingConfig.check`).
+    """
+    config.check()
+    report = progress if progress is not None else (lambda message: None)
+    result = ScalingResult()
+    stopped: dict[tuple[str, str], str] = {}
+    pairs = _plan(config)
+    for n_samples in sorted(config.sizes):
+        for method, device in pairs:
+            tag = f"{METHOD_LABELS[method]:18s} {device:4s} N={n_samples:<8d}"
+            predicted = predicted_bytes(method, n_samples, config)
+            reason = _skip_reason(method, device, n_samples, config, predicted, stopped)
+            if reason:
+                result.rows.append(_row(method, device, n_samples, config, "skipped", reason, predicted))
+                report(f"{tag} skipped: {reason}")
+                continue
+            report(f"{tag} running (predicted peak {_size_text(predicted)}, time limit {config.timeout_s:g} s)")
+            row = _row(method, device, n_samples, config, "ok", "", predicted)
+            try:
+                measurement = measure_scaling_run(method, device, n_samples, config, workdir)
+            except RunTimeout as error:
+                row.update(status="timeout", reason=str(error))
+                stopped[(method, device)] = f"not run: timed out at N = {n_samples}"
+            except RuntimeError as error:
+                row.update(status="failed", reason=str(error))
+                stopped[(method, device)] = f"not run: failed at N = {n_samples}"
+            else:
+                _fill_row(row, measurement)
+                result.measurements.append({"method": method, "device": device, "n_samples": n_samples, **asdict(measurement)})
+            result.rows.append(row)
+            report(f"{tag} {_outcome(row)}")
+    return result
+
+
+def _size_text(n_bytes: float) -> str:
+    """``n_bytes`` in GiB, or in MiB below 1 GiB."""
+    return f"{n_bytes / 2**30:.2f} GiB" if n_bytes >= 2**30 else f"{n_bytes / MIB:.1f} MiB"
+
+
+def _outcome(row: dict[str, Any]) -> str:
+    """One line summarising a finished run."""
+    if row["status"] != "ok":
+        return f"{row['status'].upper()}: {row['reason']}"
+    text = f"{row['total_s']:.2f} s, peak RSS {_size_text(row['peak_rss_mib'] * MIB)}"
+    if not math.isnan(row["peak_gpu_mib"]):
+        text += f", peak GPU {_size_text(row['peak_gpu_mib'] * MIB)}"
+    return text + f", residual variance {row['residual_variance']:.2e}"
+
+
+# ------------------------------------------------------------------------------ output
+TABLE_HEADER = ("N", "method", "device", "status", "total s", "knn s", "landmarks s", "paths s", "mds s", "peak RSS MiB", "above base MiB", "GPU MiB", "resid. var.", "load")
+
+
+def _table_cells(row: dict[str, Any]) -> tuple[str, ...]:
+    fmt = benchmarking._fmt
+    return (
+        str(row["n_samples"]),
+        METHOD_LABELS[row["method"]] + (f" L={row['n_landmarks']}" if row["method"] == "landmark" else ""),
+        row["device"],
+        row["status"],
+        fmt(row["total_s"], ".2f"),
+        fmt(row["knn_s"], ".2f"),
+        fmt(row["landmarks_s"], ".2f"),
+        fmt(row["paths_s"], ".2f"),
+        fmt(row["mds_s"], ".2f"),
+        fmt(row["peak_rss_mib"], ".0f"),
+        fmt(row["peak_above_baseline_mib"], ".0f"),
+        fmt(row["peak_gpu_mib"], ".0f"),
+        fmt(row["residual_variance"], ".1e"),
+        fmt(row["load_1min"], ".1f"),
+    )
+
+
+def format_scaling_table(rows: Sequence[dict[str, Any]], markdown: bool = False) -> str:
+    """Format result rows as a text (or Markdown) table, followed by the reasons of unmeasured rows.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Rows from :func:`run_scaling`.
+    markdown : bool, default=False
+        Markdown table instead of fixed-width text.
+
+    Returns
+    -------
+    str
+    """
+    cells = [TABLE_HEADER, *(_table_cells(row) for row in rows)]
+    if markdown:
+        lines = ["| " + " | ".join(line) + " |" for line in cells]
+        lines.insert(1, "|" + "---|" * len(TABLE_HEADER))
+    else:
+        widths = [max(len(line[column]) for line in cells) for column in range(len(TABLE_HEADER))]
+        lines = ["  ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True)) for line in cells]
+        lines.insert(1, "  ".join("-" * width for width in widths))
+    notes = [f"- N={row['n_samples']} {METHOD_LABELS[row['method']]} {row['device']}: {row['status']}: {row['reason']}" for row in rows if row["status"] != "ok"]
+    return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def write_scaling_results(result: ScalingResult, metadata: dict[str, Any], out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write ``landmark_scaling.{csv,json,md,png}`` into ``out_dir``.
+
+    Parameters
+    ----------
+    result : ScalingResult
+    metadata : dict
+        Machine, command and configuration (kept in the JSON).
+    out_dir : path-like
+        Created if missing.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        Paths written, keyed 'csv', 'json', 'markdown', 'plot'.
+    """
+    import csv
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {name: out / f"landmark_scaling.{suffix}" for name, suffix in (("csv", "csv"), ("json", "json"), ("markdown", "md"), ("plot", "png"))}
+    with open(paths["csv"], "w", newline="", encoding="utf-8") as csv_file:
+        writer = csv.DictWriter(csv_file, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(result.rows)
+    document = {"metadata": metadata, "rows": [benchmarking._nan_to_none(row) for row in result.rows], "measurements": result.measurements}
+    with open(paths["json"], "w", encoding="utf-8") as json_file:
+        json.dump(document, json_file, indent=2, allow_nan=False)
+    paths["markdown"].write_text(format_scaling_table(result.rows, markdown=True) + "\n", encoding="utf-8")
+    plot_scaling_curve(result.rows, paths["plot"])
+    return paths
+
+
+def _count_text(count: int) -> str:
+    """A point count as a short tick label: 300, 10k, 1M, 2.5M."""
+    for divisor, suffix in ((1_000_000, "M"), (1_000, "k")):
+        if count >= divisor:
+            return f"{count / divisor:g}{suffix}"
+    return str(count)
+
+
+def plot_scaling_curve(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> None:
+    """Draw log-log time and peak memory against N, one line per method and device.
+
+    The time panel carries O(N) and O(N log N) guide lines through the first measured landmark
+    point (or the first measured point when no landmark run succeeded); the memory panel an O(N)
+    guide. Peak memory is RSS above the worker's baseline (solid) and, for CUDA runs, device memory
+    (dotted).
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        Rows from :func:`run_scaling`; only rows with status 'ok' are drawn.
+    path : path-like
+        PNG file to write.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    colors = {("landmark", "cpu"): "tab:blue", ("landmark", "cuda"): "tab:green", ("exact", "cpu"): "tab:purple", ("exact", "cuda"): "tab:olive", ("sklearn", "cpu"): "tab:red"}
+    measured = [row for row in rows if row["status"] == "ok"]
+    figure, (time_axes, memory_axes) = plt.subplots(1, 2, figsize=(12, 4.8))
+    for method, device in dict.fromkeys((row["method"], row["device"]) for row in measured):
+        series = sorted((row for row in measured if row["method"] == method and row["device"] == device), key=lambda row: row["n_samples"])
+        sizes = [row["n_samples"] for row in series]
+        label = f"{METHOD_LABELS[method]}" + (f" L={series[0]['n_landmarks']}" if method == "landmark" else "") + f" ({device})"
+        style = {"color": colors[(method, device)], "marker": "o" if method == "landmark" else "s", "linestyle": "-" if method == "landmark" else "--"}
+        time_axes.plot(sizes, [row["total_s"] for row in series], label=label, **style)
+        memory_axes.plot(sizes, [max(row["peak_above_baseline_mib"], 1e-3) for row in series], label=label + " RSS", **style)
+        if device == "cuda":
+            memory_axes.plot(sizes, [row["peak_gpu_mib"] for row in series], label=label + " GPU", color=style["color"], marker="^", linestyle=":")
+    anchors = [row for row in measured if row["method"] == "landmark"] or measured
+    if anchors:
+        anchor = min(anchors, key=lambda row: (row["n_samples"], row["device"]))
+        all_sizes = sorted({row["n_samples"] for row in rows})
+        guide_sizes = np.geomspace(min(all_sizes), max(all_sizes), 32)
+        scale = guide_sizes / anchor["n_samples"]
+        log_scale = np.log(guide_sizes) / np.log(anchor["n_samples"])
+        time_axes.plot(guide_sizes, anchor["total_s"] * scale, color="gray", linestyle=":", linewidth=1, label="O(N) guide")
+        time_axes.plot(guide_sizes, anchor["total_s"] * scale * log_scale, color="gray", linestyle="-.", linewidth=1, label="O(N log N) guide")
+        memory_axes.plot(guide_sizes, max(anchor["peak_above_baseline_mib"], 1e-3) * scale, color="gray", linestyle=":", linewidth=1, label="O(N) guide")
+    setting = f"swiss roll {rows[0]['dtype']}, k = {rows[0]['n_neighbors']}" if rows else "swiss roll"
+    tick_sizes = sorted({row["n_samples"] for row in rows})
+    for axes, ylabel, title in (
+        (time_axes, "wall time (s)", f"Isomap fit time ({setting})"),
+        (memory_axes, "peak memory above baseline (MiB)", f"Isomap fit peak memory ({setting})"),
+    ):
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.set_xticks(tick_sizes, [_count_text(size) for size in tick_sizes])
+        axes.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        axes.set_xlabel("N (swiss roll points)")
+        axes.set_ylabel(ylabel)
+        axes.set_title(title)
+        axes.grid(True, which="major", alpha=0.3)
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+if __name__ == "__main__":
+    sys.exit(_worker_main())

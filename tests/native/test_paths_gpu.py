@@ -1,0 +1,227 @@
+"""GPU shortest paths: the FW / batched Bellman-Ford choice and memory prediction (on the CPU), and
+(on a GPU) GPU sparse input, device-resident results and FW == BF, against scipy."""
+
+import logging
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.sparse.csgraph import shortest_path
+from sklearn.neighbors import kneighbors_graph
+
+import isogan
+from isogan import DeviceArray, _core, _device
+from isogan import paths as paths_module
+from isogan.paths import (
+    choose_gpu_method,
+    geodesic_distances,
+    geodesic_distances_device,
+    gpu_method_costs,
+    predict_device_bytes,
+)
+
+
+def cuda(test):
+    """Mark a test as needing a usable CUDA device (selected by ``-m cuda``, skipped without one)."""
+    return pytest.mark.cuda(pytest.mark.skipif(not isogan.cuda_available(), reason="needs a usable CUDA device")(test))
+
+
+def scipy_reference(graph, indices=None):
+    return shortest_path(graph, method="D", directed=False, indices=indices)
+
+
+def assert_matches(result, reference, dtype):
+    """Same +inf pattern; finite entries within the dtype's rounding (issue 6's bounds)."""
+    reference = np.asarray(reference, dtype=np.float64)
+    assert result.dtype == dtype
+    assert result.shape == reference.shape
+    np.testing.assert_array_equal(np.isinf(result), np.isinf(reference))
+    finite = np.isfinite(reference)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(result[finite], reference[finite], rtol=rtol, atol=0)
+
+
+def swiss_roll_graph(n_samples, n_neighbors, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    t = 1.5 * np.pi * (1 + 2 * rng.random(n_samples))
+    X = np.column_stack([t * np.cos(t), 21 * rng.random(n_samples), t * np.sin(t)]).astype(dtype)
+    return kneighbors_graph(X, n_neighbors, mode="distance").astype(dtype)
+
+
+def adversarial_graphs(dtype):
+    """Random graphs, several components (one isolated node), duplicate points, explicit zero weights."""
+    rng = np.random.default_rng(11)
+    random = sp.random(90, 90, density=0.04, random_state=rng, format="csr")
+    random.data = random.data * 10
+    components = sp.block_diag(
+        [swiss_roll_graph(120, 5, dtype), swiss_roll_graph(40, 4, dtype, seed=1), sp.csr_matrix((1, 1))], format="csr"
+    )
+    X = rng.normal(size=(60, 3))
+    duplicates = kneighbors_graph(np.vstack([X, X[:12], X[:4]]), 5, mode="distance")
+    assert (duplicates.data == 0).any()
+    zero_weights = random.copy()
+    zero_weights.data[::4] = 0  # explicit zeros: edges of weight 0
+    return {"random": random.astype(dtype), "components": components.astype(dtype),
+            "duplicates": duplicates.astype(dtype), "zero-weights": zero_weights.astype(dtype)}
+
+
+# ----------------------------------------------------------------------------- cost model (CPU)
+def test_cost_model_prefers_fw_for_small_dense_and_bf_for_large_sparse():
+    dense = gpu_method_costs(2000, 2000 * 1999, 2000, 1, np.float32)
+    assert dense["FW"] < dense["D"]
+    sparse = gpu_method_costs(100_000, 1_500_000, 100_000, 300, np.float32)
+    assert sparse["D"] < sparse["FW"]
+    # FW's cost is N^3 whatever the edges; BF's grows with the edges and with the sources.
+    assert gpu_method_costs(5000, 10, 5000, 1, np.float64)["FW"] == gpu_method_costs(5000, 10**7, 5000, 1, np.float64)["FW"]
+    assert gpu_method_costs(5000, 10**5, 10, 50, np.float32)["D"] < gpu_method_costs(5000, 10**5, 5000, 50, np.float32)["D"]
+    # float64 halves the min-plus rate in the model.
+    assert gpu_method_costs(4000, 1, 4000, 1, np.float64)["FW"] == pytest.approx(
+        2 * gpu_method_costs(4000, 1, 4000, 1, np.float32)["FW"])
+
+
+def test_cost_model_has_one_crossover_on_knn_sized_graphs():
+    choices = [
+        choose_gpu_method(n, 15 * n, n, True, "auto", int(2 * np.sqrt(n)), np.float32)
+        for n in (1000, 4000, 16000, 64000, 256000)
+    ]
+    assert choices[0] == "FW" and choices[-1] == "D"
+    assert choices == sorted(choices, key=lambda method: method == "D")  # FW ... FW D ... D
+
+
+def test_explicit_methods_and_indices():
+    assert choose_gpu_method(10, 90, 10, True, "D", None, np.float64) == "D"
+    assert choose_gpu_method(10**6, 10**7, 10**6, True, "FW", None, np.float64) == "FW"
+    # Floyd-Warshall needs all pairs: a subset of sources always runs the batched single-source method.
+    assert choose_gpu_method(10, 90, 3, False, "FW", None, np.float64) == "D"
+    assert choose_gpu_method(10, 90, 3, False, "auto", None, np.float64) == "D"
+
+
+def test_auto_choice_is_logged_at_debug_level(caplog):
+    caplog.set_level(logging.DEBUG, logger="isogan")
+    choose_gpu_method(500, 5000, 500, True, "auto", 20, np.float32)
+    assert "method='auto'" in caplog.text and "cost model, not measured" in caplog.text
+
+
+def test_hop_diameter_of_a_path_graph():
+    n_nodes = 40
+    chain = sp.diags([np.ones(n_nodes - 1)], [1], shape=(n_nodes, n_nodes), format="csr")
+    graph = paths_module._as_symmetric_csr(chain)
+    assert paths_module._hop_diameter(graph) == n_nodes - 1
+    assert paths_module._hop_diameter(paths_module._as_symmetric_csr(sp.csr_matrix((3, 3)))) == 0
+
+
+# ----------------------------------------------------------------------------- memory prediction (CPU)
+def test_scratch_bytes_arithmetic():
+    # Two (batch, N) byte-flag arrays and one int; the batch is capped so that they stay under 1 GiB.
+    assert _core.paths_shortest_paths_cuda_scratch_bytes(1000, 1000) == 2 * 1000 * 1000 + 4
+    batch = (1 << 30) // (2 * 100_000)
+    assert _core.paths_shortest_paths_cuda_scratch_bytes(100_000, 100_000) == 2 * batch * 100_000 + 4
+    assert _core.paths_shortest_paths_cuda_scratch_bytes(10, 0) == 2 * 10 + 4
+
+
+def test_predict_device_bytes_arithmetic():
+    n, e = 20_000, 300_000
+    graph_bytes = (n + 1) * 8 + e * (4 + 4)
+    assert predict_device_bytes(n, e, n, 4, "FW") == n * n * 4 + graph_bytes
+    scratch = _core.paths_shortest_paths_cuda_scratch_bytes(n, n)
+    assert predict_device_bytes(n, e, n, 4, "D") == n * n * 4 + graph_bytes + n * 8 + scratch
+    # float64 doubles the output and the weights.
+    assert predict_device_bytes(n, e, 10, 8, "D") == 10 * n * 8 + (n + 1) * 8 + e * 12 + 80 + \
+        _core.paths_shortest_paths_cuda_scratch_bytes(n, 10)
+
+
+def test_device_memory_error_names_bytes_and_remedies(monkeypatch):
+    monkeypatch.setattr(_device, "available_device_bytes", lambda: 50_000)
+    graph = paths_module._as_symmetric_csr(swiss_roll_graph(200, 5, np.float32))
+    with pytest.raises(MemoryError) as error:
+        paths_module._ensure_device_paths_memory(graph, 200, "D")
+    message = str(error.value)
+    needed = predict_device_bytes(200, graph.n_edges, 200, 4, "D")
+    assert f"needs {needed:,} bytes" in message and "only 50,000 bytes" in message
+    assert "(200, 200) float32 geodesic distance matrix on the GPU" in message
+    assert "float32" in message and "n_landmarks" in message and "device='cpu'" in message
+    monkeypatch.setattr(_device, "available_device_bytes", lambda: needed)
+    paths_module._ensure_device_paths_memory(graph, 200, "D")
+
+
+# ----------------------------------------------------------------------------- GPU-library sparse input (CPU)
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta state:UserWarning")
+def test_torch_sparse_graph_converts_with_scipy_semantics():
+    torch = pytest.importorskip("torch")
+    graph = sp.csr_matrix(np.array([[0.0, 1.5, 0.0], [0.0, 0.0, 2.0], [4.0, 0.0, 0.0]], dtype=np.float32))
+    csr = torch.sparse_csr_tensor(torch.from_numpy(graph.indptr.astype(np.int64)),
+                                  torch.from_numpy(graph.indices.astype(np.int64)), torch.from_numpy(graph.data),
+                                  size=graph.shape, check_invariants=True)
+    host, like = paths_module._device_sparse_to_host(csr)
+    assert host.dtype == np.float32 and like.dtype == torch.float32
+    np.testing.assert_array_equal(host.toarray(), graph.toarray())
+    # COO duplicates are summed, as scipy's COO -> CSR conversion does.
+    coo = torch.sparse_coo_tensor(torch.tensor([[0, 0, 1], [1, 1, 2]]), torch.tensor([1.0, 2.0, 5.0]), (3, 3),
+                                  check_invariants=True)
+    host, _ = paths_module._device_sparse_to_host(coo)
+    np.testing.assert_array_equal(host.toarray(), [[0, 3.0, 0], [0, 0, 5.0], [0, 0, 0]])
+    with pytest.raises(ValueError, match="sparse_csr or sparse_coo"):
+        paths_module._device_sparse_to_host(csr.to_sparse_csc())
+
+
+# ----------------------------------------------------------------------------- on a GPU
+@cuda
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta state:UserWarning")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("method", ["auto", "D", "FW"])
+@pytest.mark.parametrize("case", ["random", "components", "duplicates", "zero-weights"])
+def test_torch_sparse_cuda_graph_matches_scipy(case, method, dtype):
+    torch = pytest.importorskip("torch")
+    graph = adversarial_graphs(dtype)[case]
+    tensor = torch.sparse_csr_tensor(torch.from_numpy(graph.indptr.astype(np.int64)),
+                                     torch.from_numpy(graph.indices.astype(np.int64)), torch.from_numpy(graph.data),
+                                     size=graph.shape, device="cuda", check_invariants=True)
+    result = geodesic_distances(tensor, method, device="cuda")
+    assert isinstance(result, torch.Tensor) and result.is_cuda and result.layout == torch.strided
+    assert_matches(result.cpu().numpy(), scipy_reference(graph), dtype)
+    rows = geodesic_distances(tensor, method, indices=[0, -1, 5], device="cuda")
+    assert_matches(rows.cpu().numpy(), scipy_reference(graph, indices=[0, -1, 5]), dtype)
+    one_row = geodesic_distances(tensor, method, indices=2, device="cuda")
+    assert tuple(one_row.shape) == (graph.shape[0],)
+
+
+@cuda
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", ["random", "components", "duplicates", "zero-weights"])
+def test_cupy_sparse_graph_matches_scipy(case, dtype):
+    cupy = pytest.importorskip("cupy")
+    import cupyx.scipy.sparse
+
+    graph = adversarial_graphs(dtype)[case]
+    result = geodesic_distances(cupyx.scipy.sparse.csr_matrix(graph), device="cuda")
+    assert isinstance(result, cupy.ndarray)
+    assert_matches(result.get(), scipy_reference(graph), dtype)
+
+
+@cuda
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", ["random", "components", "duplicates", "zero-weights"])
+def test_floyd_warshall_equals_bellman_ford_on_the_gpu(case, dtype):
+    graph = adversarial_graphs(dtype)[case]
+    floyd = geodesic_distances(graph, "FW", device="cuda")
+    bellman_ford = geodesic_distances(graph, "D", device="cuda")
+    assert_matches(floyd, bellman_ford.astype(np.float64), dtype)
+    assert_matches(bellman_ford, scipy_reference(graph), dtype)
+
+
+@cuda
+@pytest.mark.parametrize("method", ["auto", "D", "FW"])
+def test_device_result_is_a_device_array(method):
+    graph = swiss_roll_graph(300, 6, np.float32)
+    result = geodesic_distances_device(graph, method)
+    assert isinstance(result, DeviceArray) and result.shape == (300, 300) and result.dtype == np.float32
+    assert_matches(result.to_host(), scipy_reference(graph), np.float32)
+
+
+@cuda
+def test_gpu_memory_refused_before_allocation(monkeypatch):
+    monkeypatch.setattr(_device, "available_device_bytes", lambda: 1000)
+    with pytest.raises(MemoryError, match="geodesic distance matrix on the GPU"):
+        geodesic_distances(swiss_roll_graph(100, 5, np.float64), device="cuda")
+    monkeypatch.undo()
+    assert geodesic_distances(swiss_roll_graph(100, 5, np.float64), device="cuda").shape == (100, 100)
