@@ -29,7 +29,6 @@ import time
 
 import numpy as np
 import pytest
-
 from sklearn.datasets import make_swiss_roll
 
 import isogan

@@ -31,9 +31,12 @@ PYTHON="${PYTHON:-python3}"
 export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
 export CUDAARCHS="${CUDAARCHS:-90}"
-if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
-  export PATH="/usr/local/cuda/bin:$PATH"
-fi
+# nvcc and compute-sanitizer live in the CUDA toolkit, which is not always on PATH.
+for tool_dir in /usr/local/cuda/bin /usr/local/cuda/compute-sanitizer; do
+  if [ -d "$tool_dir" ] && [[ ":$PATH:" != *":$tool_dir:"* ]]; then
+    export PATH="$PATH:$tool_dir"
+  fi
+done
 
 SUMMARY="$OUT_DIR/summary.txt"
 BENCH_JSONL="$OUT_DIR/bench.jsonl"
@@ -85,6 +88,7 @@ run_tests() {
   local parallel=()
   if "$PYTHON" -c "import xdist" >/dev/null 2>&1; then parallel=(-n 8); fi
   run_phase tests 100 "$OUT_DIR/tests.log" "$PYTHON" -m pytest tests -q -ra -p no:cacheprovider "${parallel[@]}" || true
+  grep -E "^(=+ )?[0-9]+ (passed|failed)|^FAILED|^ERROR" "$OUT_DIR/tests.log" | tail -n 20 | sed 's/^/  /' >>"$SUMMARY" || true
 }
 
 sanitize() {
@@ -95,10 +99,16 @@ sanitize() {
   local tests=(tests/native/test_paths_gpu.py tests/native/test_device_array.py tests/test_isomap_gpu.py)
   local memcheck_subset="floyd_warshall_equals_bellman_ford or device_result_is_a_device_array or round_trip or path_methods_equal_cpu_fit or reads_a_device_array"
   local racecheck_subset="(floyd_warshall_equals_bellman_ford and random) or (path_methods_equal_cpu_fit and float32) or reads_a_device_array"
+  if ! command -v compute-sanitizer >/dev/null 2>&1; then
+    echo "compute-sanitizer not found on PATH" | tee -a "$log" "$SUMMARY"
+    FAILED=1
+    return 0
+  fi
   run_phase memcheck 35 "$log" compute-sanitizer --tool memcheck --error-exitcode 99 --print-limit 20 \
     "$PYTHON" -m pytest -q -p no:cacheprovider "${tests[@]}" -k "$memcheck_subset" || true
   run_phase racecheck 35 "$log" compute-sanitizer --tool racecheck --error-exitcode 99 --print-limit 20 \
     "$PYTHON" -m pytest -q -p no:cacheprovider "${tests[@]}" -k "$racecheck_subset" || true
+  grep -E "ERROR SUMMARY|RACECHECK SUMMARY|[0-9]+ (passed|failed)" "$log" | sed 's/^/  /' >>"$SUMMARY" || true
 }
 
 bench_phase() {
@@ -108,12 +118,12 @@ bench_phase() {
 }
 
 bench() {
-  bench_phase bench-knn 25 knn
-  bench_phase bench-eigensolve 25 eigensolve
-  bench_phase bench-paths 40 paths --sizes 5000,10000,20000
+  bench_phase bench-knn 40 knn
+  bench_phase bench-eigensolve 20 eigensolve
+  bench_phase bench-paths 55 paths --sizes 5000,10000,20000
   bench_phase bench-isomap-gpu 30 isomap --sizes 10000,20000 --implementations isogan-cuda
-  bench_phase bench-isomap-cpu 40 isomap --sizes 10000,20000 --implementations isogan-cpu --dtypes float64
-  bench_phase bench-sklearn-10k 40 isomap --sizes 10000 --implementations sklearn --dtypes float64
+  bench_phase bench-isomap-cpu 35 isomap --sizes 10000,20000 --implementations isogan-cpu --dtypes float64
+  bench_phase bench-sklearn-10k 35 isomap --sizes 10000 --implementations sklearn --dtypes float64
 }
 
 large() {

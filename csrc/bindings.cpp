@@ -335,6 +335,59 @@ void bind_knn_dtype(py::module_& m) {
       py::arg("p"), py::arg("exclude_self"), py::arg("n_jobs"),
       "Points within radius (inclusive) of each query as CSR (indptr (M+1,), indices (nnz,), distances (nnz,)),\n"
       "columns increasing within a row.");
+  m.def(
+      "knn_kneighbors_kdtree",
+      [](const carray<T>& queries, const carray<T>& points, std::int64_t n_neighbors, int metric, double p,
+         bool exclude_self, int n_jobs, std::int64_t leaf_size) {
+        const isogan::knn::SearchParams params = knn_params(queries, points, metric, p, exclude_self, n_jobs);
+        if (params.metric == isogan::knn::Metric::Precomputed) {
+          throw std::invalid_argument("the kd-tree search needs points, not a precomputed distance matrix");
+        }
+        if (leaf_size < 1) throw std::invalid_argument("leaf_size must be >= 1, got " + std::to_string(leaf_size));
+        const std::int64_t available = params.n_points - (exclude_self ? 1 : 0);
+        if (n_neighbors < 1 || n_neighbors > available) {
+          throw std::invalid_argument("n_neighbors = " + std::to_string(n_neighbors) + " must be in [1, " +
+                                      std::to_string(available) + "]");
+        }
+        carray<T> distances({static_cast<py::ssize_t>(params.n_queries), static_cast<py::ssize_t>(n_neighbors)});
+        carray<std::int64_t> indices({static_cast<py::ssize_t>(params.n_queries), static_cast<py::ssize_t>(n_neighbors)});
+        const T* q = queries.data();
+        const T* x = points.data();
+        T* out_distances = distances.mutable_data();
+        std::int64_t* out_indices = indices.mutable_data();
+        run_without_gil([&](isogan::Cancellation& cancel) {
+          isogan::knn::kneighbors_kdtree_cpu<T>(q, x, params, n_neighbors, leaf_size, out_distances, out_indices,
+                                                cancel);
+        });
+        return py::make_tuple(distances, indices);
+      },
+      py::arg("queries").noconvert(), py::arg("points").noconvert(), py::arg("n_neighbors"), py::arg("metric"),
+      py::arg("p"), py::arg("exclude_self"), py::arg("n_jobs"), py::arg("leaf_size") = 16,
+      "knn_kneighbors through a kd-tree over points (N, D), the same result bit for bit; queries (M, D).");
+  m.def(
+      "knn_radius_kdtree",
+      [](const carray<T>& queries, const carray<T>& points, double radius, int metric, double p, bool exclude_self,
+         int n_jobs, std::int64_t leaf_size) {
+        const isogan::knn::SearchParams params = knn_params(queries, points, metric, p, exclude_self, n_jobs);
+        if (params.metric == isogan::knn::Metric::Precomputed) {
+          throw std::invalid_argument("the kd-tree search needs points, not a precomputed distance matrix");
+        }
+        if (leaf_size < 1) throw std::invalid_argument("leaf_size must be >= 1, got " + std::to_string(leaf_size));
+        if (!(radius >= 0.0)) throw std::invalid_argument("radius must be >= 0, got " + std::to_string(radius));
+        if (params.n_points < 1 || params.n_features < 1) {
+          throw std::invalid_argument("the kd-tree needs at least one point and one feature");
+        }
+        const T* q = queries.data();
+        const T* x = points.data();
+        auto result = run_without_gil([&](isogan::Cancellation& cancel) {
+          return isogan::knn::radius_neighbors_kdtree_cpu<T>(q, x, params, radius, leaf_size, cancel);
+        });
+        return py::make_tuple(knn_to_numpy(result.indptr), knn_to_numpy(result.indices),
+                              knn_to_numpy(result.distances));
+      },
+      py::arg("queries").noconvert(), py::arg("points").noconvert(), py::arg("radius"), py::arg("metric"),
+      py::arg("p"), py::arg("exclude_self"), py::arg("n_jobs"), py::arg("leaf_size") = 16,
+      "knn_radius through a kd-tree over points (N, D): CSR (indptr, indices, distances), columns increasing.");
 #ifdef ISOGAN_WITH_CUDA
   const char* dtype_name = sizeof(T) == 4 ? "float32" : "float64";
   // Device-pointer entry points: pointers and the stream are integers; shapes come from the caller.
@@ -445,6 +498,16 @@ void bind_knn_dtype(py::module_& m) {
 void bind_knn(py::module_& m) {
   bind_knn_dtype<float>(m);
   bind_knn_dtype<double>(m);
+  m.def(
+      "knn_kdtree_bytes",
+      [](std::int64_t n_points, std::int64_t n_features, std::int64_t value_size, std::int64_t leaf_size) {
+        if (n_points < 1 || n_features < 1 || value_size < 1 || leaf_size < 1) {
+          throw std::invalid_argument("kdtree_bytes needs positive extents");
+        }
+        return isogan::knn::kdtree_bytes(n_points, n_features, value_size, leaf_size);
+      },
+      py::arg("n_points"), py::arg("n_features"), py::arg("value_size"), py::arg("leaf_size") = 16,
+      "Bytes a kd-tree over (n_points, n_features) values of value_size bytes holds while a search runs.");
 }
 
 // ---------------------------------------------------------------- paths

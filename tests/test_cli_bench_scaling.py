@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import signal
+import sys
 
 import numpy as np
 import pytest
@@ -92,6 +93,36 @@ def test_scaling_time_limit_kills_the_run_and_skips_larger_sizes(tmp_path, capsy
     assert first["status"] == "timeout" and "0.05 s time limit" in first["reason"]
     assert second["status"] == "skipped" and second["reason"] == "not run: timed out at N = 600"
     assert "failed or timed out" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("worker_script", "reason"),
+    [
+        ("echo 'Traceback (most recent call last):' >&2; echo 'MemoryError: simulated' >&2; exit 1", "MemoryError: simulated"),
+        ("kill -KILL $$", "killed by SIGKILL (the kernel's out-of-memory killer sends SIGKILL)"),
+    ],
+)
+def test_scaling_failed_run_is_reported_and_larger_sizes_skipped(worker_script, reason, tmp_path, monkeypatch, capsys):
+    fake_python = tmp_path / "python"
+    fake_python.write_text(f"#!/bin/sh\n{worker_script}\n")
+    fake_python.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake_python))
+    out = tmp_path / "scaling"
+    argv = ["bench", "scaling", "--sizes", "600", "1000", "--n-landmarks", "50", "--device", "cpu", "--methods", "landmark"]
+    assert main([*argv, "--out", str(out)]) == 1
+    first, second = _read_rows(out / "landmark_scaling.csv")
+    assert (first["status"], first["reason"]) == ("failed", reason)
+    assert (second["status"], second["reason"]) == ("skipped", "not run: failed at N = 600")
+    assert f"FAILED: {reason}" in capsys.readouterr().err
+
+
+def test_scaling_worker_that_cannot_start_is_a_failed_row(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    out = tmp_path / "scaling"
+    argv = ["bench", "scaling", "--sizes", "600", "--n-landmarks", "50", "--device", "cpu", "--methods", "landmark"]
+    assert main([*argv, "--out", str(out)]) == 1
+    (row,) = _read_rows(out / "landmark_scaling.csv")
+    assert row["status"] == "failed" and row["reason"].startswith("could not start the worker process")
 
 
 def test_scaling_refuses_runs_predicted_not_to_fit(tmp_path):

@@ -44,12 +44,14 @@ std::size_t DeviceArray::size() const { return element_count(shape_); }
 
 void DeviceArray::copy_to_host(void* host) const {
   const std::size_t n_bytes = nbytes();
+  const DeviceGuard guard(device_);
   ISOGAN_CUDA_CHECK(cudaStreamSynchronize(reinterpret_cast<cudaStream_t>(stream_)));
   if (n_bytes > 0) ISOGAN_CUDA_CHECK(cudaMemcpy(host, data(), n_bytes, cudaMemcpyDeviceToHost));
 }
 
 void DeviceArray::copy_from_host(const void* host) {
   const std::size_t n_bytes = nbytes();
+  const DeviceGuard guard(device_);
   // The allocation itself is ordered on the array's stream; the copy must come after it.
   ISOGAN_CUDA_CHECK(cudaStreamSynchronize(reinterpret_cast<cudaStream_t>(stream_)));
   if (n_bytes > 0) ISOGAN_CUDA_CHECK(cudaMemcpy(data(), host, n_bytes, cudaMemcpyHostToDevice));

@@ -58,6 +58,28 @@ template <typename T>
 RadiusResult<T> radius_neighbors_cpu(const T* queries, const T* points, const SearchParams& params, double radius,
                                      Cancellation& cancel);
 
+// Exact searches through a kd-tree over the points (pays off for low-dimensional data: D up to
+// ~15): the same results as kneighbors_cpu / radius_neighbors_cpu, bit for bit (same distances,
+// (distance, index) order, ties to the smaller index). The tree is built per call: leaves of at
+// most `leaf_size` points, median splits on the widest coordinate of each node's bounding box.
+// Minkowski metrics only (not Precomputed). Throws Cancelled on Ctrl-C.
+// queries: (M, D) row-major; points: (N, D) row-major (may be the same array as queries)
+// distances: (M, k) row-major, output; indices: (M, k) row-major int64, output
+// Requires 1 <= k <= N - exclude_self and leaf_size >= 1 (checked by the caller).
+template <typename T>
+void kneighbors_kdtree_cpu(const T* queries, const T* points, const SearchParams& params, index_t n_neighbors,
+                           index_t leaf_size, T* distances, index_t* indices, Cancellation& cancel);
+
+// Radius mode through the kd-tree, as radius_neighbors_cpu.
+// queries: (M, D) row-major; points: (N, D) row-major
+template <typename T>
+RadiusResult<T> radius_neighbors_kdtree_cpu(const T* queries, const T* points, const SearchParams& params,
+                                            double radius, index_t leaf_size, Cancellation& cancel);
+
+// Bytes a kd-tree over n_points x n_features values of `value_size` bytes holds while it lives
+// (permutation, tree-ordered copy of the points, node ranges and bounding boxes).
+index_t kdtree_bytes(index_t n_points, index_t n_features, index_t value_size, index_t leaf_size);
+
 #ifdef ISOGAN_WITH_CUDA
 // Device twins. All pointers are device pointers; work is queued on `stream` (a cudaStream_t passed
 // as an integer) and nothing synchronises except where a host-side count is returned.

@@ -6,6 +6,7 @@
 // distance is recomputed exactly, so the result is the exact (distance, index) order.
 // Other Minkowski metrics have no such shortcut and are computed exactly tile by tile.
 #include "knn/knn.h"
+#include "knn/knn_distance.h"
 
 #include <omp.h>
 
@@ -20,19 +21,6 @@
 #include <stdexcept>
 #include <vector>
 
-#if defined(__GNUC__) && !defined(__clang__)
-// Exact distances must round like scikit-learn's (a product, then a sum), never as one fused op.
-#define ISOGAN_NO_FP_CONTRACT __attribute__((optimize("fp-contract=off"), noinline))
-#else
-#define ISOGAN_NO_FP_CONTRACT __attribute__((noinline))
-#endif
-
-#if defined(__GNUC__)
-#define ISOGAN_ALWAYS_INLINE inline __attribute__((always_inline))
-#else
-#define ISOGAN_ALWAYS_INLINE inline
-#endif
-
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define ISOGAN_X86_DISPATCH 1
 #endif
@@ -44,51 +32,14 @@ constexpr index_t kQueryTile = 32;   // queries per OpenMP work item
 constexpr index_t kPointTile = 128;  // candidates per packed tile
 constexpr index_t kGroup = 4;        // queries sharing one pass over a packed tile
 
-// A neighbour candidate ordered by (reduced distance, index): the order of the result.
-struct Entry {
-  double key;
-  index_t index;
-};
-struct Before {
-  bool operator()(const Entry& a, const Entry& b) const {
-    return a.key < b.key || (a.key == b.key && a.index < b.index);
-  }
-};
-constexpr Before before{};
-
-// ---------------------------------------------------------------- exact reduced distances
-template <typename T>
-ISOGAN_NO_FP_CONTRACT double euclidean_exact(const T* a, const T* b, index_t n_features) {
-  double sum = 0.0;
-  for (index_t d = 0; d < n_features; ++d) {
-    const double diff = static_cast<double>(a[d]) - static_cast<double>(b[d]);
-    const double square = diff * diff;
-    sum += square;
-  }
-  return sum;
-}
-
-inline double rdist_to_dist(double rdist, Metric metric, double p) {
-  switch (metric) {
-    case Metric::Euclidean:
-      return std::sqrt(rdist);
-    case Metric::Minkowski:
-      return std::pow(rdist, 1.0 / p);
-    default:
-      return rdist;
-  }
-}
-
-inline double dist_to_rdist(double dist, Metric metric, double p) {
-  switch (metric) {
-    case Metric::Euclidean:
-      return dist * dist;
-    case Metric::Minkowski:
-      return std::pow(dist, p);
-    default:
-      return dist;
-  }
-}
+using detail::accumulate_rdist;
+using detail::before;
+using detail::dist_to_rdist;
+using detail::Entry;
+using detail::euclidean_exact;
+using detail::rdist_to_dist;
+using detail::TopK;
+using detail::write_sorted;
 
 // ---------------------------------------------------------------- tile kernels
 // Approximate squared distances of up to kQueryTile centred queries to one packed tile.
@@ -182,14 +133,7 @@ ISOGAN_ALWAYS_INLINE void minkowski_tile_body(const T* queries, index_t n_rows, 
         for (index_t i = 0; i < kGroup; ++i) {
           const double q = static_cast<double>(rows[i][d]);
           for (index_t c = 0; c < width; ++c) {
-            const double diff = std::fabs(q - static_cast<double>(candidate[c]));
-            if constexpr (M == Metric::Manhattan) {
-              acc[i][c] += diff;
-            } else if constexpr (M == Metric::Chebyshev) {
-              acc[i][c] = std::max(acc[i][c], diff);
-            } else {
-              acc[i][c] += std::pow(diff, p);
-            }
+            accumulate_rdist<M>(acc[i][c], q, static_cast<double>(candidate[c]), p);
           }
         }
       }
@@ -570,33 +514,6 @@ void scan_tile(const T* queries, const T* points, const SearchParams& params, co
         }
       }
     }
-  }
-}
-
-// Keeps the k smallest entries of one query in a max-heap ordered by `before`.
-struct TopK {
-  Entry* heap;
-  index_t size;
-  index_t capacity;
-  double threshold() const { return size < capacity ? std::numeric_limits<double>::infinity() : heap[0].key; }
-  void offer(const Entry& entry) {
-    if (size < capacity) {
-      heap[size++] = entry;
-      std::push_heap(heap, heap + size, before);
-    } else if (before(entry, heap[0])) {
-      std::pop_heap(heap, heap + size, before);
-      heap[size - 1] = entry;
-      std::push_heap(heap, heap + size, before);
-    }
-  }
-};
-
-template <typename T>
-void write_sorted(TopK& top, const SearchParams& params, T* distances, index_t* indices) {
-  std::sort_heap(top.heap, top.heap + top.size, before);
-  for (index_t r = 0; r < top.size; ++r) {
-    distances[r] = static_cast<T>(rdist_to_dist(top.heap[r].key, params.metric, params.p));
-    indices[r] = top.heap[r].index;
   }
 }
 

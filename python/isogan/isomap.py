@@ -160,8 +160,11 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     path_method : {'auto', 'FW', 'D'}, default='auto'
         Shortest-path algorithm: 'FW' Floyd-Warshall, 'D' Dijkstra, 'auto' the best one.
     neighbors_algorithm : {'auto', 'brute', 'kd_tree', 'ball_tree'}, default='auto'
-        Algorithm of the :class:`~sklearn.neighbors.NearestNeighbors` instance kept in ``nbrs_``.
-        The neighbour graph itself is always computed exactly by isogan's kNN stage.
+        Algorithm of the native CPU neighbour search (fit and transform) and of the
+        :class:`~sklearn.neighbors.NearestNeighbors` instance kept in ``nbrs_``: 'brute' is exact
+        blocked brute force, 'kd_tree' (and 'ball_tree') an exact kd-tree, 'auto' the kd-tree for
+        few features (see :mod:`isogan.knn`). Every choice gives the same neighbour graph; GPU
+        searches are brute force.
     n_jobs : int or None, default=None
         The number of parallel jobs to run. ``None`` means 1 unless in a
         :obj:`joblib.parallel_backend` context. ``-1`` means using all processors.
@@ -397,6 +400,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 mode="distance",
                 n_jobs=self.n_jobs,
                 device=device,
+                algorithm=self.neighbors_algorithm,
             )
         with _timed(timings, "connect"):
             return self._connect_components(_csr_to_host(graph), X_fit, dtype)
@@ -768,7 +772,8 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         out_dtype = np.float32 if (X_query.dtype == np.float32 and fit_dtype == np.float32) else np.float64
         device = _device.resolve_device(self.device)
         neighbor_options = dict(
-            metric=self.metric, p=self.p, metric_params=self.metric_params, n_jobs=self.n_jobs, device=device
+            metric=self.metric, p=self.p, metric_params=self.metric_params, n_jobs=self.n_jobs, device=device,
+            algorithm=self.neighbors_algorithm,
         )
         X_train = _training_points(self.nbrs_)
         if self.n_neighbors is not None:
@@ -790,7 +795,8 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """Geodesic distances (n_queries, n_samples_fit) from new points through their neighbours."""
         device = _device.resolve_device(self.device)
         neighbor_options = dict(
-            metric=self.metric, p=self.p, metric_params=self.metric_params, n_jobs=self.n_jobs, device=device
+            metric=self.metric, p=self.p, metric_params=self.metric_params, n_jobs=self.n_jobs, device=device,
+            algorithm=self.neighbors_algorithm,
         )
         X_train = _training_points(self.nbrs_)
         if self.n_neighbors is not None:

@@ -569,6 +569,7 @@ def landmark_isomap(
     n_jobs: int | None = None,
     device: str = "auto",
     progress: bool | None = None,
+    neighbors_algorithm: str = "auto",
 ) -> LandmarkModel:
     """Embed points with landmark Isomap, in O(N * L) memory; the input may live on disk.
 
@@ -609,6 +610,9 @@ def landmark_isomap(
         the CPU; 'cuda' without one raises RuntimeError.
     progress : bool or None, default=None
         Per-stage progress bars; None shows them from 20000 points on.
+    neighbors_algorithm : {'auto', 'brute', 'kd_tree', 'ball_tree'}, default='auto'
+        kNN search algorithm (as ``algorithm`` in :func:`isogan.knn_graph`); the graph is the
+        same whichever runs.
 
     Returns
     -------
@@ -668,7 +672,9 @@ def landmark_isomap(
     if not out_of_core and not on_gpu:
         points = np.ascontiguousarray(points[0:n_samples])
     show = n_samples >= _PROGRESS_MIN_SAMPLES if progress is None else bool(progress)
-    knn_options = dict(metric=metric, p=p, metric_params=metric_params, n_jobs=n_jobs, device=backend)
+    knn_options = dict(
+        metric=metric, p=p, metric_params=metric_params, n_jobs=n_jobs, device=backend, algorithm=neighbors_algorithm
+    )
 
     start = time.perf_counter()
     resident = None

@@ -606,8 +606,11 @@ def mds_transform(geodesic_to_train: Any, fit_state: MdsFitState, *, n_jobs: int
         shape, dtype = device_matrix.shape, device_matrix.dtype
         if len(shape) != 2 or shape[1] != n_samples:
             raise ValueError(f"geodesic_to_train must have shape (n_queries, {n_samples}), got {shape}.")
-        products = device_matrix.squared_matmul(scaled_vectors)
         query_means = device_matrix.row_means()
+        if not np.all(np.isfinite(query_means)):
+            # check_array's rejection on the host path; a GPU array is checked through its row sums.
+            raise ValueError("Input geodesic_to_train contains NaN or infinity.")
+        products = device_matrix.squared_matmul(scaled_vectors)
     else:
         geodesic = _check_host(geodesic_to_train, "geodesic_to_train")
         shape, dtype = geodesic.shape, geodesic.dtype

@@ -163,7 +163,7 @@ def predicted_bytes(method: str, n_samples: int, config: ScalingConfig) -> int:
     is symmetrised) and O(N) outputs. Exact isogan holds the (N, N) geodesic matrix in the input dtype;
     scikit-learn holds it in float64 plus its centred kernel (about 12 bytes per entry for float32
     input, 24 for float64, as measured in ``benchmarks/RESULTS.md``). The factors carry a margin of
-    about 25 % over those measurements.
+    about 25 % over those measurements (N = 10k-100k on the CPU).
 
     Parameters
     ----------
@@ -179,7 +179,9 @@ def predicted_bytes(method: str, n_samples: int, config: ScalingConfig) -> int:
     itemsize = np.dtype(config.dtype).itemsize
     edges = n_samples * config.n_neighbors
     graph_bytes = 4 * edges * (itemsize + 8)
-    outputs_bytes = 4 * n_samples * config.n_components * 8
+    # Embedding, eigenvector and triangulation outputs, plus thread scratch and allocator slack
+    # (measured: about 60 MiB above the terms here at N = 10k).
+    outputs_bytes = 4 * n_samples * config.n_components * 8 + 64 * 2**20
     if method == "landmark":
         return int(1.25 * config.n_landmarks * n_samples * itemsize) + graph_bytes + outputs_bytes
     if method == "exact":
@@ -434,6 +436,8 @@ def measure_scaling_run(
         )
     except subprocess.TimeoutExpired as error:
         raise RunTimeout(f"killed after the {config.timeout_s:g} s time limit (--timeout-per-size)") from error
+    except OSError as error:
+        raise RuntimeError(f"could not start the worker process {sys.executable!r}: {error}") from error
     if completed.returncode != 0:
         raise RuntimeError(_failure_reason(completed.returncode, completed.stderr))
     with open(result_path, encoding="utf-8") as result_file:
@@ -681,7 +685,11 @@ def write_scaling_results(result: ScalingResult, metadata: dict[str, Any], out_d
         writer = csv.DictWriter(csv_file, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         writer.writerows(result.rows)
-    document = {"metadata": metadata, "rows": [benchmarking._nan_to_none(row) for row in result.rows], "measurements": result.measurements}
+    document = {
+        "metadata": metadata,
+        "rows": [benchmarking._nan_to_none(row) for row in result.rows],
+        "measurements": [benchmarking._nan_to_none(measurement) for measurement in result.measurements],
+    }
     with open(paths["json"], "w", encoding="utf-8") as json_file:
         json.dump(document, json_file, indent=2, allow_nan=False)
     paths["markdown"].write_text(format_scaling_table(result.rows, markdown=True) + "\n", encoding="utf-8")

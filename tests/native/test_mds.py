@@ -368,6 +368,18 @@ def test_every_cpu_instruction_set_instance_matches_naive(isa):
 
 
 @pytest.mark.skipif(not isogan.cuda_available(), reason="needs a usable CUDA device")
+def test_cuda_transform_rejects_non_finite_distances():
+    torch = pytest.importorskip("torch")
+    dist = swiss_roll_geodesics(60)
+    _, eigenvalues, eigenvectors = classical_mds(dist, 2, device="cpu")
+    state = mds_fit_state(dist, eigenvalues, eigenvectors)
+    queries = torch.from_numpy(dist[:3].copy()).cuda()
+    queries[1, 5] = float("inf")
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        mds_transform(queries, state)
+
+
+@pytest.mark.skipif(not isogan.cuda_available(), reason="needs a usable CUDA device")
 def test_cuda_host_input_matches_cpu():
     dist = swiss_roll_geodesics(300)
     cpu = classical_mds(dist, 2, device="cpu", random_state=0)

@@ -1,0 +1,239 @@
+"""The Python side of the GPU exact chain, run on the CPU against an emulated device.
+
+No GPU is needed: ``isogan.DeviceArray`` is replaced by a numpy-backed stand-in with the same
+interface (``__cuda_array_interface__``, ``from_host``, ``to_host``, ``copy_to``) and every CUDA entry
+point the chain calls by a CPU twin that checks its arguments (shapes, dtypes, pointers) and computes
+the same result with isogan's CPU kernels. This exercises the orchestration that otherwise first
+runs on a GPU machine: allocation sizes, pointer plumbing, method choice, the device-resident hand-off
+from shortest paths to the eigensolver and the single copy to ``dist_matrix_``. The kernels
+themselves are tested on a GPU by tests/test_isomap_gpu.py and tests/native/test_paths_gpu.py.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.sparse.csgraph import shortest_path
+from sklearn import datasets
+from sklearn.neighbors import kneighbors_graph
+
+import isogan
+from isogan import Isomap, _arrays, _core
+from isogan import mds as mds_module
+from isogan import paths as paths_module
+
+TOLERANCE = {np.float64: 1e-6, np.float32: 1e-3}
+
+
+class EmulatedDeviceArray:
+    """A numpy-backed stand-in for isogan.DeviceArray; its 'device pointer' is the host address."""
+
+    registry: dict[int, np.ndarray] = {}
+    allocations: list[tuple[tuple[int, ...], np.dtype]] = []
+
+    def __init__(self, shape, dtype, stream: int = 0) -> None:
+        dtype = np.dtype(dtype)
+        # Uninitialised device memory: NaN (floats) or a byte pattern, so unwritten entries show.
+        fill = np.nan if dtype.kind == "f" else 0x5A
+        self._data = np.full(tuple(int(extent) for extent in shape), fill, dtype=dtype)
+        self.stream = int(stream)
+        EmulatedDeviceArray.registry[self.pointer] = self._data
+        EmulatedDeviceArray.allocations.append((self._data.shape, dtype))
+
+    @staticmethod
+    def from_host(host: np.ndarray, stream: int = 0) -> "EmulatedDeviceArray":
+        assert host.flags.c_contiguous
+        array = EmulatedDeviceArray(host.shape, host.dtype, stream)
+        array._data[...] = host
+        return array
+
+    pointer = property(lambda self: int(self._data.ctypes.data) if self._data.size else 0)
+    shape = property(lambda self: self._data.shape)
+    dtype = property(lambda self: self._data.dtype)
+    nbytes = property(lambda self: self._data.nbytes)
+    size = property(lambda self: self._data.size)
+    ndim = property(lambda self: self._data.ndim)
+
+    @property
+    def __cuda_array_interface__(self) -> dict:
+        return {"shape": self.shape, "typestr": self.dtype.str, "data": (self.pointer, False), "strides": None,
+                "version": 3, "stream": self.stream or 1}
+
+    def to_host(self) -> np.ndarray:
+        return self._data.copy()
+
+    def copy_to(self, out: np.ndarray) -> None:
+        assert out.flags.c_contiguous and out.shape == self.shape and out.dtype == self.dtype
+        out[...] = self._data
+
+
+def _at(pointer: int, shape: tuple[int, ...], dtype: str | np.dtype) -> np.ndarray:
+    """The emulated device array at ``pointer``, checked against the shape and dtype the caller claims."""
+    if int(np.prod(shape)) == 0:
+        return np.empty(shape, dtype=dtype)
+    array = EmulatedDeviceArray.registry[pointer]
+    assert array.shape == tuple(shape) or array.size == int(np.prod(shape)), (array.shape, shape)
+    assert array.dtype == np.dtype(dtype), (array.dtype, dtype)
+    return array.reshape(shape)
+
+
+def _shortest_paths(indptr, indices, weights, n_nodes, nnz, sources, n_sources, out, dtype, stream):
+    graph = (_at(indptr, (n_nodes + 1,), np.int64), _at(indices, (nnz,), np.int32), _at(weights, (nnz,), dtype))
+    assert graph[0][-1] == nnz
+    _core.paths_dijkstra(*graph, _at(sources, (n_sources,), np.int64), _at(out, (n_sources, n_nodes), dtype), 0)
+
+
+def _csr_floyd_start(indptr, indices, weights, n_nodes, dist, dtype, stream):
+    offsets = _at(indptr, (n_nodes + 1,), np.int64)
+    nnz = int(offsets[-1])
+    start = _at(dist, (n_nodes, n_nodes), dtype)
+    start[...] = np.inf
+    rows = np.repeat(np.arange(n_nodes), np.diff(offsets))
+    start[rows, _at(indices, (nnz,), np.int32)] = _at(weights, (nnz,), dtype)
+    np.fill_diagonal(start, 0)
+
+
+def _floyd_warshall(dist, n, dtype, stream, from_dense_graph=False):
+    assert not from_dense_graph
+    _core.paths_floyd_warshall(_at(dist, (n, n), dtype), 0)
+
+
+def _centered_matmul(dist, n, dtype, block, stream):
+    return _core.mds_centered_kernel_matmul(_at(dist, (n, n), dtype), block, 0)
+
+
+def _squared_matmul(dist, n_rows, n_cols, dtype, block, stream):
+    return _core.mds_squared_matmul(_at(dist, (n_rows, n_cols), dtype), block, 0)
+
+
+def _row_means(dist, n_rows, n_cols, dtype, stream):
+    return _core.mds_squared_row_means(_at(dist, (n_rows, n_cols), dtype), 0)
+
+
+def _symmetry(dist, n, dtype, stream):
+    return _core.mds_symmetry_report(_at(dist, (n, n), dtype), 0)
+
+
+def _knn_cuda(queries, points, n_neighbors, metric, p, exclude_self):
+    return _core.knn_kneighbors(queries, points, n_neighbors, metric, p, exclude_self, 0)
+
+
+@pytest.fixture
+def emulated_gpu(monkeypatch):
+    """Make isogan believe a GPU is there, backed by the CPU twins above."""
+    EmulatedDeviceArray.registry.clear()
+    EmulatedDeviceArray.allocations.clear()
+    status = {"available": True, "reason": "", "device_count": 1, "driver_version": 13000, "runtime_version": 13000}
+    fakes = {
+        "cuda_status": lambda: status,
+        "cuda_memory_info": lambda: (1 << 40, 1 << 40),
+        "paths_shortest_paths_cuda": _shortest_paths,
+        "paths_csr_floyd_start_cuda": _csr_floyd_start,
+        "paths_floyd_warshall_cuda": _floyd_warshall,
+        "mds_centered_kernel_matmul_cuda": _centered_matmul,
+        "mds_squared_matmul_cuda": _squared_matmul,
+        "mds_squared_row_means_cuda": _row_means,
+        "mds_symmetry_report_cuda": _symmetry,
+        "knn_kneighbors_cuda": _knn_cuda,
+    }
+    for name, fake in fakes.items():
+        monkeypatch.setattr(_core, name, fake, raising=False)
+    monkeypatch.setattr(_arrays, "DeviceArray", EmulatedDeviceArray)
+    monkeypatch.setattr(paths_module, "DeviceArray", EmulatedDeviceArray)
+    return EmulatedDeviceArray
+
+
+def swiss_roll_graph(n_samples: int, n_neighbors: int, dtype) -> sp.csr_matrix:
+    X = datasets.make_swiss_roll(n_samples, random_state=0)[0].astype(dtype)
+    return kneighbors_graph(X, n_neighbors, mode="distance").astype(dtype)
+
+
+def relative_max_error(actual: np.ndarray, expected: np.ndarray) -> float:
+    return float(np.abs(np.asarray(actual, np.float64) - expected).max() / np.abs(expected).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("method", ["auto", "FW", "D"])
+def test_host_graph_on_the_emulated_gpu_matches_scipy(emulated_gpu, method, dtype):
+    blocks = [swiss_roll_graph(150, 6, dtype), swiss_roll_graph(40, 4, dtype)]
+    graph = sp.block_diag(blocks, format="csr").astype(dtype)
+    result = isogan.geodesic_distances(graph, method, device="cuda")
+    assert isinstance(result, np.ndarray) and result.dtype == dtype
+    reference = shortest_path(graph, directed=False)
+    np.testing.assert_array_equal(np.isinf(result), np.isinf(reference))
+    finite = np.isfinite(reference)
+    np.testing.assert_allclose(result[finite], reference[finite], rtol=1e-5 if dtype == np.float32 else 1e-12)
+    # One (N, N) output allocation of the graph's dtype, besides the O(E) uploads.
+    square = [shape for shape, allocated in emulated_gpu.allocations if shape == (190, 190)]
+    assert square == [(190, 190)]
+    rows = isogan.geodesic_distances(graph, method, indices=[3, -1], device="cuda")
+    np.testing.assert_allclose(rows, result[[3, -1]], rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_device_result_stays_a_device_array(emulated_gpu):
+    graph = swiss_roll_graph(120, 6, np.float32)
+    result = paths_module.geodesic_distances_device(graph, "D")
+    assert isinstance(result, emulated_gpu) and result.shape == (120, 120) and result.dtype == np.float32
+    np.testing.assert_allclose(result.to_host(), shortest_path(graph, directed=False), rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("path_method", ["auto", "FW", "D"])
+def test_isomap_on_the_emulated_gpu_equals_the_cpu_fit(emulated_gpu, monkeypatch, path_method, dtype):
+    received = []
+    original = mds_module.classical_mds
+
+    def recording_classical_mds(dist_matrix, *args, **kwargs):
+        received.append(dist_matrix)
+        return original(dist_matrix, *args, **kwargs)
+
+    monkeypatch.setattr(mds_module, "classical_mds", recording_classical_mds)
+    X = datasets.make_swiss_roll(300, random_state=0)[0].astype(dtype)
+    gpu = Isomap(n_neighbors=10, n_components=3, path_method=path_method, device="cuda").fit(X)
+    assert len(received) == 1 and isinstance(received[0], emulated_gpu)  # read in place, no host N x N
+    assert "download" in gpu.timings_
+    cpu = Isomap(n_neighbors=10, n_components=3, path_method=path_method, device="cpu").fit(X)
+    assert isinstance(gpu.dist_matrix_, np.ndarray) and gpu.dist_matrix_.dtype == dtype
+    assert gpu.embedding_.dtype == dtype and not np.isnan(gpu.embedding_).any()
+    tolerance = TOLERANCE[dtype]
+    assert relative_max_error(gpu.dist_matrix_, cpu.dist_matrix_) <= tolerance
+    assert relative_max_error(gpu.embedding_, cpu.embedding_) <= tolerance
+    assert relative_max_error(gpu.kernel_pca_.eigenvalues_, cpu.kernel_pca_.eigenvalues_) <= tolerance
+    new = X[:20] + 0.05
+    assert relative_max_error(gpu.transform(new), cpu.transform(new)) <= tolerance
+
+
+def test_disconnected_graph_joined_on_the_host_before_the_emulated_gpu(emulated_gpu):
+    X = datasets.make_blobs(200, n_features=3, centers=2, cluster_std=0.3, center_box=(-50, 50), random_state=0)[0]
+    with warnings.catch_warnings(record=True) as gpu_warnings:
+        warnings.simplefilter("always")
+        gpu = Isomap(n_neighbors=5, device="cuda").fit(X)
+    with warnings.catch_warnings(record=True) as cpu_warnings:
+        warnings.simplefilter("always")
+        cpu = Isomap(n_neighbors=5, device="cpu").fit(X)
+    assert [str(w.message) for w in gpu_warnings] == [str(w.message) for w in cpu_warnings]
+    assert any("connected components" in str(w.message) for w in gpu_warnings)
+    assert np.isfinite(gpu.dist_matrix_).all()
+    assert relative_max_error(gpu.embedding_, cpu.embedding_) <= 1e-6
+
+
+def test_small_fit_with_the_dense_eigensolver_on_the_emulated_gpu(emulated_gpu):
+    # N <= 256: the 'dense' solver copies the matrix to the host once (the one allowed exception).
+    X = datasets.make_s_curve(120, random_state=1)[0]
+    gpu = Isomap(n_neighbors=8, device="cuda").fit(X)
+    cpu = Isomap(n_neighbors=8, device="cpu").fit(X)
+    assert relative_max_error(gpu.embedding_, cpu.embedding_) <= 1e-6
+
+
+def test_emulated_gpu_memory_refused_before_allocation(emulated_gpu, monkeypatch):
+    X = datasets.make_swiss_roll(300, random_state=0)[0]
+    monkeypatch.setattr(_core, "cuda_memory_info", lambda: (300 * 300 * 8, 1 << 40))
+    with pytest.raises(MemoryError, match="free GPU memory") as error:
+        Isomap(n_neighbors=10, device="cuda").fit(X)
+    assert "device='cpu'" in str(error.value)
+    assert not [shape for shape, _ in emulated_gpu.allocations if shape == (300, 300)]
+    monkeypatch.setattr(_core, "cuda_memory_info", lambda: (1 << 40, 1 << 40))
+    assert Isomap(n_neighbors=10, device="cuda").fit(X).embedding_.shape == (300, 2)
