@@ -3,13 +3,13 @@
 # (no network needed: python3 with torch, numpy, scipy, scikit-learn, pytest, pybind11, cmake, ninja
 # and CUDA's nvcc and compute-sanitizer, as on the device machines described in KINDS.md).
 #
-#   benchmarks/gpu_suite.sh                  # build test sanitize bench   (limits add up to 9.5 minutes)
+#   benchmarks/gpu_suite.sh                  # build test sanitize bench   (limits add up to 10 minutes)
 #   benchmarks/gpu_suite.sh build large      # second call: N=100k on the GPU, scikit-learn at N=20k (~6 min)
 #   benchmarks/gpu_suite.sh build bench      # any subset of the phase groups, in the order given
 #
 # Phase groups:
 #   build        CMake dev build with CUDA (CUDAARCHS=90) into build/gpu; writes python/isogan/_core*.so
-#   test         the whole pytest suite (GPU tests run instead of skipping), 4 processes when xdist is there
+#   test         the whole pytest suite, GPU tests first (they run instead of skipping); 8 processes with xdist
 #   sanitize     compute-sanitizer memcheck and racecheck on a small GPU test subset
 #   bench        benchmarks/gpu_bench.py: kNN N=100k D=784; eigensolve N=50k; paths FW vs BF at
 #                N=5k/10k/20k; Isomap on the GPU and on the CPU at N=10k/20k; scikit-learn at 10k
@@ -79,16 +79,21 @@ build() {
   pybind_dir="$("$PYTHON" -m pybind11 --cmakedir)"
   run_phase configure 30 "$log" cmake -S . -B build/gpu -G Ninja -DISOGAN_CUDA=ON -Dpybind11_DIR="$pybind_dir" \
     -DPython_EXECUTABLE="$(command -v "$PYTHON")" || return 1
-  run_phase compile 150 "$log" cmake --build build/gpu -j "$(nproc)" || return 1
+  run_phase compile 140 "$log" cmake --build build/gpu -j "$(nproc)" || return 1
   run_phase import-check 20 "$log" "$PYTHON" -c \
     "import isogan; s = isogan._core.cuda_status(); print(s); assert isogan.cuda_built() and s['available'], s"
 }
 
 run_tests() {
-  local parallel=()
+  local parallel=() log="$OUT_DIR/tests.log"
   if "$PYTHON" -c "import xdist" >/dev/null 2>&1; then parallel=(-n 8); fi
-  run_phase tests 100 "$OUT_DIR/tests.log" "$PYTHON" -m pytest tests -q -ra -p no:cacheprovider "${parallel[@]}" || true
-  grep -E "^(=+ )?[0-9]+ (passed|failed)|^FAILED|^ERROR" "$OUT_DIR/tests.log" | tail -n 20 | sed 's/^/  /' >>"$SUMMARY" || true
+  # The GPU tests first (named cuda/gpu/device), so that a slow CPU remainder cannot hide them.
+  local gpu_tests="cuda or gpu or device"
+  run_phase tests-gpu 45 "$log" "$PYTHON" -m pytest tests -q -ra -p no:cacheprovider "${parallel[@]}" \
+    -k "$gpu_tests" || true
+  run_phase tests-rest 80 "$log" "$PYTHON" -m pytest tests -q -ra -p no:cacheprovider "${parallel[@]}" \
+    -k "not ($gpu_tests)" || true
+  grep -E "^(=+ )?[0-9]+ (passed|failed)|^FAILED|^ERROR" "$log" | tail -n 20 | sed 's/^/  /' >>"$SUMMARY" || true
 }
 
 sanitize() {
@@ -104,9 +109,9 @@ sanitize() {
     FAILED=1
     return 0
   fi
-  run_phase memcheck 35 "$log" compute-sanitizer --tool memcheck --error-exitcode 99 --print-limit 20 \
+  run_phase memcheck 30 "$log" compute-sanitizer --tool memcheck --error-exitcode 99 --print-limit 20 \
     "$PYTHON" -m pytest -q -p no:cacheprovider "${tests[@]}" -k "$memcheck_subset" || true
-  run_phase racecheck 35 "$log" compute-sanitizer --tool racecheck --error-exitcode 99 --print-limit 20 \
+  run_phase racecheck 30 "$log" compute-sanitizer --tool racecheck --error-exitcode 99 --print-limit 20 \
     "$PYTHON" -m pytest -q -p no:cacheprovider "${tests[@]}" -k "$racecheck_subset" || true
   grep -E "ERROR SUMMARY|RACECHECK SUMMARY|[0-9]+ (passed|failed)" "$log" | sed 's/^/  /' >>"$SUMMARY" || true
 }

@@ -47,10 +47,6 @@ _QUERY_BLOCK_ROWS = 1 << 19
 # on a uniformly drawn candidate pool instead (16 GiB: a few seconds of HBM traffic).
 _MAXMIN_TRAFFIC_BYTES = 16 * 2**30
 
-# Mirrors kFlagBudgetBytes in csrc/paths/paths_cuda.cu: the batched shortest-path kernel keeps two
-# byte flags per (source, node) for at most this many bytes at once.
-_PATHS_FLAG_BUDGET_BYTES = 2**30
-
 # Per-block MaxMin reduction scratch (1024 blocks x (double + int64)).
 _MAXMIN_SCRATCH_BYTES = 1024 * 16
 
@@ -105,10 +101,10 @@ def paths_scratch_bytes(n_samples: int, n_landmarks: int) -> int:
     -------
     int
         Two byte flags per (source, node) of one batch of sources, plus a 4-byte flag; the batch
-        holds as many sources as fit in 1 GiB of flags (at least one).
+        holds as many sources as fit in 1 GiB of flags (at least one). The paths stage's own
+        arithmetic (``csrc/paths/paths.h``), bound in every build.
     """
-    batch = max(1, min(n_landmarks, _PATHS_FLAG_BUDGET_BYTES // (2 * max(1, n_samples))))
-    return 2 * batch * n_samples + 4
+    return int(_core.paths_shortest_paths_cuda_scratch_bytes(n_samples, n_landmarks))
 
 
 def maxmin_pool_size(n_samples: int, n_features: int, n_landmarks: int, itemsize: int,
@@ -764,7 +760,6 @@ def fit_landmark_model_cuda(
         prediction = predict_fit_device_bytes(
             n_samples, 0, 0, landmark_index.size, n_components, dtype.itemsize, n_edges=symmetric.n_edges,
             maxmin_candidates=0, knn_on_device=False,
-            scratch_bytes=int(_core.paths_shortest_paths_cuda_scratch_bytes(n_samples, landmark_index.size)),
         )
         check_fit_device_memory(prediction, n_samples, landmark_index.size, dtype)
         device_rows = _allocate(rows_shape[0] * n_samples * dtype.itemsize, rows_what)

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 import scipy.linalg
-from scipy.sparse.linalg import LinearOperator, eigsh
+from scipy.sparse.linalg import ArpackError, LinearOperator, eigsh
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
@@ -284,7 +284,14 @@ def _arpack(matvec_block: Callable[[np.ndarray], np.ndarray], n: int, n_wanted: 
         matvec=lambda v: matvec_block(np.ascontiguousarray(v, dtype=np.float64).reshape(n, 1))[:, 0],
         matmat=lambda v: matvec_block(np.ascontiguousarray(v, dtype=np.float64)),
     )
-    return eigsh(operator, n_wanted, which="LA", tol=tol, maxiter=max_iter, v0=v0)
+    try:
+        return eigsh(operator, n_wanted, which="LA", tol=tol, maxiter=max_iter, v0=v0)
+    except ArpackError as error:
+        if not str(error).startswith("ARPACK error -9:"):  # -9: "Starting vector is zero"
+            raise
+        # ARPACK's first product annihilated the random start vector: the centred kernel is zero
+        # (every point coincides), so every eigenvalue is 0 and any orthonormal basis is an eigenbasis.
+        return np.zeros(n_wanted), np.eye(n, n_wanted)
 
 
 def _dense(kernel: np.ndarray, n_wanted: int) -> tuple[np.ndarray, np.ndarray]:

@@ -355,8 +355,6 @@ class FakeDeviceCore:
                              self.view(sources, np.int64, (n_sources,)).copy(), result, 1)
         self.view(out, dtype, (n_sources, n_nodes))[:] = result
 
-    def paths_shortest_paths_cuda_scratch_bytes(self, n_nodes, n_sources):
-        return lc.paths_scratch_bytes(n_nodes, n_sources)
 
 
 @pytest.fixture
@@ -473,3 +471,17 @@ def test_streamed_knn_on_fake_device_equals_cpu_when_points_do_not_fit(fake_devi
     np.testing.assert_array_equal(graph.data.reshape(700, 8), expected_distances)
     model = landmark.landmark_isomap(X, 40, n_neighbors=8, random_state=0, device="cuda")
     assert np.unique(model.landmark_index).size == 40 and np.isfinite(model.embedding).all()
+
+
+def test_gpu_pipeline_on_fake_device_radius_graph_and_ragged_transform(fake_device):
+    from isogan import Isomap
+
+    X = _swiss_roll(600, np.float64)
+    params = dict(n_neighbors=None, radius=5.0, n_landmarks=30, random_state=0)
+    cpu = Isomap(device="cpu", **params).fit(X)
+    gpu = Isomap(device="cuda", **params).fit(X)
+    np.testing.assert_array_equal(gpu.landmark_index_, cpu.landmark_index_)
+    np.testing.assert_allclose(gpu.embedding_, cpu.embedding_, rtol=1e-9, atol=1e-9 * np.abs(cpu.embedding_).max())
+    queries = X[:40] + 0.05  # ragged neighbour rows, padded before the device min-plus
+    np.testing.assert_allclose(gpu.transform(queries), cpu.transform(queries), rtol=1e-9,
+                               atol=1e-9 * np.abs(cpu.embedding_).max())

@@ -296,6 +296,17 @@ def test_transform_zero_eigenvalue_gives_zero_coordinate_and_checks_shape():
         mds_fit_state(dist, eigenvalues[:1], eigenvectors)
 
 
+@pytest.mark.parametrize("n_samples", [2, 30])
+def test_arpack_on_coincident_points_gives_the_zero_embedding(n_samples):
+    """All points equal: the centred kernel is zero, where ARPACK alone fails ("starting vector is zero")."""
+    dist = np.zeros((n_samples, n_samples))
+    embedding, eigenvalues, eigenvectors = classical_mds(dist, 1, eigen_solver="arpack", random_state=0)
+    expected, pca = sklearn_isomap_mds(dist, 1)
+    np.testing.assert_array_equal(embedding, expected)
+    np.testing.assert_array_equal(eigenvalues, pca.eigenvalues_)
+    np.testing.assert_allclose(eigenvectors.T @ eigenvectors, np.eye(1))
+
+
 # ------------------------------------------------------------------------- property based
 @settings(max_examples=25, deadline=None)
 @given(
