@@ -291,6 +291,38 @@ carray<V> knn_to_numpy(const std::vector<V>& values) {
   return out;
 }
 
+// Throws unless 1 <= n_neighbors <= the points a query may return (itself excluded when params.exclude_self).
+void check_n_neighbors(const isogan::knn::SearchParams& params, std::int64_t n_neighbors) {
+  const std::int64_t available = params.n_points - (params.exclude_self ? 1 : 0);
+  if (n_neighbors < 1 || n_neighbors > available) {
+    throw std::invalid_argument("n_neighbors = " + std::to_string(n_neighbors) + " must be in [1, " +
+                                std::to_string(available) + "]");
+  }
+}
+
+// Throws unless the kd-tree can serve params: points, not precomputed distances, and leaf_size >= 1.
+void check_kdtree_params(const isogan::knn::SearchParams& params, std::int64_t leaf_size) {
+  if (params.metric == isogan::knn::Metric::Precomputed) {
+    throw std::invalid_argument("the kd-tree search needs points, not a precomputed distance matrix");
+  }
+  if (leaf_size < 1) throw std::invalid_argument("leaf_size must be >= 1, got " + std::to_string(leaf_size));
+}
+
+// Runs search(queries, points, out_distances, out_indices, cancel) without the GIL into new arrays and returns
+// (distances (M, k), indices (M, k) int64).
+template <typename T, typename Search>
+py::tuple knn_kneighbors_arrays(const carray<T>& queries, const carray<T>& points,
+                                const isogan::knn::SearchParams& params, std::int64_t n_neighbors, Search search) {
+  carray<T> distances({static_cast<py::ssize_t>(params.n_queries), static_cast<py::ssize_t>(n_neighbors)});
+  carray<std::int64_t> indices({static_cast<py::ssize_t>(params.n_queries), static_cast<py::ssize_t>(n_neighbors)});
+  const T* q = queries.data();
+  const T* x = points.data();
+  T* out_distances = distances.mutable_data();
+  std::int64_t* out_indices = indices.mutable_data();
+  run_without_gil([&](isogan::Cancellation& cancel) { search(q, x, out_distances, out_indices, cancel); });
+  return py::make_tuple(distances, indices);
+}
+
 template <typename T>
 void bind_knn_dtype(py::module_& m) {
   m.def(
@@ -298,21 +330,13 @@ void bind_knn_dtype(py::module_& m) {
       [](const carray<T>& queries, const carray<T>& points, std::int64_t n_neighbors, int metric, double p,
          bool exclude_self, int n_jobs) {
         const isogan::knn::SearchParams params = knn_params(queries, points, metric, p, exclude_self, n_jobs);
-        const std::int64_t available = params.n_points - (exclude_self ? 1 : 0);
-        if (n_neighbors < 1 || n_neighbors > available) {
-          throw std::invalid_argument("n_neighbors = " + std::to_string(n_neighbors) + " must be in [1, " +
-                                      std::to_string(available) + "]");
-        }
-        carray<T> distances({static_cast<py::ssize_t>(params.n_queries), static_cast<py::ssize_t>(n_neighbors)});
-        carray<std::int64_t> indices({static_cast<py::ssize_t>(params.n_queries), static_cast<py::ssize_t>(n_neighbors)});
-        const T* q = queries.data();
-        const T* x = points.data();
-        T* out_distances = distances.mutable_data();
-        std::int64_t* out_indices = indices.mutable_data();
-        run_without_gil([&](isogan::Cancellation& cancel) {
-          isogan::knn::kneighbors_cpu<T>(q, x, params, n_neighbors, out_distances, out_indices, cancel);
-        });
-        return py::make_tuple(distances, indices);
+        check_n_neighbors(params, n_neighbors);
+        return knn_kneighbors_arrays(queries, points, params, n_neighbors,
+                                     [&](const T* q, const T* x, T* out_distances, std::int64_t* out_indices,
+                                         isogan::Cancellation& cancel) {
+                                       isogan::knn::kneighbors_cpu<T>(q, x, params, n_neighbors, out_distances,
+                                                                      out_indices, cancel);
+                                     });
       },
       py::arg("queries").noconvert(), py::arg("points").noconvert(), py::arg("n_neighbors"), py::arg("metric"),
       py::arg("p"), py::arg("exclude_self"), py::arg("n_jobs"),
@@ -341,26 +365,14 @@ void bind_knn_dtype(py::module_& m) {
       [](const carray<T>& queries, const carray<T>& points, std::int64_t n_neighbors, int metric, double p,
          bool exclude_self, int n_jobs, std::int64_t leaf_size) {
         const isogan::knn::SearchParams params = knn_params(queries, points, metric, p, exclude_self, n_jobs);
-        if (params.metric == isogan::knn::Metric::Precomputed) {
-          throw std::invalid_argument("the kd-tree search needs points, not a precomputed distance matrix");
-        }
-        if (leaf_size < 1) throw std::invalid_argument("leaf_size must be >= 1, got " + std::to_string(leaf_size));
-        const std::int64_t available = params.n_points - (exclude_self ? 1 : 0);
-        if (n_neighbors < 1 || n_neighbors > available) {
-          throw std::invalid_argument("n_neighbors = " + std::to_string(n_neighbors) + " must be in [1, " +
-                                      std::to_string(available) + "]");
-        }
-        carray<T> distances({static_cast<py::ssize_t>(params.n_queries), static_cast<py::ssize_t>(n_neighbors)});
-        carray<std::int64_t> indices({static_cast<py::ssize_t>(params.n_queries), static_cast<py::ssize_t>(n_neighbors)});
-        const T* q = queries.data();
-        const T* x = points.data();
-        T* out_distances = distances.mutable_data();
-        std::int64_t* out_indices = indices.mutable_data();
-        run_without_gil([&](isogan::Cancellation& cancel) {
-          isogan::knn::kneighbors_kdtree_cpu<T>(q, x, params, n_neighbors, leaf_size, out_distances, out_indices,
-                                                cancel);
-        });
-        return py::make_tuple(distances, indices);
+        check_kdtree_params(params, leaf_size);
+        check_n_neighbors(params, n_neighbors);
+        return knn_kneighbors_arrays(queries, points, params, n_neighbors,
+                                     [&](const T* q, const T* x, T* out_distances, std::int64_t* out_indices,
+                                         isogan::Cancellation& cancel) {
+                                       isogan::knn::kneighbors_kdtree_cpu<T>(q, x, params, n_neighbors, leaf_size,
+                                                                             out_distances, out_indices, cancel);
+                                     });
       },
       py::arg("queries").noconvert(), py::arg("points").noconvert(), py::arg("n_neighbors"), py::arg("metric"),
       py::arg("p"), py::arg("exclude_self"), py::arg("n_jobs"), py::arg("leaf_size") = 16,
@@ -370,10 +382,7 @@ void bind_knn_dtype(py::module_& m) {
       [](const carray<T>& queries, const carray<T>& points, double radius, int metric, double p, bool exclude_self,
          int n_jobs, std::int64_t leaf_size) {
         const isogan::knn::SearchParams params = knn_params(queries, points, metric, p, exclude_self, n_jobs);
-        if (params.metric == isogan::knn::Metric::Precomputed) {
-          throw std::invalid_argument("the kd-tree search needs points, not a precomputed distance matrix");
-        }
-        if (leaf_size < 1) throw std::invalid_argument("leaf_size must be >= 1, got " + std::to_string(leaf_size));
+        check_kdtree_params(params, leaf_size);
         if (!(radius >= 0.0)) throw std::invalid_argument("radius must be >= 0, got " + std::to_string(radius));
         if (params.n_points < 1 || params.n_features < 1) {
           throw std::invalid_argument("the kd-tree needs at least one point and one feature");

@@ -22,10 +22,8 @@ from sklearn.neighbors import kneighbors_graph
 
 import isogan
 from isogan import Isomap, _arrays, _core
-from isogan import mds as mds_module
 from isogan import paths as paths_module
-
-TOLERANCE = {np.float64: 1e-6, np.float32: 1e-3}
+from tests.test_isomap import TOLERANCE, relative_max_error
 
 
 class EmulatedDeviceArray:
@@ -151,10 +149,6 @@ def swiss_roll_graph(n_samples: int, n_neighbors: int, dtype) -> sp.csr_matrix:
     return kneighbors_graph(X, n_neighbors, mode="distance").astype(dtype)
 
 
-def relative_max_error(actual: np.ndarray, expected: np.ndarray) -> float:
-    return float(np.abs(np.asarray(actual, np.float64) - expected).max() / np.abs(expected).max())
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("method", ["auto", "FW", "D"])
 def test_host_graph_on_the_emulated_gpu_matches_scipy(emulated_gpu, method, dtype):
@@ -182,18 +176,10 @@ def test_device_result_stays_a_device_array(emulated_gpu):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("path_method", ["auto", "FW", "D"])
-def test_isomap_on_the_emulated_gpu_equals_the_cpu_fit(emulated_gpu, monkeypatch, path_method, dtype):
-    received = []
-    original = mds_module.classical_mds
-
-    def recording_classical_mds(dist_matrix, *args, **kwargs):
-        received.append(dist_matrix)
-        return original(dist_matrix, *args, **kwargs)
-
-    monkeypatch.setattr(mds_module, "classical_mds", recording_classical_mds)
+def test_isomap_on_the_emulated_gpu_equals_the_cpu_fit(emulated_gpu, mds_inputs, path_method, dtype):
     X = datasets.make_swiss_roll(300, random_state=0)[0].astype(dtype)
     gpu = Isomap(n_neighbors=10, n_components=3, path_method=path_method, device="cuda").fit(X)
-    assert len(received) == 1 and isinstance(received[0], emulated_gpu)  # read in place, no host N x N
+    assert len(mds_inputs) == 1 and isinstance(mds_inputs[0], emulated_gpu)  # read in place, no host N x N
     assert "download" in gpu.timings_
     cpu = Isomap(n_neighbors=10, n_components=3, path_method=path_method, device="cpu").fit(X)
     assert isinstance(gpu.dist_matrix_, np.ndarray) and gpu.dist_matrix_.dtype == dtype

@@ -8,39 +8,17 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn import datasets
 
 import isogan
 from isogan import Isomap, _device
 from isogan import mds as mds_module
 from isogan import paths as paths_module
-
-# Relative max error allowed between the GPU and the CPU fit, per dtype (issue 5).
-TOLERANCE = {np.float64: 1e-6, np.float32: 1e-3}
+from tests.test_isomap import TOLERANCE, make_points, relative_max_error
 
 
 def cuda(test):
     """Mark a test as needing a usable CUDA device (selected by ``-m cuda``, skipped without one)."""
     return pytest.mark.cuda(pytest.mark.skipif(not isogan.cuda_available(), reason="needs a usable CUDA device")(test))
-
-
-def relative_max_error(actual: np.ndarray, expected: np.ndarray) -> float:
-    """max |actual - expected| / max |expected|."""
-    return float(np.abs(np.asarray(actual, np.float64) - expected).max() / np.abs(expected).max())
-
-
-def make_points(name: str, n_samples: int = 300) -> np.ndarray:
-    """The parity data sets of tests/test_isomap.py (digits jittered so neighbour choices are unique)."""
-    if name == "swiss-roll":
-        return datasets.make_swiss_roll(n_samples, random_state=0)[0]
-    if name == "s-curve":
-        return datasets.make_s_curve(n_samples, random_state=1)[0]
-    if name == "digits":
-        jitter = np.random.default_rng(6).uniform(0.0, 1e-3, size=(n_samples, 64))
-        return datasets.load_digits().data[:n_samples] + jitter
-    if name == "blobs":
-        return datasets.make_blobs(n_samples, n_features=5, centers=3, cluster_std=3.0, random_state=2)[0]
-    raise KeyError(name)
 
 
 def fit_recording_warnings(X: np.ndarray, **params) -> tuple[Isomap, list[str]]:
@@ -137,20 +115,12 @@ def test_gpu_path_methods_equal_cpu_fit(path_method, dtype):
 
 
 @cuda
-def test_gpu_fit_keeps_the_geodesic_matrix_in_a_device_array(monkeypatch):
+def test_gpu_fit_keeps_the_geodesic_matrix_in_a_device_array(monkeypatch, mds_inputs):
     # The eigensolver must receive isogan's own DeviceArray (no torch/CuPy, no host N x N copy).
-    received = []
-    original = mds_module.classical_mds
-
-    def recording_classical_mds(dist_matrix, *args, **kwargs):
-        received.append(dist_matrix)
-        return original(dist_matrix, *args, **kwargs)
-
-    monkeypatch.setattr(mds_module, "classical_mds", recording_classical_mds)
     X = make_points("swiss-roll", 200)
     gpu = Isomap(n_neighbors=10, device="cuda").fit(X)
-    assert len(received) == 1 and isinstance(received[0], isogan.DeviceArray)
-    assert received[0].shape == (200, 200)
+    assert len(mds_inputs) == 1 and isinstance(mds_inputs[0], isogan.DeviceArray)
+    assert mds_inputs[0].shape == (200, 200)
     monkeypatch.undo()
     cpu = Isomap(n_neighbors=10, device="cpu").fit(X)
     assert relative_max_error(gpu.embedding_, cpu.embedding_) <= TOLERANCE[np.float64]

@@ -388,6 +388,25 @@ def drop_self(indices: np.ndarray, distances: np.ndarray, first_row: int) -> tup
     return indices[keep].reshape(n_rows, width - 1), distances[keep].reshape(n_rows, width - 1)
 
 
+def _search_block(
+    search: Any, queries_pointer: int, candidates_pointer: int, n_queries: int, n_candidates: int, n_features: int,
+    n_found: int, metric_code: int, p: float, distances_buffer: Any, indices_buffer: Any, dtype: np.dtype,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n_found`` nearest candidates of each query, searched on the device and copied to the host.
+
+    ``search`` is ``_core.knn_kneighbors_cuda_ptr_<dtype>``; the device results pass through
+    ``distances_buffer`` and ``indices_buffer``. Returns ``(distances, indices)``, both of shape
+    ``(n_queries, n_found)``, indices int64 into the candidates.
+    """
+    search(queries_pointer, candidates_pointer, n_queries, n_candidates, n_features, n_found, metric_code, p, False,
+           distances_buffer.pointer, indices_buffer.pointer, 0)
+    distances = np.empty((n_queries, n_found), dtype=dtype)
+    indices = np.empty((n_queries, n_found), dtype=np.int64)
+    distances_buffer.download(distances, 0)
+    indices_buffer.download(indices, 0)
+    return distances, indices
+
+
 def device_kneighbors(
     resident: ResidentPoints, n_neighbors: int, metric_code: int, p: float, show: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -425,12 +444,10 @@ def device_kneighbors(
     starts = range(0, n_samples, block)
     for start in tqdm(starts, desc="kNN (GPU)", unit="block", file=sys.stderr, disable=not show, leave=False):
         n_rows = min(block, n_samples - start)
-        search(resident.pointer + start * row_bytes, resident.pointer, n_rows, n_samples, n_features,
-               width, metric_code, p, False, block_distances.pointer, block_indices.pointer, 0)
-        found_distances = np.empty((n_rows, width), dtype=dtype)
-        found_indices = np.empty((n_rows, width), dtype=np.int64)
-        block_distances.download(found_distances, 0)
-        block_indices.download(found_indices, 0)
+        found_distances, found_indices = _search_block(
+            search, resident.pointer + start * row_bytes, resident.pointer, n_rows, n_samples, n_features, width,
+            metric_code, p, block_distances, block_indices, dtype,
+        )
         kept_indices, kept_distances = drop_self(found_indices, found_distances, start)
         indices[start : start + n_rows] = kept_indices
         distances[start : start + n_rows] = kept_distances
@@ -497,12 +514,10 @@ def streamed_kneighbors(
                     candidate_buffer.upload(candidate, 0)
                     candidate_pointer, n_candidates = candidate_buffer.pointer, candidate.shape[0]
                 found_width = min(width, n_candidates)
-                search(query_buffer.pointer, candidate_pointer, n_query, n_candidates, n_features, found_width,
-                       metric_code, p, False, found_distances_buffer.pointer, found_indices_buffer.pointer, 0)
-                found_distance = np.empty((n_query, found_width), dtype=dtype)
-                found_index = np.empty((n_query, found_width), dtype=np.int64)
-                found_distances_buffer.download(found_distance, 0)
-                found_indices_buffer.download(found_index, 0)
+                found_distance, found_index = _search_block(
+                    search, query_buffer.pointer, candidate_pointer, n_query, n_candidates, n_features, found_width,
+                    metric_code, p, found_distances_buffer, found_indices_buffer, dtype,
+                )
                 merged_distance = np.concatenate([best_distance, found_distance], axis=1)
                 merged_index = np.concatenate([best_index, found_index + candidate_start], axis=1)
                 order = np.argsort(merged_distance, axis=1, kind="stable")[:, :width]

@@ -879,11 +879,7 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     -------
     str
     """
-    lines = [TABLE_HEADER, *(_table_cells(row) for row in rows)]
-    widths = [max(len(line[column]) for line in lines) for column in range(len(TABLE_HEADER))]
-    text = ["  ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True)) for line in lines]
-    text.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(text)
+    return "\n".join(text_table_lines(TABLE_HEADER, [_table_cells(row) for row in rows]))
 
 
 def format_markdown(rows: Sequence[dict[str, Any]]) -> str:
@@ -898,9 +894,49 @@ def format_markdown(rows: Sequence[dict[str, Any]]) -> str:
     -------
     str
     """
-    lines = ["| " + " | ".join(TABLE_HEADER) + " |", "|" + "---|" * len(TABLE_HEADER)]
-    lines += ["| " + " | ".join(_table_cells(row)) + " |" for row in rows]
-    return "\n".join(lines)
+    return "\n".join(markdown_table_lines(TABLE_HEADER, [_table_cells(row) for row in rows]))
+
+
+def text_table_lines(header: Sequence[str], cell_rows: Sequence[Sequence[str]]) -> list[str]:
+    """Lay out a header and rows of cells as right-aligned fixed-width lines, a rule under the header.
+
+    Parameters
+    ----------
+    header : sequence of str
+        Column titles.
+    cell_rows : sequence of sequence of str
+        Formatted cells, one sequence per row, in ``header`` order.
+
+    Returns
+    -------
+    list of str
+        One line per row, the header and its rule first.
+    """
+    lines = [header, *cell_rows]
+    widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
+    text = ["  ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True)) for line in lines]
+    text.insert(1, "  ".join("-" * width for width in widths))
+    return text
+
+
+def markdown_table_lines(header: Sequence[str], cell_rows: Sequence[Sequence[str]]) -> list[str]:
+    """Lay out a header and rows of cells as the lines of a Markdown table.
+
+    Parameters
+    ----------
+    header : sequence of str
+        Column titles.
+    cell_rows : sequence of sequence of str
+        Formatted cells, one sequence per row, in ``header`` order.
+
+    Returns
+    -------
+    list of str
+        One line per row, the header and its separator first.
+    """
+    lines = ["| " + " | ".join(line) + " |" for line in (header, *cell_rows)]
+    lines.insert(1, "|" + "---|" * len(header))
+    return lines
 
 
 def _fmt(value: float, spec: str, suffix: str = "") -> str:
@@ -924,22 +960,43 @@ def write_results(result: BenchmarkResult, metadata: dict[str, Any], out_dir: st
     dict of str to pathlib.Path
         Paths written, keyed 'csv', 'json', 'markdown', 'plot'.
     """
-    import csv
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out / "results.csv", "json": out / "results.json", "markdown": out / "results.md", "plot": out / "scaling.png"}
-    with open(paths["csv"], "w", newline="", encoding="utf-8") as csv_file:
-        writer = csv.DictWriter(csv_file, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(result.rows)
     raw = [{key: value for key, value in asdict(run).items() if key != "arrays_path"} for run in result.measurements]
     document = {"metadata": metadata, "rows": [_nan_to_none(row) for row in result.rows], "measurements": raw, "errors": result.errors}
-    with open(paths["json"], "w", encoding="utf-8") as json_file:
-        json.dump(document, json_file, indent=2, allow_nan=False)
+    write_csv_and_json(paths["csv"], CSV_COLUMNS, result.rows, paths["json"], document)
     paths["markdown"].write_text(format_markdown(result.rows) + "\n", encoding="utf-8")
     plot_scaling(result.rows, paths["plot"])
     return paths
+
+
+def write_csv_and_json(
+    csv_path: Path, csv_columns: Sequence[str], rows: Sequence[dict[str, Any]], json_path: Path, document: dict[str, Any]
+) -> None:
+    """Write result rows as CSV and a document as strict JSON (NaN is refused: use :func:`_nan_to_none`).
+
+    Parameters
+    ----------
+    csv_path : pathlib.Path
+        CSV file to write, one line per row under a header of ``csv_columns``.
+    csv_columns : sequence of str
+        Keys of the rows, in column order.
+    rows : sequence of dict
+        Result rows.
+    json_path : pathlib.Path
+        JSON file to write.
+    document : dict
+        What goes into the JSON file.
+    """
+    import csv
+
+    with open(csv_path, "w", newline="", encoding="utf-8") as csv_file:
+        writer = csv.DictWriter(csv_file, fieldnames=csv_columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(json_path, "w", encoding="utf-8") as json_file:
+        json.dump(document, json_file, indent=2, allow_nan=False)
 
 
 def _nan_to_none(row: dict[str, Any]) -> dict[str, Any]:

@@ -456,8 +456,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 "Pass float32 input to halve it, fit fewer points, or use landmark Isomap (n_landmarks=...).",
                 device="cpu",
             )
-            dist_matrix = np.empty(geodesic.shape, dtype=geodesic.dtype)
-            geodesic.copy_to(dist_matrix)
+            dist_matrix = geodesic.to_host()
         self.dist_matrix_ = dist_matrix
         self.kernel_pca_ = IsomapKernelPCA(self.n_components, fit_state)
         self.embedding_ = _to_numpy(embedding)

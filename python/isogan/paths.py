@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -197,15 +198,12 @@ def geodesic_distances(
     n_rows = n_nodes if sources is None else sources.size
     out_bytes = n_rows * n_nodes * weights.dtype.itemsize
     what = f"the ({n_rows}, {n_nodes}) {weights.dtype.name} geodesic distance matrix"
+    ensure_memory(out_bytes, what, _MEMORY_REMEDY, device="cpu")
     if backend == "cuda":
-        ensure_memory(out_bytes, what, _MEMORY_REMEDY, device="cpu")
-        device_result = _geodesic_into_device_array(weights, method, sources)
-        result = np.empty(device_result.shape, dtype=weights.dtype)
-        device_result.copy_to(result)
+        result = _geodesic_on_device(weights, method, sources, DeviceArray).to_host()
     else:
         if method == "auto":
             method = "FW" if indices is None and weights.n_edges >= n_nodes * n_nodes / 4 else "D"
-        ensure_memory(out_bytes, what, _MEMORY_REMEDY, device="cpu")
         if method == "FW" and sources is None:
             result = _floyd_warshall_host(weights, n_jobs)
         else:
@@ -756,12 +754,20 @@ def _resolved_gpu_method(graph: _SymmetricGraph, method: str, sources: np.ndarra
     return choose_gpu_method(graph.n_nodes, graph.n_edges, n_sources, all_pairs, method, hop_diameter, graph.dtype)
 
 
-def _geodesic_into_device_array(graph: _SymmetricGraph, method: str, sources: np.ndarray | None) -> DeviceArray:
-    """Geodesic rows of a validated host graph, computed on the GPU into a new DeviceArray."""
+def _geodesic_on_device(
+    graph: _SymmetricGraph,
+    method: str,
+    sources: np.ndarray | None,
+    allocate: Callable[[tuple[int, int], np.dtype], Any],
+) -> Any:
+    """Geodesic rows of a validated host graph, computed on the GPU into ``allocate(shape, dtype)``.
+
+    The GPU method is resolved and its device bytes checked before anything is allocated.
+    """
     n_sources = graph.n_nodes if sources is None else sources.size
     method = _resolved_gpu_method(graph, method, sources)
     _ensure_device_paths_memory(graph, n_sources, method)
-    out = DeviceArray((n_sources, graph.n_nodes), graph.dtype)
+    out = allocate((n_sources, graph.n_nodes), graph.dtype)
     _run_paths_on_device(graph, method, sources, out)
     return out
 
@@ -798,7 +804,7 @@ def geodesic_distances_device(graph: Any, method: str = "auto") -> DeviceArray:
     if not isinstance(method, str) or method not in _METHODS:
         raise ValueError(f"The 'method' parameter must be a str among {set(_METHODS)}. Got {method!r} instead.")
     resolve_device("cuda")
-    return _geodesic_into_device_array(_as_symmetric_csr(graph), method, None)
+    return _geodesic_on_device(_as_symmetric_csr(graph), method, None, DeviceArray)
 
 
 def _is_device_sparse(graph: Any) -> bool:
@@ -847,11 +853,7 @@ def _geodesic_on_device_sparse(graph: Any, method: str, indices: Any) -> Any:
     host_graph, like = _device_sparse_to_host(graph)
     weights = _as_symmetric_csr(host_graph)
     sources, squeeze = _sources(indices, weights.n_nodes)
-    n_sources = weights.n_nodes if sources is None else sources.size
-    resolved = _resolved_gpu_method(weights, method, sources)
-    _ensure_device_paths_memory(weights, n_sources, resolved)
-    out = device_empty(like, (n_sources, weights.n_nodes), weights.dtype)
-    _run_paths_on_device(weights, resolved, sources, out)
+    out = _geodesic_on_device(weights, method, sources, lambda shape, dtype: device_empty(like, shape, dtype))
     return out[0] if squeeze else out
 
 

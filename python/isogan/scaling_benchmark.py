@@ -38,7 +38,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -648,14 +647,8 @@ def format_scaling_table(rows: Sequence[dict[str, Any]], markdown: bool = False)
     -------
     str
     """
-    cells = [TABLE_HEADER, *(_table_cells(row) for row in rows)]
-    if markdown:
-        lines = ["| " + " | ".join(line) + " |" for line in cells]
-        lines.insert(1, "|" + "---|" * len(TABLE_HEADER))
-    else:
-        widths = [max(len(line[column]) for line in cells) for column in range(len(TABLE_HEADER))]
-        lines = ["  ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True)) for line in cells]
-        lines.insert(1, "  ".join("-" * width for width in widths))
+    layout = benchmarking.markdown_table_lines if markdown else benchmarking.text_table_lines
+    lines = layout(TABLE_HEADER, [_table_cells(row) for row in rows])
     notes = [f"- N={row['n_samples']} {METHOD_LABELS[row['method']]} {row['device']}: {row['status']}: {row['reason']}" for row in rows if row["status"] != "ok"]
     return "\n".join(lines + ([""] + notes if notes else []))
 
@@ -676,22 +669,15 @@ def write_scaling_results(result: ScalingResult, metadata: dict[str, Any], out_d
     dict of str to pathlib.Path
         Paths written, keyed 'csv', 'json', 'markdown', 'plot'.
     """
-    import csv
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / f"landmark_scaling.{suffix}" for name, suffix in (("csv", "csv"), ("json", "json"), ("markdown", "md"), ("plot", "png"))}
-    with open(paths["csv"], "w", newline="", encoding="utf-8") as csv_file:
-        writer = csv.DictWriter(csv_file, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(result.rows)
     document = {
         "metadata": metadata,
         "rows": [benchmarking._nan_to_none(row) for row in result.rows],
         "measurements": [benchmarking._nan_to_none(measurement) for measurement in result.measurements],
     }
-    with open(paths["json"], "w", encoding="utf-8") as json_file:
-        json.dump(document, json_file, indent=2, allow_nan=False)
+    benchmarking.write_csv_and_json(paths["csv"], CSV_COLUMNS, result.rows, paths["json"], document)
     paths["markdown"].write_text(format_scaling_table(result.rows, markdown=True) + "\n", encoding="utf-8")
     plot_scaling_curve(result.rows, paths["plot"])
     return paths

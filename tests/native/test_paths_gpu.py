@@ -6,7 +6,6 @@ import logging
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from scipy.sparse.csgraph import shortest_path
 from sklearn.neighbors import kneighbors_graph
 
 import isogan
@@ -19,33 +18,12 @@ from isogan.paths import (
     gpu_method_costs,
     predict_device_bytes,
 )
+from tests.native.test_paths import assert_matches, scipy_reference, swiss_roll_graph
 
 
 def cuda(test):
     """Mark a test as needing a usable CUDA device (selected by ``-m cuda``, skipped without one)."""
     return pytest.mark.cuda(pytest.mark.skipif(not isogan.cuda_available(), reason="needs a usable CUDA device")(test))
-
-
-def scipy_reference(graph, indices=None):
-    return shortest_path(graph, method="D", directed=False, indices=indices)
-
-
-def assert_matches(result, reference, dtype):
-    """Same +inf pattern; finite entries within the dtype's rounding (issue 6's bounds)."""
-    reference = np.asarray(reference, dtype=np.float64)
-    assert result.dtype == dtype
-    assert result.shape == reference.shape
-    np.testing.assert_array_equal(np.isinf(result), np.isinf(reference))
-    finite = np.isfinite(reference)
-    rtol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(result[finite], reference[finite], rtol=rtol, atol=0)
-
-
-def swiss_roll_graph(n_samples, n_neighbors, dtype, seed=0):
-    rng = np.random.default_rng(seed)
-    t = 1.5 * np.pi * (1 + 2 * rng.random(n_samples))
-    X = np.column_stack([t * np.cos(t), 21 * rng.random(n_samples), t * np.sin(t)]).astype(dtype)
-    return kneighbors_graph(X, n_neighbors, mode="distance").astype(dtype)
 
 
 def adversarial_graphs(dtype):

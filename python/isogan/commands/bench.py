@@ -18,13 +18,7 @@ import tempfile
 
 from isogan.benchmarking import BenchmarkConfig, RunParams, format_table, machine_info, run_benchmark, write_results
 from isogan.commands import bench_scaling
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
+from isogan.commands.bench_scaling import _positive_int
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
