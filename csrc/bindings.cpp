@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -708,7 +709,8 @@ void bind_paths_dtype(py::module_& m) {
   m.def(
       "paths_dijkstra",
       [](const carray<std::int64_t>& indptr, const carray<std::int32_t>& indices, const carray<T>& weights,
-         const carray<std::int64_t>& sources, carray<T>& out, int n_jobs) {
+         const carray<std::int64_t>& sources, carray<T>& out, int n_jobs,
+         const std::optional<carray<std::int64_t>>& column_order) {
         const isogan::CsrGraphView<T> graph = graph_view(indptr, indices, weights);
         check_shape(sources, "sources", {-1});
         check_shape(out, "out", {sources.shape(0), static_cast<py::ssize_t>(graph.n_nodes)});
@@ -719,16 +721,31 @@ void bind_paths_dtype(py::module_& m) {
                                         std::to_string(graph.n_nodes) + " nodes");
           }
         }
+        const std::int64_t* order_data = nullptr;
+        if (column_order.has_value()) {
+          check_shape(*column_order, "column_order", {static_cast<py::ssize_t>(graph.n_nodes)});
+          order_data = column_order->data();
+          std::vector<bool> seen(static_cast<std::size_t>(graph.n_nodes), false);
+          for (isogan::index_t v = 0; v < graph.n_nodes; ++v) {
+            const std::int64_t node = order_data[v];
+            if (node < 0 || node >= graph.n_nodes || seen[node]) {
+              throw std::invalid_argument("column_order must be a permutation of range(n_nodes)");
+            }
+            seen[node] = true;
+          }
+        }
         T* out_data = out.mutable_data();
         const int n_threads = isogan::resolve_threads(n_jobs);
         run_without_gil([&](isogan::Cancellation& cancel) {
           isogan::dijkstra_cpu(graph, source_data, static_cast<isogan::index_t>(sources.shape(0)), out_data,
-                               n_threads, cancel);
+                               n_threads, cancel, order_data);
         });
       },
       py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("weights").noconvert(),
       py::arg("sources").noconvert(), py::arg("out").noconvert(), py::arg("n_jobs") = 0,
-      "Dijkstra from each source over a symmetric CSR graph into out (n_sources, n_nodes).");
+      py::arg("column_order").noconvert() = py::none(),
+      "Dijkstra from each source over a symmetric CSR graph into out (n_sources, n_nodes); with "
+      "column_order (a permutation), out[r, column_order[v]] is the distance to node v.");
   m.def(
       "paths_all_pairs",
       [](const carray<std::int64_t>& indptr, const carray<std::int32_t>& indices, const carray<T>& weights,

@@ -44,9 +44,13 @@ SymmetricCsr<T> symmetrize_csr(index_t n_nodes, const index_t* indptr, const std
 // Shortest-path distances from `sources` to every node (Dijkstra, one source per task, sources
 // spread over `n_threads` OpenMP threads with a dynamic schedule).
 // sources: (n_sources,) int64 in [0, n_nodes); out: (n_sources, n_nodes) row-major, fully written.
+// column_order: nullptr, or (n_nodes,) a permutation of [0, n_nodes): each search then runs in a
+// thread-local row and writes out[r, column_order[v]] = distance to node v. This lets the caller
+// run on a graph relabelled for cache locality (node v of `graph` is node column_order[v] of the
+// caller's graph) and still receive rows in its own column order, with no second output array.
 template <typename T>
 void dijkstra_cpu(const CsrGraphView<T>& graph, const index_t* sources, index_t n_sources, T* out,
-                  int n_threads, Cancellation& cancel);
+                  int n_threads, Cancellation& cancel, const index_t* column_order = nullptr);
 
 // All-pairs shortest paths, row by row, reusing finished rows (see paths_cpu.cpp): computes the
 // rows of sources order[start..stop) of `out`, assuming the rows of order[0..start) are complete.
