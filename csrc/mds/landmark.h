@@ -72,7 +72,7 @@ void landmark_min_plus_cuda(const LandmarkMinPlusParams<T>& params, void* stream
 // single host block.
 class LandmarkDeviceBuffer {
  public:
-  // Throws std::bad_alloc (Python MemoryError) when the device cannot hold n_bytes.
+  // Throws DeviceMemoryError (a Python MemoryError) when the device cannot hold n_bytes.
   explicit LandmarkDeviceBuffer(std::size_t n_bytes);
   ~LandmarkDeviceBuffer();
   LandmarkDeviceBuffer(const LandmarkDeviceBuffer&) = delete;

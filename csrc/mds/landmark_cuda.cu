@@ -3,7 +3,6 @@
 
 #include <cmath>
 #include <limits>
-#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -216,13 +215,7 @@ void landmark_min_plus_cuda(const LandmarkMinPlusParams<T>& params, void* stream
 
 LandmarkDeviceBuffer::LandmarkDeviceBuffer(std::size_t n_bytes) : size_(n_bytes) {
   if (n_bytes == 0) return;
-  const cudaError_t status = cudaMalloc(&data_, n_bytes);
-  if (status == cudaErrorMemoryAllocation) {
-    cudaGetLastError();  // an allocation failure is not sticky: clear it so later calls work
-    data_ = nullptr;
-    throw std::bad_alloc();
-  }
-  ISOGAN_CUDA_CHECK(status);
+  ISOGAN_CUDA_CHECK(cudaMalloc(&data_, n_bytes));
 }
 
 LandmarkDeviceBuffer::~LandmarkDeviceBuffer() {
