@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from isogan import benchmarking
-from isogan.benchmarking import BenchmarkResult, RunParams, StageMeter, relative_max_error
+from isogan.bench.harness import BenchmarkResult, RunParams, StageMeter, relative_max_error
 
 
 def test_relative_max_error_values():

@@ -14,7 +14,7 @@ import pytest
 import isogan
 from isogan import scaling_benchmark
 from isogan.cli import main
-from isogan.scaling_benchmark import CSV_COLUMNS, ScalingConfig
+from isogan.bench.scaling import CSV_COLUMNS, ScalingConfig
 
 
 def _read_rows(path) -> list[dict]:

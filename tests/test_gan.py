@@ -475,7 +475,7 @@ def test_cuda_training_and_sampling():
 # ---------------------------------------------------------------------------- commands
 def test_commands_import_without_torch():
     code = (
-        "import sys, isogan.cli, isogan.gan, isogan.gan.commands.demo, isogan.gan.commands.train, "
+        "import sys, isogan.cli, isogan.gan, isogan.cli.demo, isogan.cli.train, "
         "isogan.gan.datasets, isogan.gan.pipeline; assert 'torch' not in sys.modules, 'torch imported'"
     )
     environment = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))

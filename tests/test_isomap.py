@@ -23,7 +23,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 import isogan
 import isogan.knn
 from isogan import Isomap
-from isogan import _device
+from isogan._backend import memory, policy
 from isogan.isomap import _PROGRESS_MIN_SAMPLES, _StageProgress
 
 # Relative max error allowed against scikit-learn, per dtype (issue 3).
@@ -460,7 +460,7 @@ def test_auto_device_without_gpu_falls_back_to_cpu():
 
 
 def test_matrix_too_large_for_memory_is_refused_up_front(monkeypatch):
-    monkeypatch.setattr(_device, "available_host_bytes", lambda: 10_000)
+    monkeypatch.setattr(memory, "available_host_bytes", lambda: 10_000)
     X = make_points("swiss-roll", 200)
     with pytest.raises(MemoryError) as error:
         Isomap(n_neighbors=8).fit(X)
@@ -472,7 +472,7 @@ def test_matrix_too_large_for_memory_is_refused_up_front(monkeypatch):
         Isomap(n_neighbors=8).fit(X.astype(np.float32))
     # eigen_solver='dense' writes the centred kernel out: twice the bytes.
     square_bytes = 200 * 200 * 8
-    monkeypatch.setattr(_device, "available_host_bytes", lambda: int(1.5 * square_bytes))
+    monkeypatch.setattr(memory, "available_host_bytes", lambda: int(1.5 * square_bytes))
     with pytest.raises(MemoryError, match="float64 geodesic distance matrix"):
         Isomap(n_neighbors=8, eigen_solver="dense").fit(X)
     assert Isomap(n_neighbors=8, eigen_solver="arpack").fit(X).embedding_.shape == (200, 2)

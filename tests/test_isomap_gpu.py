@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import isogan
-from isogan import Isomap, _device
+from isogan import Isomap
+from isogan._backend import memory, policy
 from isogan import mds as mds_module
 from isogan import paths as paths_module
 from tests.test_isomap import TOLERANCE, make_points, relative_max_error
@@ -35,7 +36,7 @@ def test_auto_without_gpu_gives_the_cpu_result_and_logs_why(caplog):
     caplog.set_level(logging.DEBUG, logger="isogan")
     auto = Isomap(n_neighbors=8, device="auto").fit(X)
     assert "device='auto' falls back to the CPU" in caplog.text
-    assert _device.cuda_unavailable_reason() in caplog.text
+    assert policy.cuda_unavailable_reason() in caplog.text
     cpu = Isomap(n_neighbors=8, device="cpu").fit(X)
     np.testing.assert_array_equal(auto.embedding_, cpu.embedding_)
     np.testing.assert_array_equal(auto.dist_matrix_, cpu.dist_matrix_)
@@ -68,7 +69,7 @@ def test_device_fit_bytes_prediction(path_method, paths_dominate):
 
 
 def test_fit_refused_when_the_gpu_cannot_hold_it(monkeypatch):
-    monkeypatch.setattr(_device, "available_device_bytes", lambda: 123_456)
+    monkeypatch.setattr(memory, "available_device_bytes", lambda: 123_456)
     model = Isomap(n_neighbors=8)
     with pytest.raises(MemoryError) as error:
         model._check_fit_memory(400, np.dtype(np.float64), "cuda")

@@ -17,9 +17,9 @@ def _stages_merged() -> bool:
     if not hasattr(landmark._knn, "kneighbors"):
         return False
     try:
-        graph = landmark._knn.knn_graph(np.eye(3), n_neighbors=1, mode="distance", device="cpu")
-        landmark._paths.geodesic_distances(graph, indices=np.array([0]), device="cpu")
-        landmark._mds.classical_mds(np.ones((3, 3)) - np.eye(3), n_components=1, device="cpu")
+        graph = isogan.knn.knn_graph(np.eye(3), n_neighbors=1, mode="distance", device="cpu")
+        isogan.paths.geodesic_distances(graph, indices=np.array([0]), device="cpu")
+        isogan.mds.classical_mds(np.ones((3, 3)) - np.eye(3), n_components=1, device="cpu")
     except NotImplementedError:
         return False
     return True
@@ -99,7 +99,7 @@ def test_component_without_landmark_gets_one_and_coordinates_stay_finite():
     X, _ = swiss_roll(400)
     # A small second component far away; 20 random landmarks (seed 0) all fall in the big one.
     X_two = np.vstack([X, X[:30] + 1000.0])
-    graph = landmark._knn.knn_graph(X_two, n_neighbors=6, mode="distance", device="cpu")
+    graph = isogan.knn.knn_graph(X_two, n_neighbors=6, mode="distance", device="cpu")
     from scipy.sparse.csgraph import connected_components
 
     _, labels = connected_components(graph, directed=False)
@@ -127,7 +127,7 @@ def test_disconnected_graph_without_coordinates_raises():
 @needs_stages
 def test_geodesic_maxmin_without_coordinates():
     X, truth = swiss_roll(800)
-    graph = landmark._knn.knn_graph(X, n_neighbors=10, mode="distance", device="cpu")
+    graph = isogan.knn.knn_graph(X, n_neighbors=10, mode="distance", device="cpu")
     model = landmark.fit_landmark_model(graph, 40, 2, random_state=0, device="cpu")
     again = landmark.fit_landmark_model(graph, 40, 2, random_state=0, device="cpu")
     np.testing.assert_array_equal(model.landmark_index, again.landmark_index)
@@ -192,7 +192,7 @@ def test_chunked_knn_graph_equals_in_memory_graph():
     for chunk_rows in (139, 699):
         other = landmark._chunked_knn_graph(X, 6, chunk_rows, options, show=False)
         np.testing.assert_array_equal(other.toarray(), chunked.toarray())
-    direct = sparse.csr_matrix(landmark._knn.knn_graph(X, n_neighbors=6, mode="distance", device="cpu"))
+    direct = sparse.csr_matrix(isogan.knn.knn_graph(X, n_neighbors=6, mode="distance", device="cpu"))
     assert chunked.shape == direct.shape
     np.testing.assert_allclose(np.sort(chunked.toarray(), axis=1), np.sort(direct.toarray(), axis=1), atol=1e-5)
     assert chunked.diagonal().sum() == 0 and (chunked[5, 5] == 0)
@@ -219,7 +219,7 @@ def test_bad_inputs_raise():
 def test_transform_of_training_points_matches_embedding():
     X, _ = swiss_roll(1200)
     model = landmark.landmark_isomap(X, 80, n_neighbors=10, random_state=0, device="cpu")
-    distances, indices = landmark._knn.kneighbors(X, X[:300], 10, device="cpu")
+    distances, indices = isogan.knn.kneighbors(X, X[:300], 10, device="cpu")
     scale = np.abs(model.embedding).max()
     transformed = landmark.transform_from_neighbors(model, (distances, indices), chunk_rows=128)
     np.testing.assert_allclose(transformed, model.embedding[:300], atol=1e-8 * scale)

@@ -52,17 +52,17 @@ def test_auto_without_gpu_gives_the_cpu_result_and_says_why(caplog):
 @needs_no_gpu
 def test_cuda_without_gpu_raises_with_the_reason():
     X = swiss_roll(200)
-    reason = isogan._device.cuda_unavailable_reason()
+    reason = isogan._backend.policy.cuda_unavailable_reason()
     with pytest.raises(RuntimeError, match="CUDA is not usable") as error:
         Isomap(n_neighbors=8, n_landmarks=20, device="cuda").fit(X)
     assert reason in str(error.value)
     with pytest.raises(RuntimeError, match="device='cpu'"):
         landmark.landmark_isomap(X, 20, n_neighbors=8, device="cuda")
-    graph = landmark._knn.knn_graph(X, n_neighbors=8, mode="distance", device="cpu")
+    graph = isogan.knn.knn_graph(X, n_neighbors=8, mode="distance", device="cpu")
     with pytest.raises(RuntimeError, match="CUDA is not usable"):
         landmark.fit_landmark_model(graph, 20, points=X, device="cuda")
     model = landmark.fit_landmark_model(graph, 20, points=X, device="cpu")
-    distances, indices = landmark._knn.kneighbors(X, X[:5], 3, device="cpu")
+    distances, indices = isogan.knn.kneighbors(X, X[:5], 3, device="cpu")
     with pytest.raises(RuntimeError, match="CUDA is not usable"):
         landmark.transform_from_neighbors(model, (distances, indices), device="cuda")
 
@@ -108,7 +108,7 @@ def test_gpu_disconnected_graph_adds_landmarks_like_cpu(dtype):
 @needs_gpu
 def test_gpu_component_without_landmark_gets_one_like_cpu():
     X = two_rolls()
-    graph = landmark._knn.knn_graph(X, n_neighbors=5, mode="distance", device="cpu")
+    graph = isogan.knn.knn_graph(X, n_neighbors=5, mode="distance", device="cpu")
     labels = np.r_[np.zeros(300, dtype=np.int64), np.ones(200, dtype=np.int64)]
     joined = landmark._join_components(X, graph, labels, 1000, "minkowski", 2, None)
     # Point 499 alone in a third component: 3 random landmarks (seed 0) miss it.
@@ -156,10 +156,10 @@ def test_gpu_precomputed_input_uses_geodesic_maxmin():
 @pytest.mark.cuda
 @needs_gpu
 def test_gpu_memory_error_names_bytes_and_next_fit_works(monkeypatch):
-    from isogan import _device
+        from isogan._backend import memory, policy
 
     X = swiss_roll(800)
-    monkeypatch.setattr(_device, "available_device_bytes", lambda: 1000)
+    monkeypatch.setattr(memory, "available_device_bytes", lambda: 1000)
     with pytest.raises(MemoryError, match="1,000 bytes") as error:
         Isomap(n_neighbors=8, n_landmarks=50, device="cuda").fit(X)
     assert "device='cpu'" in str(error.value)
@@ -171,12 +171,13 @@ def test_gpu_memory_error_names_bytes_and_next_fit_works(monkeypatch):
 @needs_gpu
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gpu_streamed_knn_when_points_do_not_fit(monkeypatch, dtype):
-    from isogan import _core, _device, _landmark_cuda
+    from isogan import _core, _landmark_cuda
+    from isogan._backend import memory, policy
     from isogan.knn import _EUCLIDEAN
 
     rng = np.random.default_rng(5)
     X = np.vstack([rng.normal(size=(600, 200)), np.zeros((30, 200)), rng.integers(0, 2, size=(70, 200))]).astype(dtype)
-    monkeypatch.setattr(_device, "available_device_bytes", lambda: X.nbytes // 2)
+    monkeypatch.setattr(memory, "available_device_bytes", lambda: X.nbytes // 2)
     graph, resident = _landmark_cuda.knn_graph_cuda(X, 8, _EUCLIDEAN, 2.0, dtype, n_landmarks=40, n_components=2,
                                                     chunk_rows=100)
     assert resident is None

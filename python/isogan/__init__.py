@@ -6,8 +6,8 @@ and :func:`classical_mds`. Nothing here imports torch; the fused GAN ops live in
 :mod:`isogan.ops` and the GAN in :mod:`isogan.gan` (``pip install isogan[gan]``).
 """
 
-from isogan._arrays import DeviceArray
-from isogan._device import cuda_available, cuda_built
+from isogan._backend.arrays import DeviceArray
+from isogan._backend.policy import UnverifiedCudaWarning, cuda_available, cuda_built
 from isogan.isomap import Isomap
 from isogan.knn import knn_graph
 from isogan.mds import classical_mds
@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DeviceArray",
     "Isomap",
+    "UnverifiedCudaWarning",
     "classical_mds",
     "cuda_available",
     "cuda_built",

@@ -9,9 +9,7 @@ and refusing up front an N x N geodesic matrix that cannot fit in memory.
 
 from __future__ import annotations
 
-import sys
 import time
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -19,33 +17,33 @@ from typing import Any
 
 import numpy as np
 from scipy.sparse import csr_matrix, issparse
-from scipy.sparse.csgraph import connected_components
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
-from sklearn.metrics.pairwise import _VALID_METRICS
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.neighbors import NearestNeighbors
-from sklearn.neighbors._base import _check_precomputed
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
-from sklearn.utils.graph import _fix_connected_components
 from sklearn.utils.validation import check_is_fitted, validate_data
-from tqdm import tqdm
 
-from isogan import _device
-from isogan import knn as _knn
-from isogan import landmark as _landmark
-from isogan import mds as _mds
-from isogan import paths as _paths
-from isogan._arrays import is_device_array, to_host
-
-# A fit whose geodesic stage handles more points than this is expected to run longer than about
-# two seconds on a small CPU, so it gets a progress bar (decided up front from the sample count).
-_PROGRESS_MIN_SAMPLES = 6000
+from isogan._backend import get_backend
+from isogan._backend.arrays import is_device_array, to_host
+from isogan._backend.cpu import float_dtype
+from isogan._backend.memory import EXACT_REMEDY, ensure_memory, exact_fit_device_bytes, exact_fit_host_bytes
+from isogan._backend.policy import progress_bar, relaxation_seconds, resolve_device, show_progress, threads
+from isogan._compat import (
+    VALID_METRICS,
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+    check_precomputed,
+    fit_context,
+    neighbors_fit_data,
+)
+from isogan.connect import connect_components
+from isogan.knn import kneighbors, knn_graph, radius_neighbors
+from isogan.landmark import check_n_landmarks, fit_landmark_model, transform_from_neighbors
+from isogan.mds import MdsFitState, classical_mds, mds_fit_state, mds_transform
+from isogan.paths import geodesic_distances, geodesic_distances_device, geodesic_from_neighbors, min_plus_rows
 
 # Rows of dist_matrix_ processed at a time by reconstruction_error, so that no extra N x N array
 # is ever allocated.
 _ROW_BLOCK = 512
-
-# Width of the block of vectors the MDS eigensolver iterates on, for the memory estimate.
-_MDS_BLOCK_VECTORS = 64
 
 
 class IsomapKernelPCA:
@@ -80,7 +78,7 @@ class IsomapKernelPCA:
         What :func:`isogan.mds.mds_transform` needs to project new points.
     """
 
-    def __init__(self, n_components: int, fit_state: _mds.MdsFitState) -> None:
+    def __init__(self, n_components: int, fit_state: MdsFitState) -> None:
         self.n_components = n_components
         self.fit_state = fit_state
 
@@ -166,8 +164,12 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         few features (see :mod:`isogan.knn`). Every choice gives the same neighbour graph; GPU
         searches are brute force.
     n_jobs : int or None, default=None
-        The number of parallel jobs to run. ``None`` means 1 unless in a
-        :obj:`joblib.parallel_backend` context. ``-1`` means using all processors.
+        Threads of the native kernels. As in scikit-learn's OpenMP-based estimators, ``None`` uses
+        every core OpenMP offers, bounded by ``OMP_NUM_THREADS`` and
+        ``threadpoolctl.threadpool_limits(limits=..., user_api='openmp')``; a positive int uses
+        that many threads, ``-1`` all cores, ``-2`` all but one. The scikit-learn neighbour
+        search kept in ``nbrs_`` (and used for metrics isogan does not run natively) takes it
+        with joblib's meaning.
     metric : str, or callable, default="minkowski"
         The metric to use when calculating distance between instances in a feature array, one of
         the options allowed by :func:`sklearn.metrics.pairwise_distances`. If metric is
@@ -178,9 +180,11 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     metric_params : dict, default=None
         Additional keyword arguments for the metric function.
     device : {'auto', 'cpu', 'cuda'}, default='auto'
-        Where the stages run. 'auto' uses a CUDA device when one is usable and the CPU otherwise
-        (a debug-level log line on the 'isogan' logger says why); 'cuda' raises RuntimeError when
-        none is usable. On the GPU the exact fit runs the kNN search, the shortest paths and the
+        Where the stages run. 'auto' uses CUDA only for stages whose kernels have been verified on
+        GPU hardware (none yet; see ``isogan._backend.policy.VERIFIED_ON_HARDWARE``) and the CPU
+        for the rest; 'cuda' runs the CUDA kernels, warning once per stage
+        (``UnverifiedCudaWarning``) until they are verified, and raises RuntimeError when no
+        device is usable. GPU input (torch CUDA tensors, CuPy arrays) runs on its GPU. On the GPU the exact fit runs the kNN search, the shortest paths and the
         eigensolver there, with the (N, N) geodesic matrix kept in GPU memory (an
         :class:`isogan.DeviceArray`; neither torch nor CuPy is needed) until the eigensolver has
         read it, then copied to the host once as ``dist_matrix_``. The joining of disconnected
@@ -259,7 +263,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         "neighbors_algorithm": [StrOptions({"auto", "brute", "kd_tree", "ball_tree"})],
         "n_jobs": [Integral, None],
         "p": [Interval(Real, 1, None, closed="left")],
-        "metric": [StrOptions(set(_VALID_METRICS) | {"precomputed"}), callable],
+        "metric": [StrOptions(set(VALID_METRICS) | {"precomputed"}), callable],
         "metric_params": [dict, None],
         "device": [StrOptions({"auto", "cpu", "cuda"})],
         "n_landmarks": [Interval(Integral, 1, None, closed="left"), None],
@@ -326,7 +330,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         for GPU input, the device array the stages read in place (else None).
         """
         X_device = X if is_device_array(X) else None
-        X_host = _host_copy(X) if X_device is not None else X
+        X_host = to_host(X) if X_device is not None else X
         self.nbrs_ = NearestNeighbors(
             n_neighbors=self.n_neighbors,
             radius=self.radius,
@@ -337,11 +341,12 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             n_jobs=self.n_jobs,
         )
         self.nbrs_.fit(X_host)
+        X_fit = neighbors_fit_data(self.nbrs_)
         if not hasattr(self.nbrs_, "n_features_in_"):
             # A BallTree, KDTree or fitted NearestNeighbors was passed: its data is already
             # validated, but NearestNeighbors does not record the feature count (scikit-learn's
             # Isomap fails here with AttributeError); record it so that transform checks it.
-            self.nbrs_.n_features_in_ = np.asarray(self.nbrs_._fit_X).shape[1]
+            self.nbrs_.n_features_in_ = X_fit.shape[1]
         self.n_features_in_ = self.nbrs_.n_features_in_
         if hasattr(self.nbrs_, "feature_names_in_"):
             self.feature_names_in_ = self.nbrs_.feature_names_in_
@@ -352,274 +357,135 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 f"n_neighbors = {self.n_neighbors}, n_samples_fit = {n_samples_fit}, "
                 f"n_samples = {n_samples_fit}"
             )
-        return _training_points(self.nbrs_), X_device
+        return X_fit, X_device
 
     def _fit_transform(self, X: Any) -> None:
+        """validate -> check memory -> kNN graph -> connect -> (paths -> MDS | landmark pipeline)."""
         self._check_neighbor_parameters()
-        device = _device.resolve_device(self.device)
         timings: dict[str, float] = {}
         with _timed(timings, "validate"):
             X_fit, X_device = self._fit_neighbors(X)
         n_samples = self.nbrs_.n_samples_fit_
-        dtype = np.dtype(np.float32) if X_fit.dtype == np.float32 else np.dtype(np.float64)
+        dtype = float_dtype(X_fit.dtype)
+        points = X_device if X_device is not None else X_fit.astype(dtype, copy=False)
+        landmark_backend = None
         if self.n_landmarks is None:
-            self._check_fit_memory(n_samples, dtype, device)
+            device = resolve_device(self.device, "paths")
+            self._check_exact_fit_memory(n_samples, dtype, device)
         else:
-            _landmark.check_n_landmarks(self.n_landmarks, self.n_components, n_samples)
-        X_stage = X_device if X_device is not None else _as_dtype(X_fit, dtype)
-        stages = ("kNN graph", "geodesic distances", "eigen-decomposition")
-        with _StageProgress(n_samples, stages) as progress:
-            resident = None
-            if self.n_landmarks is not None and device == "cuda":
-                graph, resident = self._landmark_neighbor_graph_cuda(X_stage, X_fit, dtype, timings)
+            check_n_landmarks(self.n_landmarks, self.n_components, n_samples)
+            landmark_backend = get_backend(self.device, self.n_jobs)
+            landmark_backend.check_fit_memory(X_fit, self.n_neighbors, self.n_landmarks, self.n_components)
+        n_edges = 2 * n_samples * (self.n_neighbors or 1)
+        n_sources = n_samples * 0.25 if self.n_landmarks is None else self.n_landmarks
+        show = show_progress(relaxation_seconds(n_sources, n_samples, n_edges, threads(self.n_jobs)))
+        with progress_bar(3, "Isomap", show, unit="stage") as bar:
+            bar.set_postfix_str("kNN graph", refresh=False)
+            with _timed(timings, "knn"):
+                graph = self._neighbor_graph(points, landmark_backend)
+            with _timed(timings, "connect"):
+                graph, component_labels = connect_components(
+                    graph, X_fit, metric=self.nbrs_.effective_metric_,
+                    metric_params=self.nbrs_.effective_metric_params_, stacklevel=5,
+                )
+                graph = graph.astype(dtype, copy=False)
+            bar.update(1)
+            bar.set_postfix_str("geodesic distances", refresh=False)
+            self._clear_fitted_mode()
+            if landmark_backend is None:
+                self._fit_exact(graph, device, timings)
             else:
-                graph = self._neighbor_graph(X_stage, X_fit, dtype, device, timings)
-            progress.advance()
-            if self.n_landmarks is None:
-                for landmark_attribute in ("landmark_model_", "landmark_index_", "_component_labels"):
-                    self.__dict__.pop(landmark_attribute, None)
-                self._fit_exact(graph, device, progress, timings)
-            else:
-                self.__dict__.pop("dist_matrix_", None)
-                self._fit_landmarks(graph, X_fit, dtype, device, progress, timings, resident)
+                self._fit_landmarks(graph, X_fit, dtype, component_labels, landmark_backend, timings)
+            bar.update(2)
         self._n_features_out = self.embedding_.shape[1]
         self.timings_ = timings
 
-    def _neighbor_graph(
-        self, X_stage: Any, X_fit: Any, dtype: np.dtype, device: str, timings: dict[str, float]
-    ) -> Any:
-        """The symmetric-ready (N, N) CSR neighbour graph, with its components joined."""
-        with _timed(timings, "knn"):
-            graph = _knn.knn_graph(
-                X_stage,
-                n_neighbors=self.n_neighbors,
-                radius=self.radius,
-                metric=self.metric,
-                p=self.p,
-                metric_params=self.metric_params,
-                mode="distance",
-                n_jobs=self.n_jobs,
-                device=device,
-                algorithm=self.neighbors_algorithm,
+    def _neighbor_options(self, device: str) -> dict[str, Any]:
+        return dict(metric=self.metric, p=self.p, metric_params=self.metric_params, n_jobs=self.n_jobs,
+                    device=device, algorithm=self.neighbors_algorithm)
+
+    def _neighbor_graph(self, points: Any, landmark_backend: Any) -> Any:
+        """The (N, N) CSR neighbour graph on the host."""
+        if landmark_backend is not None and not is_device_array(points):
+            # The backend may keep the points it searched (on the GPU) for MaxMin.
+            return landmark_backend.neighbor_graph(
+                points, self.n_neighbors, radius=self.radius, metric=self.metric, p=self.p,
+                metric_params=self.metric_params, algorithm=self.neighbors_algorithm,
+                chunk_rows=points.shape[0], n_landmarks=self.n_landmarks, n_components=self.n_components,
             )
-        with _timed(timings, "connect"):
-            return self._connect_components(_csr_to_host(graph), X_fit, dtype)
+        device = "cuda" if is_device_array(points) else resolve_device(self.device, "knn")
+        graph = knn_graph(points, n_neighbors=self.n_neighbors, radius=self.radius, mode="distance",
+                          **self._neighbor_options(device))
+        return csr_to_host(graph)
 
-    def _fit_exact(self, graph: Any, device: str, progress: "_StageProgress", timings: dict[str, float]) -> None:
-        """All-pairs geodesic distances, then classical MDS on them (scikit-learn's Isomap)."""
-        if device == "cuda":
-            self._fit_exact_on_device(graph, progress, timings)
-            return
-        with _timed(timings, "paths"):
-            dist_matrix = _paths.geodesic_distances(graph, method=self.path_method, n_jobs=self.n_jobs, device=device)
-        progress.advance()
-        with _timed(timings, "mds"):
-            embedding, eigenvalues, eigenvectors = _mds.classical_mds(
-                dist_matrix,
-                n_components=self.n_components,
-                eigen_solver=self.eigen_solver,
-                tol=self.tol,
-                max_iter=self.max_iter,
-                device=device,
-                n_jobs=self.n_jobs,
-            )
-            fit_state = _mds.mds_fit_state(dist_matrix, eigenvalues, eigenvectors, n_jobs=self.n_jobs)
-        self.dist_matrix_ = _to_numpy(dist_matrix)
-        self.kernel_pca_ = IsomapKernelPCA(self.n_components, fit_state)
-        self.embedding_ = _to_numpy(embedding)
-        progress.advance()
+    def _clear_fitted_mode(self) -> None:
+        """Drop the fitted attributes of the other mode (exact vs landmark) left by an earlier fit."""
+        for attribute in ("dist_matrix_", "landmark_model_", "landmark_index_"):
+            if hasattr(self, attribute):
+                delattr(self, attribute)
 
-    def _fit_exact_on_device(self, graph: Any, progress: "_StageProgress", timings: dict[str, float]) -> None:
-        """The exact fit on the GPU: the (N, N) geodesic matrix stays in device memory until MDS has read it.
+    def _fit_exact(self, graph: Any, device: str, timings: dict[str, float]) -> None:
+        """All-pairs geodesic distances, then classical MDS on them (scikit-learn's Isomap).
 
-        Shortest paths write it into a DeviceArray (no torch or CuPy involved), the eigensolver
-        reads that array in place, and only then is it copied once to the host as ``dist_matrix_``.
+        On the GPU the (N, N) geodesic matrix stays in device memory (a DeviceArray) until MDS has
+        read it, and is copied to the host once as ``dist_matrix_``.
         """
         with _timed(timings, "paths"):
-            geodesic = _paths.geodesic_distances_device(graph, method=self.path_method)
-        progress.advance()
+            if device == "cuda":
+                dist_matrix = geodesic_distances_device(graph, method=self.path_method)
+            else:
+                dist_matrix = geodesic_distances(graph, method=self.path_method, n_jobs=self.n_jobs, device="cpu")
         with _timed(timings, "mds"):
-            embedding, eigenvalues, eigenvectors = _mds.classical_mds(
-                geodesic,
-                n_components=self.n_components,
-                eigen_solver=self.eigen_solver,
-                tol=self.tol,
-                max_iter=self.max_iter,
-                device="cuda",
+            embedding, eigenvalues, eigenvectors = classical_mds(
+                dist_matrix, n_components=self.n_components, eigen_solver=self.eigen_solver, tol=self.tol,
+                max_iter=self.max_iter, device=device, n_jobs=self.n_jobs,
             )
-            fit_state = _mds.mds_fit_state(geodesic, eigenvalues, eigenvectors)
-        with _timed(timings, "download"):
-            n_samples = geodesic.shape[0]
-            _device.ensure_memory(
-                geodesic.nbytes,
-                f"the ({n_samples}, {n_samples}) {geodesic.dtype.name} geodesic distance matrix (dist_matrix_) on the host",
-                "Pass float32 input to halve it, fit fewer points, or use landmark Isomap (n_landmarks=...).",
-                device="cpu",
-            )
-            dist_matrix = geodesic.to_host()
+            fit_state = mds_fit_state(dist_matrix, eigenvalues, eigenvectors, n_jobs=self.n_jobs)
+        if device == "cuda":
+            with _timed(timings, "download"):
+                n_samples = dist_matrix.shape[0]
+                ensure_memory(
+                    dist_matrix.nbytes,
+                    f"the ({n_samples}, {n_samples}) {dist_matrix.dtype.name} geodesic distance matrix "
+                    "(dist_matrix_) on the host", EXACT_REMEDY, device="cpu",
+                )
+                dist_matrix = dist_matrix.to_host()
         self.dist_matrix_ = dist_matrix
         self.kernel_pca_ = IsomapKernelPCA(self.n_components, fit_state)
-        self.embedding_ = _to_numpy(embedding)
-        progress.advance()
+        self.embedding_ = as_numpy(embedding)
 
-    def _landmark_neighbor_graph_cuda(
-        self, X_stage: Any, X_fit: Any, dtype: np.dtype, timings: dict[str, float]
-    ) -> tuple[Any, Any]:
-        """GPU kNN graph for landmark Isomap: query blocks against points kept on the device.
-
-        Returns the joined graph and the resident points (for MaxMin), or None for them when the
-        neighbour search is one the blocked device search does not serve (radius graphs,
-        precomputed or sparse input, metrics only scikit-learn has): those run as for exact Isomap.
-        """
-        from isogan import _landmark_cuda
-
-        native_metric = _knn._native_metric(self.metric, self.p, self.metric_params)
-        blocked = (
-            self.n_neighbors is not None
-            and native_metric is not None
-            and native_metric[0] != _knn._PRECOMPUTED
-            and isinstance(X_fit, np.ndarray)
+    def _fit_landmarks(self, graph: Any, X_fit: Any, dtype: np.dtype, component_labels: np.ndarray | None,
+                       backend: Any, timings: dict[str, float]) -> None:
+        """Landmark Isomap (de Silva & Tenenbaum 2003): L x N geodesics, MDS on L x L, triangulation."""
+        # MaxMin runs in input space when there are coordinates, else in geodesic space.
+        points = X_fit.astype(dtype, copy=False) if self.metric != "precomputed" and isinstance(X_fit, np.ndarray) else None
+        model = fit_landmark_model(
+            graph, self.n_landmarks, self.n_components, points=points, landmark_method=self.landmark_method,
+            random_state=self.random_state, component_labels=component_labels, path_method=self.path_method,
+            n_jobs=self.n_jobs, backend=backend, progress=False,
+            maxmin_pool=None if points is None else backend.maxmin_pool(points, self.n_landmarks, None),
         )
-        if not blocked:
-            return self._neighbor_graph(X_stage, X_fit, dtype, "cuda", timings), None
-        with _timed(timings, "knn"):
-            graph, resident = _landmark_cuda.knn_graph_cuda(
-                X_fit,
-                self.n_neighbors,
-                native_metric[0],
-                native_metric[1],
-                dtype,
-                n_landmarks=self.n_landmarks,
-                n_components=self.n_components,
-                chunk_rows=_landmark._DEFAULT_CHUNK_ROWS,
-            )
-        with _timed(timings, "connect"):
-            return self._connect_components(graph, X_fit, dtype), resident
-
-    def _fit_landmarks(
-        self,
-        graph: Any,
-        X_fit: Any,
-        dtype: np.dtype,
-        device: str,
-        progress: "_StageProgress",
-        timings: dict[str, float],
-        resident: Any = None,
-    ) -> None:
-        """Landmark Isomap (de Silva & Tenenbaum 2003): L x N geodesics, MDS on L x L, triangulation.
-
-        On the GPU, ``resident`` holds the points the kNN stage left on the device for MaxMin.
-        """
-        dense_points = self.metric != "precomputed" and isinstance(X_fit, np.ndarray)
-        options = dict(
-            # MaxMin runs in input space when there are coordinates, else in geodesic space.
-            points=_as_dtype(X_fit, dtype) if dense_points else None,
-            landmark_method=self.landmark_method,
-            random_state=self.random_state,
-            component_labels=self.__dict__.pop("_component_labels", None),
-            path_method=self.path_method,
-            n_jobs=self.n_jobs,
-            progress=False,
-        )
-        if device == "cuda":
-            from isogan import _landmark_cuda
-
-            model = _landmark_cuda.fit_landmark_model_cuda(
-                graph, self.n_landmarks, self.n_components, resident=resident, **options
-            )
-        else:
-            model = _landmark.fit_landmark_model(graph, self.n_landmarks, self.n_components, device=device, **options)
-        progress.advance()
         for stage, seconds in model.timings.items():
             timings[stage] = timings.get(stage, 0.0) + seconds
         self.landmark_model_ = model
         self.landmark_index_ = model.landmark_index
-        block = model.landmark_geodesic[:, model.landmark_index]
-        fit_state = _mds.mds_fit_state(
-            np.ascontiguousarray(0.5 * (block + block.T)).astype(dtype),
-            model.eigenvalues.astype(dtype),
-            model.eigenvectors.astype(dtype),
-            n_jobs=self.n_jobs,
-        )
+        fit_state = mds_fit_state(model.landmark_block.astype(dtype), model.eigenvalues.astype(dtype),
+                                  model.eigenvectors.astype(dtype), n_jobs=self.n_jobs)
         self.kernel_pca_ = IsomapKernelPCA(self.n_components, fit_state)
         self.embedding_ = model.embedding
-        progress.advance()
 
-    def _check_fit_memory(self, n_samples: int, dtype: np.dtype, device: str) -> None:
+    def _check_exact_fit_memory(self, n_samples: int, dtype: np.dtype, device: str) -> None:
         """Refuse up front a fit whose N x N geodesic matrix cannot fit in memory."""
-        square_bytes = n_samples * n_samples * dtype.itemsize
-        # Symmetrised neighbour graph (values + int64 column indices) and the MDS block vectors;
-        # a radius graph's size is unknown before it is built, so it is not counted.
-        graph_entries = 2 * n_samples * (self.n_neighbors or 0)
-        working_bytes = graph_entries * (dtype.itemsize + 8) + n_samples * _MDS_BLOCK_VECTORS * 8
-        if self.eigen_solver == "dense":
-            # LAPACK needs the centred kernel written out as a second N x N array.
-            working_bytes += square_bytes
         what = f"the ({n_samples}, {n_samples}) {dtype.name} geodesic distance matrix (dist_matrix_)"
-        remedy = "Pass float32 input to halve it, or fit fewer points."
-        if dtype == np.float32:
-            remedy = "Fit fewer points."
-        _device.ensure_memory(square_bytes + working_bytes, what, remedy, device="cpu")
+        needed = exact_fit_host_bytes(n_samples, self.n_neighbors, dtype.itemsize, self.eigen_solver == "dense")
+        ensure_memory(needed, what, EXACT_REMEDY, device="cpu")
         if device == "cuda":
-            _device.ensure_memory(
-                self._device_fit_bytes(n_samples, dtype),
-                f"the ({n_samples}, {n_samples}) {dtype.name} geodesic distance matrix on the GPU, with the "
-                "shortest-path scratch and the eigensolver's vectors",
-                "Pass float32 input to halve it, use landmark Isomap (n_landmarks=...), or device='cpu'.",
-                device="cuda",
+            ensure_memory(
+                exact_fit_device_bytes(n_samples, self.n_neighbors, self.n_components, dtype.itemsize,
+                                       self.path_method),
+                f"{what[:-16]} on the GPU, with the shortest-path scratch and the eigensolver's vectors",
+                EXACT_REMEDY.replace("or fit fewer points", "or device='cpu'"), device="cuda",
             )
-
-    def _device_fit_bytes(self, n_samples: int, dtype: np.dtype) -> int:
-        """Peak GPU bytes of an exact fit on 'cuda', predicted before anything is allocated.
-
-        The larger of the shortest-path stage (the (N, N) output, the uploaded graph and, unless
-        ``path_method='FW'``, the batched Bellman-Ford scratch) and the eigensolver stage (the
-        (N, N) matrix plus one block product's vectors). A radius graph's size is unknown up
-        front; it is counted as one neighbour per point and checked again before the upload.
-        """
-        n_edges = 2 * n_samples * (self.n_neighbors or 1)
-        method = "FW" if self.path_method == "FW" else "D"
-        paths_bytes = _paths.predict_device_bytes(n_samples, n_edges, n_samples, dtype.itemsize, method)
-        mds_bytes = n_samples * n_samples * dtype.itemsize + _mds.device_product_bytes(n_samples, self.n_components)
-        return max(paths_bytes, mds_bytes)
-
-    def _connect_components(self, graph: Any, X_fit: Any, dtype: np.dtype) -> Any:
-        """Join the components of a disconnected neighbour graph like scikit-learn's Isomap."""
-        n_connected_components, labels = connected_components(graph)
-        # The landmark path adds a landmark to every component the joined graph hid.
-        self._component_labels = labels if n_connected_components > 1 else None
-        if n_connected_components == 1:
-            return graph
-        if self.metric == "precomputed" and issparse(X_fit):
-            raise RuntimeError(
-                "The number of connected components of the neighbors graph"
-                f" is {n_connected_components} > 1. The graph cannot be "
-                "completed with metric='precomputed', and Isomap cannot be"
-                "fitted. Increase the number of neighbors to avoid this "
-                "issue, or precompute the full distance matrix instead "
-                "of passing a sparse neighbors graph."
-            )
-        warnings.warn(
-            (
-                "The number of connected components of the neighbors graph "
-                f"is {n_connected_components} > 1. Completing the graph to fit"
-                " Isomap might be slow. Increase the number of neighbors to "
-                "avoid this issue."
-            ),
-            stacklevel=4,
-        )
-        # scikit-learn's own joining (nearest pair between every two components); a LIL copy
-        # takes the new edges without a change-of-sparsity warning.
-        joined = _fix_connected_components(
-            X=X_fit,
-            graph=graph.tolil(),
-            n_connected_components=n_connected_components,
-            component_labels=labels,
-            mode="distance",
-            metric=self.nbrs_.effective_metric_,
-            **self.nbrs_.effective_metric_params_,
-        )
-        return joined.tocsr().astype(dtype, copy=False)
 
     # ------------------------------------------------------------------------- public methods
     def reconstruction_error(self) -> float:
@@ -664,14 +530,13 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def _landmark_reconstruction_error(self) -> float:
         """The reconstruction error of the landmark block (L x L), the part MDS saw."""
         model = self.landmark_model_
-        block = model.landmark_geodesic[:, model.landmark_index].astype(np.float64)
-        kernel = -0.5 * (0.5 * (block + block.T)) ** 2
+        kernel = -0.5 * model.landmark_block**2
         kernel -= kernel.mean(axis=0, keepdims=True)
         kernel -= kernel.mean(axis=1, keepdims=True)
         residual = max(float(np.sum(kernel * kernel)) - float(np.sum(model.eigenvalues**2)), 0.0)
         return float(np.sqrt(residual) / block.shape[0])
 
-    @_fit_context(
+    @fit_context(
         # Isomap.metric is not validated yet
         prefer_skip_nested_validation=False
     )
@@ -695,7 +560,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self._fit_transform(X)
         return self
 
-    @_fit_context(
+    @fit_context(
         # Isomap.metric is not validated yet
         prefer_skip_nested_validation=False
     )
@@ -739,79 +604,50 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             X transformed in the new space.
         """
         check_is_fitted(self)
+        X_host = to_host(X) if is_device_array(X) else X
         if self.metric == "precomputed":
-            X_query = _check_precomputed(_host_copy(X) if is_device_array(X) else X)
+            X_query = check_precomputed(X_host)
         else:
-            X_query = validate_data(
-                self.nbrs_,
-                _host_copy(X) if is_device_array(X) else X,
-                accept_sparse="csr",
-                reset=False,
-                order="C",
-            )
-        if hasattr(self, "landmark_model_"):
-            return self._transform_landmarks(X_query)
-        fit_dtype = self.dist_matrix_.dtype
+            X_query = validate_data(self.nbrs_, X_host, accept_sparse="csr", reset=False, order="C")
+        landmark = hasattr(self, "landmark_model_")
+        fit_dtype = self.landmark_model_.landmark_geodesic.dtype if landmark else self.dist_matrix_.dtype
         out_dtype = np.float32 if (X_query.dtype == np.float32 and fit_dtype == np.float32) else np.float64
+        if landmark:
+            neighbors = self._training_neighbors(X_query, resolve_device(self.device, "landmark"))
+            embedding = transform_from_neighbors(self.landmark_model_, neighbors, n_jobs=self.n_jobs,
+                                                 backend=get_backend(self.device, self.n_jobs))
+            return embedding.astype(out_dtype, copy=False)
         n_queries = X_query.shape[0]
         n_samples_fit = self.nbrs_.n_samples_fit_
-        _device.ensure_memory(
+        ensure_memory(
             n_queries * n_samples_fit * fit_dtype.itemsize,
             f"the ({n_queries}, {n_samples_fit}) {fit_dtype.name} geodesic distances from X to the training points",
             "Transform X in smaller batches of rows.",
         )
-        geodesic = self._geodesic_to_training(X_query)
-        embedding = _mds.mds_transform(geodesic, self.kernel_pca_.fit_state, n_jobs=self.n_jobs)
-        return _to_numpy(embedding).astype(out_dtype, copy=False)
-
-    def _transform_landmarks(self, X_query: Any) -> np.ndarray:
-        """Landmark transform: neighbours -> min-plus to the landmark rows -> triangulation."""
-        model = self.landmark_model_
-        fit_dtype = model.landmark_geodesic.dtype
-        out_dtype = np.float32 if (X_query.dtype == np.float32 and fit_dtype == np.float32) else np.float64
-        device = _device.resolve_device(self.device)
-        neighbor_options = dict(
-            metric=self.metric, p=self.p, metric_params=self.metric_params, n_jobs=self.n_jobs, device=device,
-            algorithm=self.neighbors_algorithm,
-        )
-        X_train = _training_points(self.nbrs_)
-        if self.n_neighbors is not None:
-            distances, indices = _knn.kneighbors(X_train, X_query, self.n_neighbors, **neighbor_options)
-            neighbors: Any = (_to_numpy(distances), _to_numpy(indices))
+        neighbors = self._training_neighbors(X_query, resolve_device(self.device, "knn"))
+        if isinstance(neighbors, tuple):
+            geodesic = geodesic_from_neighbors(*neighbors, self.dist_matrix_, n_jobs=self.n_jobs)
         else:
-            neighbors = _csr_to_host(_knn.radius_neighbors(X_train, X_query, self.radius, **neighbor_options))
-            unreachable = np.flatnonzero(np.diff(neighbors.indptr) == 0)
-            if unreachable.size:
-                raise ValueError(
-                    f"{unreachable.size} sample(s) of X (first at row {unreachable[0]}) have no training"
-                    f" point within radius={self.radius}, so their geodesic distances are undefined."
-                    " Increase radius or use n_neighbors."
-                )
-        embedding = _landmark.transform_from_neighbors(model, neighbors, n_jobs=self.n_jobs, device=device)
-        return embedding.astype(out_dtype, copy=False)
+            geodesic = min_plus_rows(neighbors, self.dist_matrix_, n_jobs=self.n_jobs)
+        embedding = mds_transform(geodesic, self.kernel_pca_.fit_state, n_jobs=self.n_jobs)
+        return as_numpy(embedding).astype(out_dtype, copy=False)
 
-    def _geodesic_to_training(self, X_query: Any) -> np.ndarray:
-        """Geodesic distances (n_queries, n_samples_fit) from new points through their neighbours."""
-        device = _device.resolve_device(self.device)
-        neighbor_options = dict(
-            metric=self.metric, p=self.p, metric_params=self.metric_params, n_jobs=self.n_jobs, device=device,
-            algorithm=self.neighbors_algorithm,
-        )
-        X_train = _training_points(self.nbrs_)
+    def _training_neighbors(self, X_query: Any, device: str) -> Any:
+        """The neighbours of new points among the training points: (distances, indices) or a CSR graph."""
+        X_train = neighbors_fit_data(self.nbrs_)
+        options = self._neighbor_options(device)
         if self.n_neighbors is not None:
-            distances, indices = _knn.kneighbors(X_train, X_query, self.n_neighbors, **neighbor_options)
-            return _paths.geodesic_from_neighbors(
-                _to_numpy(distances), _to_numpy(indices), self.dist_matrix_, n_jobs=self.n_jobs
-            )
-        neighbor_graph = _csr_to_host(_knn.radius_neighbors(X_train, X_query, self.radius, **neighbor_options))
-        unreachable = np.flatnonzero(np.diff(neighbor_graph.indptr) == 0)
+            distances, indices = kneighbors(X_train, X_query, self.n_neighbors, **options)
+            return as_numpy(distances), as_numpy(indices)
+        graph = csr_to_host(radius_neighbors(X_train, X_query, self.radius, **options))
+        unreachable = np.flatnonzero(np.diff(graph.indptr) == 0)
         if unreachable.size:
             raise ValueError(
                 f"{unreachable.size} sample(s) of X (first at row {unreachable[0]}) have no training"
                 f" point within radius={self.radius}, so their geodesic distances are undefined."
                 " Increase radius or use n_neighbors."
             )
-        return _paths.min_plus_rows(neighbor_graph, self.dist_matrix_, n_jobs=self.n_jobs)
+        return graph
 
     def __sklearn_tags__(self):
         """Tags: preserves float32 and float64, accepts sparse input (as scikit-learn's Isomap)."""
@@ -822,12 +658,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
 
 # ---------------------------------------------------------------------------------- helpers
-def _host_copy(X: Any) -> np.ndarray:
-    """Copy a torch CUDA tensor, CuPy array or DeviceArray to a host numpy array (for ``nbrs_``)."""
-    return to_host(X)
-
-
-def _csr_to_host(graph: Any) -> Any:
+def csr_to_host(graph: Any) -> Any:
     """A neighbour graph as a scipy CSR matrix (the kNN stage gives GPU input a GPU CSR)."""
     if issparse(graph):
         return graph
@@ -845,22 +676,9 @@ def _csr_to_host(graph: Any) -> Any:
     return graph.get()
 
 
-def _training_points(nbrs: NearestNeighbors) -> Any:
-    """The validated training data of a fitted NearestNeighbors (a tree's memory view as numpy)."""
-    fit_X = nbrs._fit_X
-    return fit_X if issparse(fit_X) else np.asarray(fit_X)
-
-
-def _to_numpy(array: Any) -> np.ndarray:
+def as_numpy(array: Any) -> np.ndarray:
     """Return a stage result as a numpy array (fitted attributes are numpy, like scikit-learn)."""
-    if is_device_array(array):
-        return _host_copy(array)
-    return np.asarray(array)
-
-
-def _as_dtype(X: Any, dtype: np.dtype) -> Any:
-    """Return ``X`` (dense or sparse) in ``dtype`` without copying when it already is."""
-    return X.astype(dtype, copy=False)
+    return to_host(array) if is_device_array(array) else np.asarray(array)
 
 
 @contextmanager
@@ -871,33 +689,3 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
         yield
     finally:
         timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
-
-
-class _StageProgress:
-    """A tqdm bar over the fit stages, shown only for fits expected to take more than ~2 s."""
-
-    def __init__(self, n_samples: int, stages: tuple[str, ...]) -> None:
-        self._stages = stages
-        self._done = 0
-        self._bar = tqdm(
-            total=len(stages),
-            desc="Isomap",
-            unit="stage",
-            file=sys.stderr,
-            disable=n_samples < _PROGRESS_MIN_SAMPLES,
-            leave=False,
-        )
-        self._bar.set_postfix_str(stages[0], refresh=False)
-
-    def __enter__(self) -> "_StageProgress":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._bar.close()
-
-    def advance(self) -> None:
-        """Mark the current stage finished and name the next one."""
-        self._done += 1
-        if self._done < len(self._stages):
-            self._bar.set_postfix_str(self._stages[self._done], refresh=False)
-        self._bar.update(1)

@@ -51,13 +51,16 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_array
 
 from isogan import _core
-from isogan._arrays import device_array_view, device_empty, is_device_array
-from isogan._device import ensure_memory, resolve_device
+from isogan._backend import cuda_knn
+from isogan._backend.arrays import is_device_array
+from isogan._backend.memory import ensure_memory
+from isogan._backend.policy import resolve_device, threads
 
-__all__ = ["knn_graph", "kneighbors", "radius_neighbors"]
+__all__ = ["PRECOMPUTED", "kneighbors", "kneighbors_blocked", "knn_graph", "merge_nearest",
+           "native_metric", "neighbors_to_csr", "radius_neighbors"]
 
 # Native metric codes (csrc/knn/knn.h, enum Metric).
-_EUCLIDEAN, _MANHATTAN, _CHEBYSHEV, _MINKOWSKI, _PRECOMPUTED = range(5)
+_EUCLIDEAN, _MANHATTAN, _CHEBYSHEV, _MINKOWSKI, PRECOMPUTED = range(5)
 _ALIASES = {
     "euclidean": _EUCLIDEAN,
     "l2": _EUCLIDEAN,
@@ -66,12 +69,28 @@ _ALIASES = {
     "l1": _MANHATTAN,
     "chebyshev": _CHEBYSHEV,
     "infinity": _CHEBYSHEV,
-    "precomputed": _PRECOMPUTED,
+    "precomputed": PRECOMPUTED,
 }
 
 
-def _native_metric(metric: Any, p: Any, metric_params: dict | None) -> tuple[int, float] | None:
-    """Return the native (metric code, p) for a metric, or None when scikit-learn must serve it."""
+def native_metric(metric: Any, p: Any, metric_params: dict | None) -> tuple[int, float] | None:
+    """Return the native (metric code, p) for a metric, or None when scikit-learn must serve it.
+
+    Parameters
+    ----------
+    metric : str or callable
+        As in :func:`knn_graph`.
+    p : float
+        Minkowski power.
+    metric_params : dict or None
+        Extra metric arguments (any makes scikit-learn serve the metric).
+
+    Returns
+    -------
+    tuple of (int, float) or None
+        The code of ``csrc/knn/knn.h``'s ``Metric`` (:data:`PRECOMPUTED` for distances given)
+        and the power, or None.
+    """
     if metric_params or not isinstance(metric, str):
         return None
     if metric in _ALIASES:
@@ -114,7 +133,7 @@ def _check_algorithm(algorithm: Any, precomputed: bool) -> str:
 
 def _use_tree(algorithm: str, code: int, n_samples_fit: int, n_features: int, device: str) -> bool:
     """Whether a native search runs through the kd-tree (CPU, Minkowski metrics only)."""
-    if device != "cpu" or code == _PRECOMPUTED or algorithm == "brute":
+    if device != "cpu" or code == PRECOMPUTED or algorithm == "brute":
         return False
     if algorithm in ("kd_tree", "ball_tree"):
         return True
@@ -148,14 +167,6 @@ def _check_radius(radius: Any) -> float:
 def _check_mode(mode: Any) -> None:
     if mode not in ("distance", "connectivity"):
         raise ValueError(f"The 'mode' parameter must be a str among {{'connectivity', 'distance'}}. Got {mode!r} instead.")
-
-
-def _n_jobs(n_jobs: Any) -> int:
-    if n_jobs is None:
-        return 0
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, Integral):
-        raise ValueError(f"The 'n_jobs' parameter must be an int or None. Got {n_jobs!r} instead.")
-    return int(n_jobs)
 
 
 def _check_host(X: Any, precomputed: bool, input_name: str = "X") -> Any:
@@ -194,16 +205,12 @@ def _host_kneighbors(fit: np.ndarray, queries: np.ndarray | None, k: int, code: 
                      device: str, algorithm: str = "brute") -> tuple[np.ndarray, np.ndarray]:
     exclude_self = queries is None
     queries = fit if queries is None else queries
-    points = queries if code == _PRECOMPUTED else fit
+    points = queries if code == PRECOMPUTED else fit
     if _use_tree(algorithm, code, fit.shape[0], fit.shape[1], device):
         _check_tree_memory(fit, queries.shape[0] * k * (8 + fit.dtype.itemsize))
         return _core.knn_kneighbors_kdtree(queries, points, k, code, p, exclude_self, n_jobs, _LEAF_SIZE)
     if device == "cuda":
-        itemsize = fit.dtype.itemsize
-        # Inputs, the (M, k) distances and int64 indices, and the kernel's (M, k) float64 heap keys.
-        need = (queries.size + (0 if code == _PRECOMPUTED else points.size)) * itemsize + queries.shape[0] * k * (16 + itemsize)
-        ensure_memory(need, "the kNN search", "Use float32 data, fewer points or device='cpu'.", device="cuda")
-        return _core.knn_kneighbors_cuda(queries, points, k, code, p, exclude_self)
+        return cuda_knn.host_kneighbors(queries, points, k, code, p, exclude_self)
     return _core.knn_kneighbors(queries, points, k, code, p, exclude_self, n_jobs)
 
 
@@ -211,96 +218,13 @@ def _host_radius(fit: np.ndarray, queries: np.ndarray | None, radius: float, cod
                  device: str, algorithm: str = "brute") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     exclude_self = queries is None
     queries = fit if queries is None else queries
-    points = queries if code == _PRECOMPUTED else fit
+    points = queries if code == PRECOMPUTED else fit
     if _use_tree(algorithm, code, fit.shape[0], fit.shape[1], device):
         _check_tree_memory(fit, (queries.shape[0] + 1) * 8)
         return _core.knn_radius_kdtree(queries, points, radius, code, p, exclude_self, n_jobs, _LEAF_SIZE)
     if device == "cuda":
-        return _core.knn_radius_cuda(queries, points, radius, code, p, exclude_self)
+        return cuda_knn.host_radius(queries, points, radius, code, p, exclude_self)
     return _core.knn_radius(queries, points, radius, code, p, exclude_self, n_jobs)
-
-
-# ---------------------------------------------------------------- device search (GPU arrays in place)
-def _device_module(x: Any) -> Any:
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(x, torch.Tensor):
-        return torch
-    import cupy
-
-    return cupy
-
-
-def _check_device_array(x: Any, name: str, precomputed: bool) -> Any:
-    """Validate a GPU array in place: 2-D, float32/float64, C-contiguous, finite (non-negative if precomputed)."""
-    view = device_array_view(x)
-    if view.dtype not in (np.float32, np.float64):
-        raise TypeError(f"GPU input {name} must be float32 or float64, got {view.dtype}.")
-    if len(view.shape) != 2:
-        raise ValueError(f"Expected 2D array, got {len(view.shape)}D array instead for {name}.")
-    if view.shape[0] < 1:
-        raise ValueError(f"Found array with 0 sample(s) (shape={view.shape}) while a minimum of 1 is required.")
-    xp = _device_module(x)
-    if not bool(xp.isfinite(x).all()):
-        raise ValueError(f"Input {name} contains NaN or infinity.")
-    if precomputed and bool((x < 0).any()):
-        raise ValueError(f"Negative values in data passed to {name}.")
-    return view
-
-
-def _ptr_fn(name: str, dtype: np.dtype) -> Any:
-    return getattr(_core, f"knn_{name}_cuda_ptr_{np.dtype(dtype).name}")
-
-
-def _device_kneighbors(fit: Any, queries: Any | None, k: int, code: int, p: float) -> tuple[Any, Any]:
-    exclude_self = queries is None
-    queries = fit if queries is None else queries
-    q_view = device_array_view(queries)
-    f_view = q_view if code == _PRECOMPUTED else device_array_view(fit)
-    n_points = q_view.shape[1] if code == _PRECOMPUTED else f_view.shape[0]
-    m = q_view.shape[0]
-    # The (M, k) distances and int64 indices, and the kernel's (M, k) float64 heap keys.
-    ensure_memory(m * k * (16 + q_view.dtype.itemsize), "the kNN result", "Use fewer query points or device='cpu'.",
-                  device="cuda")
-    distances = device_empty(queries, (m, k), q_view.dtype)
-    indices = device_empty(queries, (m, k), np.dtype(np.int64))
-    _ptr_fn("kneighbors", q_view.dtype)(
-        q_view.pointer, f_view.pointer, m, n_points, q_view.shape[1], k, code, p, exclude_self,
-        device_array_view(distances).pointer, device_array_view(indices).pointer, q_view.stream)
-    return distances, indices
-
-
-def _device_radius(fit: Any, queries: Any | None, radius: float, code: int, p: float) -> tuple[Any, Any, Any, int]:
-    exclude_self = queries is None
-    queries = fit if queries is None else queries
-    q_view = device_array_view(queries)
-    f_view = q_view if code == _PRECOMPUTED else device_array_view(fit)
-    n_points = q_view.shape[1] if code == _PRECOMPUTED else f_view.shape[0]
-    m = q_view.shape[0]
-    indptr = device_empty(queries, (m + 1,), np.dtype(np.int64))
-    args = (q_view.pointer, f_view.pointer, m, n_points, q_view.shape[1], radius, code, p, exclude_self,
-            device_array_view(indptr).pointer)
-    nnz = int(_ptr_fn("radius_count", q_view.dtype)(*args, q_view.stream))
-    ensure_memory(nnz * (8 + q_view.dtype.itemsize), "the radius-neighbour graph",
-                  "Use a smaller radius, fewer points or device='cpu'.", device="cuda")
-    indices = device_empty(queries, (nnz,), np.dtype(np.int64))
-    distances = device_empty(queries, (nnz,), q_view.dtype)
-    if nnz > 0:
-        _ptr_fn("radius_fill", q_view.dtype)(*args, device_array_view(indices).pointer,
-                                             device_array_view(distances).pointer, q_view.stream)
-    return indptr, indices, distances, n_points
-
-
-def _device_csr(like: Any, indptr: Any, indices: Any, data: Any, shape: tuple[int, int]) -> Any:
-    """A sparse CSR matrix on ``like``'s device, built by ``like``'s library."""
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(like, torch.Tensor):
-        with warnings.catch_warnings():
-            # torch flags its whole sparse CSR layout as beta; the tensor is a plain container here.
-            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state", category=UserWarning)
-            return torch.sparse_csr_tensor(indptr, indices, data, size=shape, check_invariants=False)
-    import cupyx.scipy.sparse
-
-    return cupyx.scipy.sparse.csr_matrix((data, indices, indptr), shape=shape)
 
 
 # ---------------------------------------------------------------- scikit-learn fallback
@@ -424,12 +348,12 @@ def knn_graph(
                                             metric_params=metric_params, n_jobs=n_jobs, device=device,
                                             algorithm=algorithm)
             m = distances.shape[0]
-            xp = _device_module(X)
+            xp = cuda_knn.device_module(X)
             indptr = xp.arange(0, m * k + 1, k, dtype=xp.int64) if xp.__name__ == "cupy" else \
                 xp.arange(0, m * k + 1, k, dtype=xp.int64, device=X.device)
             data = distances.reshape(-1) if mode == "distance" else xp.ones_like(distances).reshape(-1)
-            return _device_csr(X, indptr, indices.reshape(-1), data, (m, m))
-        code_p = _native_metric(metric, p, metric_params)
+            return cuda_knn.device_csr(X, indptr, indices.reshape(-1), data, (m, m))
+        code_p = native_metric(metric, p, metric_params)
         precomputed = metric == "precomputed"
         X = _check_host(X, precomputed)
         if precomputed:
@@ -440,8 +364,8 @@ def knn_graph(
         if code_p is None or sp.issparse(X):
             nn = _sklearn_neighbors(X, metric, p, metric_params, n_jobs, n_neighbors=k, algorithm=algorithm)
             return _as_output_csr(nn.kneighbors_graph(None if not include_self else X, k, mode=mode), dtype)
-        distances, indices = _host_kneighbors(X, None if not include_self else X, k, *code_p, _n_jobs(n_jobs),
-                                              resolve_device(device), algorithm)
+        distances, indices = _host_kneighbors(X, None if not include_self else X, k, *code_p, threads(n_jobs),
+                                              resolve_device(device, "knn"), algorithm)
         data = distances.ravel() if mode == "distance" else np.ones(n_samples * k, dtype=dtype)
         return sp.csr_matrix((data, indices.ravel(), np.arange(0, n_samples * k + 1, k)), shape=(n_samples, n_samples))
 
@@ -450,7 +374,7 @@ def knn_graph(
         graph = radius_neighbors(X, None if not include_self else X, r, metric=metric, p=p,
                                  metric_params=metric_params, n_jobs=n_jobs, device=device, algorithm=algorithm)
         if mode == "connectivity":
-            xp = _device_module(X)
+            xp = cuda_knn.device_module(X)
             if xp.__name__ == "cupy":
                 graph.data[:] = 1
             else:
@@ -465,7 +389,7 @@ def knn_graph(
 
 def _torch_ones_like_csr(graph: Any) -> Any:
     """Return a torch sparse CSR tensor with ``graph``'s pattern and all stored values 1."""
-    return _device_csr(graph.values(), graph.crow_indices(), graph.col_indices(),
+    return cuda_knn.device_csr(graph.values(), graph.crow_indices(), graph.col_indices(),
                        sys.modules["torch"].ones_like(graph.values()), tuple(graph.shape))
 
 
@@ -528,22 +452,22 @@ def kneighbors(
     _check_algorithm(algorithm, precomputed)
     if is_device_array(X_fit) or (Y is not None and is_device_array(Y)):
         _require_device_pair(X_fit, Y, device)
-        code_p = _native_metric(metric, p, metric_params)
+        code_p = native_metric(metric, p, metric_params)
         if code_p is None:
             raise ValueError(f"metric={metric!r} with these parameters is not implemented on the GPU; "
                              "pass host (NumPy) arrays to use scikit-learn's implementation.")
-        fit_view = _check_device_array(X_fit, "X_fit", precomputed)
+        fit_view = cuda_knn.check_device_array(X_fit, "X_fit", precomputed)
         if precomputed:
             _square_check(_Shape(fit_view.shape))
         n_fit = fit_view.shape[0]
         if Y is not None:
-            y_view = _check_device_array(Y, "Y", precomputed)
+            y_view = cuda_knn.check_device_array(Y, "Y", precomputed)
             _check_features(y_view.shape[1], n_fit if precomputed else fit_view.shape[1], y_view.dtype, fit_view.dtype)
         n_queries = n_fit if Y is None else y_view.shape[0]
         _check_k_fits(k, n_fit, n_queries, query_is_train=Y is None)
-        return _device_kneighbors(X_fit, Y, k, *code_p)
+        return cuda_knn.device_kneighbors(X_fit, Y, k, *code_p)
 
-    code_p = _native_metric(metric, p, metric_params)
+    code_p = native_metric(metric, p, metric_params)
     X_fit = _check_host(X_fit, precomputed, "X_fit")
     if precomputed:
         _square_check(X_fit)
@@ -560,7 +484,7 @@ def kneighbors(
         nn = _sklearn_neighbors(X_fit, metric, p, metric_params, n_jobs, n_neighbors=k, algorithm=algorithm)
         distances, indices = nn.kneighbors(Y, k)
         return distances.astype(dtype, copy=False), indices.astype(np.int64, copy=False)
-    return _host_kneighbors(X_fit, Y, k, *code_p, _n_jobs(n_jobs), resolve_device(device), algorithm)
+    return _host_kneighbors(X_fit, Y, k, *code_p, threads(n_jobs), resolve_device(device, "knn"), algorithm)
 
 
 def radius_neighbors(
@@ -612,21 +536,21 @@ def radius_neighbors(
     _check_algorithm(algorithm, precomputed)
     if is_device_array(X_fit) or (Y is not None and is_device_array(Y)):
         _require_device_pair(X_fit, Y, device)
-        code_p = _native_metric(metric, p, metric_params)
+        code_p = native_metric(metric, p, metric_params)
         if code_p is None:
             raise ValueError(f"metric={metric!r} with these parameters is not implemented on the GPU; "
                              "pass host (NumPy) arrays to use scikit-learn's implementation.")
-        fit_view = _check_device_array(X_fit, "X_fit", precomputed)
+        fit_view = cuda_knn.check_device_array(X_fit, "X_fit", precomputed)
         if precomputed:
             _square_check(_Shape(fit_view.shape))
         if Y is not None:
-            y_view = _check_device_array(Y, "Y", precomputed)
+            y_view = cuda_knn.check_device_array(Y, "Y", precomputed)
             _check_features(y_view.shape[1], fit_view.shape[0] if precomputed else fit_view.shape[1],
                             y_view.dtype, fit_view.dtype)
-        indptr, indices, distances, n_points = _device_radius(X_fit, Y, r, *code_p)
-        return _device_csr(X_fit, indptr, indices, distances, (indptr.shape[0] - 1, n_points))
+        indptr, indices, distances, n_points = cuda_knn.device_radius(X_fit, Y, r, *code_p)
+        return cuda_knn.device_csr(X_fit, indptr, indices, distances, (indptr.shape[0] - 1, n_points))
 
-    code_p = _native_metric(metric, p, metric_params)
+    code_p = native_metric(metric, p, metric_params)
     X_fit = _check_host(X_fit, precomputed, "X_fit")
     if precomputed:
         _square_check(X_fit)
@@ -642,7 +566,7 @@ def radius_neighbors(
         graph = sp.csr_matrix(nn.radius_neighbors_graph(Y, r, mode="distance"))
         graph.sort_indices()
         return _as_output_csr(graph, dtype)
-    indptr, indices, distances = _host_radius(X_fit, Y, r, *code_p, _n_jobs(n_jobs), resolve_device(device),
+    indptr, indices, distances = _host_radius(X_fit, Y, r, *code_p, threads(n_jobs), resolve_device(device, "knn"),
                                               algorithm)
     n_queries = indptr.shape[0] - 1
     return sp.csr_matrix((distances, indices, indptr), shape=(n_queries, n_fit))
@@ -664,9 +588,105 @@ def _check_features(n_query_features: int, n_fit_features: int, query_dtype: Any
 
 def _require_device_pair(X_fit: Any, Y: Any, device: str) -> None:
     """GPU input runs on its GPU; mixing host and GPU arrays, or asking for the CPU, is refused."""
-    resolve_device(device)
+    resolve_device(device, "knn")
     if device == "cpu":
         raise ValueError("GPU input with device='cpu': move the arrays to the host first (e.g. .cpu() / .get()).")
     if not is_device_array(X_fit) or (Y is not None and not is_device_array(Y)):
         raise ValueError("X_fit and Y must both be GPU arrays or both host arrays.")
-    resolve_device("cuda")
+    resolve_device("cuda", "knn")
+
+
+# ---------------------------------------------------------------- blocks and components
+def merge_nearest(
+    best_distance: np.ndarray, best_index: np.ndarray, found_distance: np.ndarray, found_index: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Merge running nearest lists with the nearest of one more candidate block.
+
+    Blocks must come in increasing index order: the stable sort then sends ties to the smaller
+    index, as one search over all candidates does.
+
+    Parameters
+    ----------
+    best_distance, best_index : ndarrays of shape (n_queries, w0)
+        The running lists (``inf`` / -1 where not filled yet).
+    found_distance, found_index : ndarrays of shape (n_queries, w1)
+        The block's nearest, indices already offset to global ones.
+    width : int
+        Entries kept per query.
+
+    Returns
+    -------
+    distance, index : ndarrays of shape (n_queries, min(width, w0 + w1))
+    """
+    merged_distance = np.concatenate([best_distance, found_distance], axis=1)
+    merged_index = np.concatenate([best_index, found_index], axis=1)
+    order = np.argsort(merged_distance, axis=1, kind="stable")[:, :width]
+    return np.take_along_axis(merged_distance, order, axis=1), np.take_along_axis(merged_index, order, axis=1)
+
+
+def kneighbors_blocked(
+    points: Any, n_neighbors: int, chunk_rows: int, *, show: bool = False, **options: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """k nearest other points of every point, over blocks of rows of an array that may live on disk.
+
+    Blocks of ``chunk_rows`` query rows are searched against every block of ``chunk_rows``
+    candidate rows (:func:`kneighbors`) and merged with :func:`merge_nearest`, so at most two
+    blocks of points are in memory at once; the result equals one search over all points.
+
+    Parameters
+    ----------
+    points : ndarray, numpy.memmap or isogan.io.NpyRows of shape (n_samples, n_features)
+        Points, sliced ``chunk_rows`` rows at a time.
+    n_neighbors : int
+        k, ``1 <= k < n_samples``.
+    chunk_rows : int
+        Rows per block.
+    show : bool, default=False
+        Progress bar over the blocks.
+    **options
+        ``metric``, ``p``, ``metric_params``, ``n_jobs``, ``device``, ``algorithm`` of :func:`kneighbors`.
+
+    Returns
+    -------
+    distances : ndarray of shape (n_samples, k), the points' dtype
+    indices : ndarray of shape (n_samples, k), int64
+    """
+    from isogan._backend.policy import progress_bar
+
+    n_samples = points.shape[0]
+    dtype = points.dtype
+    starts = range(0, n_samples, chunk_rows)
+    indices = np.empty((n_samples, n_neighbors), dtype=np.int64)
+    distances = np.empty((n_samples, n_neighbors), dtype=dtype)
+    with progress_bar(len(starts) ** 2, "kNN (blocks)", show, unit="block") as blocks:
+        for query_start in starts:
+            query = np.ascontiguousarray(points[query_start : query_start + chunk_rows])
+            n_query = query.shape[0]
+            best_distance = np.full((n_query, n_neighbors), np.inf, dtype=dtype)
+            best_index = np.full((n_query, n_neighbors), -1, dtype=np.int64)
+            for candidate_start in starts:
+                blocks.update(1)
+                if candidate_start == query_start:
+                    if n_query == 1:  # a last block of one row has no other point in it
+                        continue
+                    # Y=None: each point is excluded by index, so its duplicates stay neighbours.
+                    found_distance, found_index = kneighbors(query, None, min(n_neighbors, n_query - 1), **options)
+                else:
+                    candidate = np.ascontiguousarray(points[candidate_start : candidate_start + chunk_rows])
+                    found_distance, found_index = kneighbors(
+                        candidate, query, min(n_neighbors, candidate.shape[0]), **options
+                    )
+                best_distance, best_index = merge_nearest(
+                    best_distance, best_index, np.asarray(found_distance, dtype=dtype),
+                    np.asarray(found_index, dtype=np.int64) + candidate_start, n_neighbors,
+                )
+            indices[query_start : query_start + n_query] = best_index
+            distances[query_start : query_start + n_query] = best_distance
+    return distances, indices
+
+
+def neighbors_to_csr(distances: np.ndarray, indices: np.ndarray, n_samples: int) -> sp.csr_matrix:
+    """The (n_samples, n_samples) distance graph of k neighbours per point (``mode='distance'``)."""
+    n_neighbors = indices.shape[1]
+    indptr = np.arange(0, n_samples * n_neighbors + 1, n_neighbors, dtype=np.int64)
+    return sp.csr_matrix((distances.ravel(), indices.ravel(), indptr), shape=(n_samples, n_samples))

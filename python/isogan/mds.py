@@ -30,8 +30,10 @@ from sklearn.utils.validation import check_array
 from threadpoolctl import threadpool_limits
 
 from isogan import _core
-from isogan._arrays import current_stream, device_array_view, from_host_like, is_device_array, to_host
-from isogan._device import ensure_memory, resolve_device
+from isogan._backend import cuda_mds
+from isogan._backend.arrays import from_host_like, is_device_array, to_host
+from isogan._backend.memory import MDS_MIN_BLOCK, ensure_memory, mds_device_product_bytes
+from isogan._backend.policy import check_device, resolve_device, threads
 
 __all__ = ["MdsFitState", "classical_mds", "mds_fit_state", "mds_transform"]
 
@@ -49,7 +51,7 @@ _DEFAULT_TOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-7}
 
 # Block Lanczos shape: vectors per block (at least 8, twice the wanted count; one pass over D serves
 # them all) and blocks added to the Krylov basis between restarts.
-_MIN_BLOCK = 8
+_MIN_BLOCK = MDS_MIN_BLOCK
 _BLOCKS_PER_CYCLE = 6
 _DEFAULT_MAX_PASSES = 1000
 
@@ -100,10 +102,6 @@ def _check_scalar_params(n_components: Any, eigen_solver: Any, tol: Any, max_ite
             f"The 'max_iter' parameter of classical_mds must be an int in the range [1, inf) or None. "
             f"Got {max_iter!r} instead."
         )
-
-
-def _n_jobs(n_jobs: int | None) -> int:
-    return 0 if n_jobs is None else int(n_jobs)
 
 
 def _check_symmetric(max_asymmetry: float, max_abs: float, dtype: np.dtype) -> None:
@@ -333,80 +331,6 @@ def _solve(eigen_solver: str, n: int, n_wanted: int, dtype: np.dtype, tol: float
 
 
 # ------------------------------------------------------------------------------------ device helpers
-# Vectors per block of the CUDA product kernel (kTileCols in csrc/mds/mds_cuda.cu): blocks are
-# zero-padded to a multiple of it on the device.
-_DEVICE_TILE_VECTORS = 16
-
-
-def device_product_bytes(n_samples: int, n_components: int) -> int:
-    """Device bytes one CUDA block product over an (n_samples, n_samples) matrix allocates.
-
-    The block Lanczos solver multiplies blocks of ``max(8, 2 * n_components rounded up to 8)``
-    vectors; the kernel pads a block to a multiple of 16 float64 columns and holds it twice (the
-    input block and the product).
-
-    Parameters
-    ----------
-    n_samples : int
-        Rows of the distance matrix.
-    n_components : int
-        Eigenpairs wanted.
-
-    Returns
-    -------
-    int
-        Bytes.
-    """
-    block = max(_MIN_BLOCK, -(-2 * n_components // 8) * 8)
-    padded = -(-block // _DEVICE_TILE_VECTORS) * _DEVICE_TILE_VECTORS
-    return 2 * 8 * n_samples * padded
-
-
-class _DeviceMatrix:
-    """A validated GPU distance matrix and the CUDA products over it.
-
-    Either a GPU array read in place, or (``from_host``) a device copy of a host array that this
-    object owns.
-    """
-
-    def __init__(self, array: Any) -> None:
-        view = device_array_view(array)
-        if view.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise ValueError(f"dist_matrix must be float32 or float64 on the GPU, got {view.dtype}.")
-        self.owner = array
-        self.pointer = view.pointer
-        self.shape = view.shape
-        self.dtype = view.dtype
-        self.stream = current_stream(array)
-
-    @classmethod
-    def from_host(cls, host: np.ndarray) -> "_DeviceMatrix":
-        ensure_memory(host.nbytes, f"a GPU copy of the {host.shape} {host.dtype} dist_matrix",
-                      "Use float32 input or device='cpu'.", device="cuda")
-        matrix = cls.__new__(cls)
-        matrix.owner = _core.MdsDeviceMatrixCopy(host)
-        matrix.pointer = matrix.owner.pointer
-        matrix.shape = host.shape
-        matrix.dtype = host.dtype
-        matrix.stream = 0
-        return matrix
-
-    def centered_matmul(self, block: np.ndarray) -> np.ndarray:
-        return _core.mds_centered_kernel_matmul_cuda(self.pointer, self.shape[0], self.dtype.name,
-                                                      np.ascontiguousarray(block, dtype=np.float64), self.stream)
-
-    def squared_matmul(self, block: np.ndarray) -> np.ndarray:
-        return _core.mds_squared_matmul_cuda(self.pointer, self.shape[0], self.shape[1], self.dtype.name,
-                                             np.ascontiguousarray(block, dtype=np.float64), self.stream)
-
-    def row_means(self) -> np.ndarray:
-        return _core.mds_squared_row_means_cuda(self.pointer, self.shape[0], self.shape[1], self.dtype.name,
-                                                self.stream)
-
-    def symmetry(self) -> tuple[float, float]:
-        return _core.mds_symmetry_report_cuda(self.pointer, self.shape[0], self.dtype.name, self.stream)
-
-
 def _check_host(dist_matrix: Any, name: str = "dist_matrix") -> np.ndarray:
     return check_array(dist_matrix, dtype=[np.float64, np.float32], order="C", input_name=name)
 
@@ -489,23 +413,24 @@ def classical_mds(dist_matrix: Any, n_components: int = 2, *, eigen_solver: str 
     [1.333333, 0.333333, 1.666667]
     """
     _check_scalar_params(n_components, eigen_solver, tol, max_iter)
-    resolved = resolve_device(device)
     if is_device_array(dist_matrix):
-        if resolved != "cuda":
+        if check_device(device) == "cpu":
             raise ValueError("dist_matrix is a GPU array but device='cpu'; move it to the host first.")
-        device_matrix = _DeviceMatrix(dist_matrix)
+        resolve_device("cuda", "mds")
+        device_matrix = cuda_mds.DeviceMatrix(dist_matrix)
         _check_square(device_matrix.shape)
         parts = _classical_mds_cuda(device_matrix, int(n_components), eigen_solver, tol, max_iter, random_state,
                                     lambda: to_host(dist_matrix))
         return tuple(from_host_like(part, dist_matrix) for part in parts)
+    resolved = resolve_device(device, "mds")
     dist = _check_host(dist_matrix)
     _check_square(dist.shape)
     if resolved == "cuda":
-        return _classical_mds_cuda(_DeviceMatrix.from_host(dist), int(n_components), eigen_solver, tol, max_iter,
+        return _classical_mds_cuda(cuda_mds.DeviceMatrix.from_host(dist), int(n_components), eigen_solver, tol, max_iter,
                                    random_state, lambda: dist)
     dtype = dist.dtype
     n = dist.shape[0]
-    jobs = _n_jobs(n_jobs)
+    jobs = threads(n_jobs)
     _check_symmetric(*_core.mds_symmetry_report(dist, jobs), dtype)
     n_wanted = min(int(n_components), n)
     eigenvalues, eigenvectors = _solve(
@@ -516,7 +441,7 @@ def classical_mds(dist_matrix: Any, n_components: int = 2, *, eigen_solver: str 
     return _finish(eigenvalues, eigenvectors, dtype)
 
 
-def _classical_mds_cuda(device_matrix: _DeviceMatrix, n_components: int, eigen_solver: str, tol: float,
+def _classical_mds_cuda(device_matrix: cuda_mds.DeviceMatrix, n_components: int, eigen_solver: str, tol: float,
                         max_iter: int | None, random_state: Any,
                         host_matrix: Callable[[], np.ndarray]) -> tuple[np.ndarray, ...]:
     """classical_mds on a GPU-resident matrix; host (numpy) results."""
@@ -526,7 +451,7 @@ def _classical_mds_cuda(device_matrix: _DeviceMatrix, n_components: int, eigen_s
         raise ValueError("Input dist_matrix contains NaN or infinity.")
     _check_symmetric(*device_matrix.symmetry(), dtype)
     n_wanted = min(n_components, n)
-    ensure_memory(device_product_bytes(n, n_wanted), "the CUDA block products' vectors",
+    ensure_memory(mds_device_product_bytes(n, n_wanted), "the CUDA block products' vectors",
                   "Use fewer components or device='cpu'.", device="cuda")
 
     def dense_kernel() -> np.ndarray:
@@ -563,13 +488,13 @@ def mds_fit_state(dist_matrix: Any, eigenvalues: Any, eigenvectors: Any, *,
         Host (numpy) arrays.
     """
     if is_device_array(dist_matrix):
-        device_matrix = _DeviceMatrix(dist_matrix)
+        device_matrix = cuda_mds.DeviceMatrix(dist_matrix)
         _check_square(device_matrix.shape)
         row_means = device_matrix.row_means()
     else:
         dist = _check_host(dist_matrix)
         _check_square(dist.shape)
-        row_means = _core.mds_squared_row_means(dist, _n_jobs(n_jobs))
+        row_means = _core.mds_squared_row_means(dist, threads(n_jobs))
     eigenvalues = to_host(eigenvalues) if is_device_array(eigenvalues) else np.asarray(eigenvalues)
     eigenvectors = to_host(eigenvectors) if is_device_array(eigenvectors) else np.asarray(eigenvectors)
     if eigenvectors.ndim != 2 or eigenvectors.shape[0] != row_means.shape[0] or eigenvalues.shape != (
@@ -609,7 +534,7 @@ def mds_transform(geodesic_to_train: Any, fit_state: MdsFitState, *, n_jobs: int
     nonzero = np.flatnonzero(eigenvalues)
     scaled_vectors[:, nonzero] = fit_state.eigenvectors[:, nonzero] / np.sqrt(eigenvalues[nonzero])
     if is_device_array(geodesic_to_train):
-        device_matrix = _DeviceMatrix(geodesic_to_train)
+        device_matrix = cuda_mds.DeviceMatrix(geodesic_to_train)
         shape, dtype = device_matrix.shape, device_matrix.dtype
         if len(shape) != 2 or shape[1] != n_samples:
             raise ValueError(f"geodesic_to_train must have shape (n_queries, {n_samples}), got {shape}.")
@@ -623,7 +548,7 @@ def mds_transform(geodesic_to_train: Any, fit_state: MdsFitState, *, n_jobs: int
         shape, dtype = geodesic.shape, geodesic.dtype
         if shape[1] != n_samples:
             raise ValueError(f"geodesic_to_train must have shape (n_queries, {n_samples}), got {shape}.")
-        jobs = _n_jobs(n_jobs)
+        jobs = threads(n_jobs)
         products = _core.mds_squared_matmul(geodesic, scaled_vectors, jobs)
         query_means = _core.mds_squared_row_means(geodesic, jobs)
     column_sums = scaled_vectors.sum(axis=0)

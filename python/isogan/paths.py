@@ -22,38 +22,31 @@ them, and scipy's Dijkstra gives wrong answers or crashes on them).
 
 from __future__ import annotations
 
-import logging
 import math
-import sys
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import reverse_cuthill_mckee, shortest_path
+from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from isogan import _core
-from isogan._arrays import DeviceArray, device_array_view, device_empty, from_host_like, is_device_array
-from isogan._device import ensure_memory, resolve_device
+from isogan._backend import cuda_paths
+from isogan._backend.arrays import DeviceArray, device_array_view, is_device_array
+from isogan._backend.memory import ensure_memory
+from isogan._backend.policy import check_device, progress_bar, relaxation_seconds, resolve_device, show_progress, threads
 
 __all__ = [
-    "choose_gpu_method",
+    "SymmetricGraph",
+    "as_symmetric_csr",
+    "check_sources",
     "geodesic_distances",
     "geodesic_distances_device",
     "geodesic_from_neighbors",
-    "gpu_method_costs",
     "min_plus_rows",
-    "predict_device_bytes",
 ]
-
-logger = logging.getLogger("isogan")
 
 _METHODS = ("auto", "FW", "D")
 
-# Seconds per edge relaxation of one Dijkstra thread on a current x86 core; only used to decide
-# whether a call runs long enough (> ~2 s) to deserve a progress bar.
-_SECONDS_PER_RELAXATION = 1e-8
-_PROGRESS_AFTER_SECONDS = 2.0
 # Share of all-pairs sources taken in random order before the locality-preserving rest.
 _RANDOM_SEED_FRACTION = 0.3
 # All-pairs runs reuse finished rows and cost about this fraction of independent searches.
@@ -72,26 +65,7 @@ _MEMORY_REMEDY = (
     "Use float32 input (half the bytes), landmark Isomap (n_landmarks=...) which keeps only "
     "(n_landmarks, N) distances, or fewer points."
 )
-_DEVICE_MEMORY_REMEDY = (
-    "Use float32 input (half the bytes), landmark Isomap (n_landmarks=...) which keeps only "
-    "(n_landmarks, N) distances, or device='cpu'."
-)
 
-# GPU cost model of the two all-pairs algorithms (DESIGN.md, "Geodesic distances"). The rates are
-# estimates for an H100/H200-class GPU, NOT measurements: nothing here has been timed on hardware
-# yet, so the FW/BF crossover they draw is a model until benchmarks/gpu_suite.sh measures it.
-# Blocked Floyd-Warshall: N^3 min-plus operations (an add and a min each) in 64 x 64 shared-memory
-# tiles on the CUDA cores, GEMM-shaped; assumed ~30% of the fp32 / fp64 instruction rate.
-_GPU_MIN_PLUS_PER_SECOND = {np.dtype(np.float32): 1.0e13, np.dtype(np.float64): 5.0e12}
-# Batched Bellman-Ford: each round scans the (sources, N) activity flags (coalesced byte reads)
-# and relaxes the edges of the active nodes with scattered atomicMin updates.
-_GPU_FLAG_READS_PER_SECOND = 2.0e12
-_GPU_RELAXATIONS_PER_SECOND = 2.0e10
-# A node's distance from one source improves a few times before it settles, and each improvement
-# relaxes all its edges again; the rounds until nothing changes exceed the hop diameter because a
-# weighted shortest path takes more hops than the fewest-hop path.
-_BF_RELAXATIONS_PER_EDGE = 3.0
-_BF_ROUNDS_PER_HOP = 2.0
 
 
 def geodesic_distances(
@@ -183,24 +157,25 @@ def geodesic_distances(
     """
     if not isinstance(method, str) or method not in _METHODS:
         raise ValueError(f"The 'method' parameter must be a str among {set(_METHODS)}. Got {method!r} instead.")
-    backend = resolve_device(device)
-    on_gpu_sparse = _is_device_sparse(graph)
+    on_gpu_sparse = cuda_paths.is_device_sparse(graph)
     if on_gpu_sparse or is_device_array(graph):
-        if backend != "cuda":
+        if check_device(device) == "cpu":
             raise ValueError("graph is a GPU array; pass device='cuda' or 'auto', or move it to the host first.")
+        resolve_device("cuda", "paths")
         if on_gpu_sparse:
-            return _geodesic_on_device_sparse(graph, method, indices)
-        return _geodesic_on_device_input(graph, method, indices)
+            return cuda_paths.geodesic_on_device_sparse(graph, method, indices)
+        return cuda_paths.geodesic_on_device_input(graph, method, indices)
+    backend = resolve_device(device, "paths")
 
-    weights = _as_symmetric_csr(graph)
+    weights = as_symmetric_csr(graph)
     n_nodes = weights.n_nodes
-    sources, squeeze = _sources(indices, n_nodes)
+    sources, squeeze = check_sources(indices, n_nodes)
     n_rows = n_nodes if sources is None else sources.size
     out_bytes = n_rows * n_nodes * weights.dtype.itemsize
     what = f"the ({n_rows}, {n_nodes}) {weights.dtype.name} geodesic distance matrix"
     ensure_memory(out_bytes, what, _MEMORY_REMEDY, device="cpu")
     if backend == "cuda":
-        result = _geodesic_on_device(weights, method, sources, DeviceArray).to_host()
+        result = cuda_paths.geodesic_on_device(weights, method, sources, DeviceArray).to_host()
     else:
         if method == "auto":
             method = "FW" if indices is None and weights.n_edges >= n_nodes * n_nodes / 4 else "D"
@@ -323,7 +298,7 @@ def min_plus_rows(neighbor_graph: Any, dist_matrix: np.ndarray, *, n_jobs: int |
 # ----------------------------------------------------------------------------- validation
 
 
-class _SymmetricGraph:
+class SymmetricGraph:
     """The undirected CSR graph the kernels read: int64 offsets, int32 columns, min weights."""
 
     def __init__(self, n_nodes: int, indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray) -> None:
@@ -357,7 +332,7 @@ def _check_weights(weights: np.ndarray) -> None:
         )
 
 
-def _as_symmetric_csr(graph: Any) -> _SymmetricGraph:
+def as_symmetric_csr(graph: Any) -> SymmetricGraph:
     """Validate a host graph and return its undirected CSR form."""
     if sp.issparse(graph):
         if graph.ndim != 2 or graph.shape[0] != graph.shape[1]:
@@ -388,10 +363,10 @@ def _as_symmetric_csr(graph: Any) -> _SymmetricGraph:
     if n_nodes >= 2**31 - 1:
         raise ValueError(f"graph has {n_nodes} nodes; at most 2**31 - 2 are supported")
     indptr, indices, weights = _core.paths_symmetrize(indptr, indices, data)
-    return _SymmetricGraph(n_nodes, indptr, indices, weights)
+    return SymmetricGraph(n_nodes, indptr, indices, weights)
 
 
-def _sources(indices: Any, n_nodes: int) -> tuple[np.ndarray | None, bool]:
+def check_sources(indices: Any, n_nodes: int) -> tuple[np.ndarray | None, bool]:
     """Return (sources as int64 or None for all, whether the result is one 1-D row)."""
     if indices is None:
         return None, False
@@ -426,7 +401,7 @@ def _dist_matrix(dist_matrix: Any) -> Any:
 
 
 def _dijkstra_host(
-    graph: _SymmetricGraph, sources: np.ndarray | None, n_jobs: int | None, progress: bool | None
+    graph: SymmetricGraph, sources: np.ndarray | None, n_jobs: int | None, progress: bool | None
 ) -> np.ndarray:
     """Dijkstra from each source; all pairs (sources=None) reuse finished rows (see paths_cpu.cpp)."""
     n_nodes = graph.n_nodes
@@ -442,7 +417,7 @@ def _dijkstra_host(
             position = np.empty(n_nodes, dtype=np.int64)
             position[column_order] = np.arange(n_nodes, dtype=np.int64)
             sources = position[sources]
-    n_threads = _core.resolve_threads(_jobs(n_jobs))
+    n_threads = threads(n_jobs)
 
     def run(start: int, stop: int) -> None:
         if all_pairs:
@@ -453,17 +428,14 @@ def _dijkstra_host(
                 column_order,
             )
 
-    relaxations_per_source = (graph.n_edges + n_nodes) * (_REUSE_SPEEDUP_FACTOR if all_pairs else 1.0)
-    expected_seconds = sources.size * relaxations_per_source * _SECONDS_PER_RELAXATION / n_threads
-    show = expected_seconds > _PROGRESS_AFTER_SECONDS if progress is None else bool(progress)
+    search_share = _REUSE_SPEEDUP_FACTOR if all_pairs else 1.0
+    show = show_progress(relaxation_seconds(sources.size * search_share, n_nodes, graph.n_edges, n_threads), progress)
     if not show or sources.size == 0:
         run(0, sources.size)
         return out
-    from tqdm.auto import tqdm
-
     # Each chunk is one native call: ~100 updates, each chunk still long enough to keep every thread busy.
     chunk = max(8 * n_threads, math.ceil(sources.size / 100))
-    with tqdm(total=sources.size, desc="geodesic distances", unit="source", file=sys.stderr, leave=False) as bar:
+    with progress_bar(sources.size, "geodesic distances", True, unit="source") as bar:
         for start in range(0, sources.size, chunk):
             stop = min(sources.size, start + chunk)
             run(start, stop)
@@ -471,7 +443,7 @@ def _dijkstra_host(
     return out
 
 
-def _locality_relabelled(graph: _SymmetricGraph) -> tuple[_SymmetricGraph, np.ndarray]:
+def _locality_relabelled(graph: SymmetricGraph) -> tuple[SymmetricGraph, np.ndarray]:
     """The graph relabelled in reverse Cuthill-McKee order, and that order.
 
     Node ``v`` of the returned graph is node ``order[v]`` of ``graph``; edges and weights are
@@ -496,7 +468,7 @@ def _locality_relabelled(graph: _SymmetricGraph) -> tuple[_SymmetricGraph, np.nd
     relabelled.has_sorted_indices = False
     relabelled.sort_indices()
     return (
-        _SymmetricGraph(
+        SymmetricGraph(
             n_nodes,
             np.asarray(relabelled.indptr, dtype=np.int64),
             np.asarray(relabelled.indices, dtype=np.int32),
@@ -506,7 +478,7 @@ def _locality_relabelled(graph: _SymmetricGraph) -> tuple[_SymmetricGraph, np.nd
     )
 
 
-def _all_pairs_order(graph: _SymmetricGraph) -> np.ndarray:
+def _all_pairs_order(graph: SymmetricGraph) -> np.ndarray:
     """Source order for all pairs with row reuse.
 
     The first ``_RANDOM_SEED_FRACTION`` of the sources, in random order, spread finished rows evenly
@@ -525,7 +497,7 @@ def _all_pairs_order(graph: _SymmetricGraph) -> np.ndarray:
     return np.concatenate([order[:n_seed], local_order[~is_seed[local_order]]]).astype(np.int64)
 
 
-def _floyd_start(graph: _SymmetricGraph) -> np.ndarray:
+def _floyd_start(graph: SymmetricGraph) -> np.ndarray:
     """Dense (N, N) start matrix of Floyd-Warshall: edge weights, +inf elsewhere, 0 diagonal."""
     n_nodes = graph.n_nodes
     dist = np.full((n_nodes, n_nodes), np.inf, dtype=graph.dtype)
@@ -535,9 +507,9 @@ def _floyd_start(graph: _SymmetricGraph) -> np.ndarray:
     return dist
 
 
-def _floyd_warshall_host(graph: _SymmetricGraph, n_jobs: int | None) -> np.ndarray:
+def _floyd_warshall_host(graph: SymmetricGraph, n_jobs: int | None) -> np.ndarray:
     dist = _floyd_start(graph)
-    _core.paths_floyd_warshall(dist, _jobs(n_jobs))
+    _core.paths_floyd_warshall(dist, threads(n_jobs))
     return dist
 
 
@@ -558,217 +530,10 @@ def _min_plus(
     remedy = "Transform the new points in smaller batches."
     if is_device_array(dist):
         ensure_memory(n_queries * n_nodes * dtype.itemsize, what, remedy, device="cuda")
-        return _min_plus_on_device(query_indptr, neighbor_index, neighbor_dist, dist, n_queries)
+        return cuda_paths.min_plus_on_device(query_indptr, neighbor_index, neighbor_dist, dist, n_queries)
     ensure_memory(n_queries * n_nodes * dtype.itemsize, what, remedy)
     out = np.empty((n_queries, n_nodes), dtype=dtype)
-    _core.paths_min_plus(query_indptr, neighbor_index, neighbor_dist, dist, out, _jobs(n_jobs))
-    return out
-
-
-def _jobs(n_jobs: int | None) -> int:
-    return 0 if n_jobs is None else int(n_jobs)
-
-
-# ----------------------------------------------------------------------------- CUDA
-
-
-def gpu_method_costs(n_nodes: int, n_edges: int, n_sources: int, hop_diameter: int, dtype: Any) -> dict[str, float]:
-    """Predicted GPU seconds of the two shortest-path algorithms, from isogan's cost model.
-
-    * ``'FW'`` (blocked Floyd-Warshall, all pairs only): ``N^3`` min-plus operations at an assumed
-      1e13/s (float32) or 5e12/s (float64), whatever the sources or the density;
-    * ``'D'`` (batched frontier Bellman-Ford): per source, ``3 E`` scattered edge relaxations at an
-      assumed 2e10/s, plus one scan of the N activity flags per round at 2e12/s, with
-      ``2 * (hop_diameter + 1)`` rounds.
-
-    So 'FW' wins on small or dense graphs and 'D' on large sparse ones; for a k=10 kNN graph
-    (E ~ 15 N) the model puts the crossover between N ~ 10^4 (float64) and 2 x 10^4 (float32). The rates are estimates (DESIGN.md's
-    performance model), **not measurements**: no GPU time has been measured for either kernel yet.
-
-    Parameters
-    ----------
-    n_nodes : int
-        Nodes N.
-    n_edges : int
-        Stored directed edges E of the symmetric graph (each undirected edge counts twice).
-    n_sources : int
-        Rows wanted; 'FW' always computes all N.
-    hop_diameter : int
-        Estimated largest number of edges on a fewest-hop path (see :func:`choose_gpu_method`).
-    dtype : numpy dtype
-        float32 or float64.
-
-    Returns
-    -------
-    dict of str to float
-        ``{'FW': seconds, 'D': seconds}``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from isogan.paths import gpu_method_costs
-    >>> costs = gpu_method_costs(1000, 500_000, 1000, 3, np.float32)
-    >>> costs["FW"] < costs["D"]
-    True
-    """
-    n_nodes, n_edges, n_sources = int(n_nodes), int(n_edges), int(n_sources)
-    floyd = float(n_nodes) ** 3 / _GPU_MIN_PLUS_PER_SECOND[np.dtype(dtype)]
-    rounds = _BF_ROUNDS_PER_HOP * (int(hop_diameter) + 1)
-    per_source = (_BF_RELAXATIONS_PER_EDGE * n_edges / _GPU_RELAXATIONS_PER_SECOND
-                  + rounds * n_nodes / _GPU_FLAG_READS_PER_SECOND)
-    return {"FW": floyd, "D": n_sources * per_source}
-
-
-def _hop_diameter(graph: _SymmetricGraph) -> int:
-    """Fewest-hop eccentricity found by a double BFS sweep (a lower bound of the hop diameter, O(E))."""
-    if graph.n_nodes == 0 or graph.n_edges == 0:
-        return 0
-    adjacency = sp.csr_matrix(
-        (np.ones(graph.n_edges), graph.indices, graph.indptr), shape=(graph.n_nodes, graph.n_nodes)
-    )
-    hops = shortest_path(adjacency, method="D", unweighted=True, indices=0)
-    farthest = int(np.argmax(np.where(np.isfinite(hops), hops, -1.0)))
-    hops = shortest_path(adjacency, method="D", unweighted=True, indices=farthest)
-    return int(np.max(hops[np.isfinite(hops)]))
-
-
-def choose_gpu_method(n_nodes: int, n_edges: int, n_sources: int, all_pairs: bool, method: str,
-                      hop_diameter: int | None, dtype: Any) -> str:
-    """Resolve a ``method`` argument to the GPU algorithm that runs: 'FW' or 'D'.
-
-    'FW' runs only for all pairs; 'D' (batched Bellman-Ford) serves explicit ``indices`` and
-    ``method='D'``; ``method='auto'`` takes the faster one in :func:`gpu_method_costs`' model
-    (a model, not a measurement) and logs its figures at debug level.
-
-    Parameters
-    ----------
-    n_nodes, n_edges, n_sources : int
-        As in :func:`gpu_method_costs`.
-    all_pairs : bool
-        Whether every source is wanted (no ``indices``).
-    method : {'auto', 'FW', 'D'}
-        The user's choice.
-    hop_diameter : int or None
-        Hop-diameter estimate; only read for ``method='auto'`` with all pairs.
-    dtype : numpy dtype
-        float32 or float64.
-
-    Returns
-    -------
-    str
-        'FW' or 'D'.
-    """
-    if not all_pairs or method == "D":
-        return "D"
-    if method == "FW":
-        return "FW"
-    costs = gpu_method_costs(n_nodes, n_edges, n_sources, hop_diameter or 0, dtype)
-    choice = "FW" if costs["FW"] <= costs["D"] else "D"
-    logger.debug(
-        "geodesic_distances on the GPU, method='auto': %s (cost model, not measured: Floyd-Warshall %.3g s, "
-        "batched Bellman-Ford %.3g s; N=%d, E=%d, hop diameter ~%d)",
-        choice, costs["FW"], costs["D"], n_nodes, n_edges, hop_diameter or 0,
-    )
-    return choice
-
-
-def predict_device_bytes(n_nodes: int, n_edges: int, n_sources: int, itemsize: int, method: str) -> int:
-    """Device bytes one GPU shortest-path call allocates, predicted before any allocation.
-
-    The (n_sources, N) output, the uploaded symmetric CSR graph (int64 offsets, int32 columns,
-    weights), and for 'D' the int64 sources and the batched kernel's two byte-flag arrays
-    (``_core.paths_shortest_paths_cuda_scratch_bytes``).
-
-    Parameters
-    ----------
-    n_nodes, n_edges, n_sources : int
-        Graph size and rows wanted ('FW': n_sources = N).
-    itemsize : int
-        Bytes per distance (4 or 8).
-    method : {'FW', 'D'}
-        The algorithm that runs.
-
-    Returns
-    -------
-    int
-        Bytes.
-
-    Examples
-    --------
-    >>> from isogan.paths import predict_device_bytes
-    >>> predict_device_bytes(100, 1000, 100, 4, "FW")
-    48808
-    """
-    n_nodes, n_edges, n_sources = int(n_nodes), int(n_edges), int(n_sources)
-    total = n_sources * n_nodes * itemsize + (n_nodes + 1) * 8 + n_edges * (4 + itemsize)
-    if method == "D":
-        total += n_sources * 8 + int(_core.paths_shortest_paths_cuda_scratch_bytes(n_nodes, n_sources))
-    return total
-
-
-def _ensure_device_paths_memory(graph: _SymmetricGraph, n_sources: int, method: str) -> None:
-    n_nodes = graph.n_nodes
-    needed = predict_device_bytes(n_nodes, graph.n_edges, n_sources, graph.dtype.itemsize, method)
-    name = "Floyd-Warshall" if method == "FW" else "batched Bellman-Ford"
-    what = (f"the ({n_sources}, {n_nodes}) {graph.dtype.name} geodesic distance matrix on the GPU "
-            f"({name}, with its graph and scratch)")
-    ensure_memory(needed, what, _DEVICE_MEMORY_REMEDY, device="cuda")
-
-
-def _run_paths_on_device(graph: _SymmetricGraph, method: str, sources: np.ndarray | None, out: Any) -> None:
-    """Write the geodesic rows of ``sources`` (None: all, in node order) into the GPU array ``out``.
-
-    The graph (O(E)) is uploaded with ``out``'s library (torch, CuPy or DeviceArray) and every
-    kernel runs on ``out``'s stream, so no synchronisation with the caller's work is needed.
-    """
-    out_view = device_array_view(out)
-    n_nodes = graph.n_nodes
-    if n_nodes == 0 or out_view.shape[0] == 0:
-        return
-    stream = out_view.stream
-
-    # The uploads are released when this function returns; their frees are stream-ordered (torch's
-    # and CuPy's pools, cudaFreeAsync for a DeviceArray), so they wait for the kernels queued here.
-    def upload(array: np.ndarray) -> tuple[Any, int]:
-        device = _to_device_like(array, out)
-        return device, device_array_view(device).pointer if array.size else 0
-
-    indptr, indptr_pointer = upload(graph.indptr)
-    indices, indices_pointer = upload(graph.indices)
-    weights, weights_pointer = upload(graph.weights)
-    if method == "FW":
-        _core.paths_csr_floyd_start_cuda(indptr_pointer, indices_pointer, weights_pointer, n_nodes,
-                                         out_view.pointer, graph.dtype.name, stream)
-        _core.paths_floyd_warshall_cuda(out_view.pointer, n_nodes, graph.dtype.name, stream, False)
-    else:
-        rows = np.arange(n_nodes, dtype=np.int64) if sources is None else np.ascontiguousarray(sources, np.int64)
-        device_sources, sources_pointer = upload(rows)
-        _core.paths_shortest_paths_cuda(indptr_pointer, indices_pointer, weights_pointer, n_nodes, graph.n_edges,
-                                        sources_pointer, rows.size, out_view.pointer, graph.dtype.name, stream)
-
-
-def _resolved_gpu_method(graph: _SymmetricGraph, method: str, sources: np.ndarray | None) -> str:
-    all_pairs = sources is None
-    n_sources = graph.n_nodes if all_pairs else sources.size
-    hop_diameter = _hop_diameter(graph) if method == "auto" and all_pairs else None
-    return choose_gpu_method(graph.n_nodes, graph.n_edges, n_sources, all_pairs, method, hop_diameter, graph.dtype)
-
-
-def _geodesic_on_device(
-    graph: _SymmetricGraph,
-    method: str,
-    sources: np.ndarray | None,
-    allocate: Callable[[tuple[int, int], np.dtype], Any],
-) -> Any:
-    """Geodesic rows of a validated host graph, computed on the GPU into ``allocate(shape, dtype)``.
-
-    The GPU method is resolved and its device bytes checked before anything is allocated.
-    """
-    n_sources = graph.n_nodes if sources is None else sources.size
-    method = _resolved_gpu_method(graph, method, sources)
-    _ensure_device_paths_memory(graph, n_sources, method)
-    out = allocate((n_sources, graph.n_nodes), graph.dtype)
-    _run_paths_on_device(graph, method, sources, out)
+    _core.paths_min_plus(query_indptr, neighbor_index, neighbor_dist, dist, out, threads(n_jobs))
     return out
 
 
@@ -803,120 +568,5 @@ def geodesic_distances_device(graph: Any, method: str = "auto") -> DeviceArray:
     """
     if not isinstance(method, str) or method not in _METHODS:
         raise ValueError(f"The 'method' parameter must be a str among {set(_METHODS)}. Got {method!r} instead.")
-    resolve_device("cuda")
-    return _geodesic_on_device(_as_symmetric_csr(graph), method, None, DeviceArray)
-
-
-def _is_device_sparse(graph: Any) -> bool:
-    """Whether ``graph`` is a sparse matrix in GPU memory (torch sparse CUDA tensor, cupyx sparse)."""
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(graph, torch.Tensor):
-        return bool(graph.is_cuda) and graph.layout != torch.strided
-    return type(graph).__module__.startswith("cupyx.scipy.sparse")
-
-
-def _device_sparse_to_host(graph: Any) -> tuple[sp.spmatrix, Any]:
-    """The scipy form of a GPU sparse graph (its O(E) edge list), and a dense array of its library.
-
-    torch: a sparse CSR tensor, or a COO tensor (duplicates summed, as scipy's COO conversion does).
-    cupyx: any format (``.get()`` keeps it, and the usual scipy semantics apply).
-    """
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(graph, torch.Tensor):
-        if graph.layout == torch.sparse_coo:
-            graph = graph.coalesce()
-            values = graph.values()
-            rows, cols = graph.indices().cpu().numpy()
-            host = sp.coo_matrix((_torch_values_to_numpy(values), (rows, cols)), shape=tuple(graph.shape))
-        elif graph.layout == torch.sparse_csr:
-            values = graph.values()
-            host = sp.csr_matrix(
-                (_torch_values_to_numpy(values), graph.col_indices().cpu().numpy(), graph.crow_indices().cpu().numpy()),
-                shape=tuple(graph.shape),
-            )
-        else:
-            raise ValueError(f"a torch sparse graph must have the sparse_csr or sparse_coo layout, got {graph.layout}")
-        return host, values
-    return graph.get(), graph.data
-
-
-def _torch_values_to_numpy(values: Any) -> np.ndarray:
-    import torch
-
-    if values.is_floating_point() and values.dtype not in (torch.float32, torch.float64):
-        values = values.to(torch.float64)
-    return values.detach().cpu().numpy()
-
-
-def _geodesic_on_device_sparse(graph: Any, method: str, indices: Any) -> Any:
-    """GPU sparse graph in, dense GPU distances out (the input's library, device and stream)."""
-    host_graph, like = _device_sparse_to_host(graph)
-    weights = _as_symmetric_csr(host_graph)
-    sources, squeeze = _sources(indices, weights.n_nodes)
-    out = _geodesic_on_device(weights, method, sources, lambda shape, dtype: device_empty(like, shape, dtype))
-    return out[0] if squeeze else out
-
-
-def _geodesic_on_device_input(graph: Any, method: str, indices: Any) -> Any:
-    """Dense GPU adjacency in, GPU distances out (same library, device and stream)."""
-    if isinstance(graph, DeviceArray):
-        raise ValueError("a DeviceArray graph is not supported; pass a scipy/numpy graph, or a torch/CuPy array.")
-    view = device_array_view(graph)
-    if len(view.shape) != 2 or view.shape[0] != view.shape[1]:
-        raise ValueError(f"graph must be a square (N, N) matrix, got shape {view.shape}")
-    if view.dtype not in (np.float32, np.float64):
-        raise ValueError(f"a GPU graph must be float32 or float64, got {view.dtype}")
-    n_nodes = view.shape[0]
-    sources, squeeze = _sources(indices, n_nodes)
-    out_bytes = n_nodes * n_nodes * view.dtype.itemsize
-    ensure_memory(
-        out_bytes, f"the ({n_nodes}, {n_nodes}) {view.dtype.name} geodesic distance matrix", _DEVICE_MEMORY_REMEDY,
-        device="cuda",
-    )
-    # Copy the adjacency with the input's own library, then turn it into distances in place.
-    dist = device_empty(graph, (n_nodes, n_nodes), view.dtype)
-    dist[...] = graph
-    if _has_nan_or_negative(dist):
-        raise ValueError("graph contains negative or NaN edge weights; geodesic distances need non-negative weights")
-    dist_view = device_array_view(dist)
-    _core.paths_floyd_warshall_cuda(dist_view.pointer, n_nodes, view.dtype.name, dist_view.stream, True)
-    if sources is None:
-        return dist
-    rows = dist[sources.tolist()]
-    return rows[0] if squeeze else rows
-
-
-def _to_device_like(array: np.ndarray, like: Any) -> Any:
-    """Copy a host array to ``like``'s device with ``like``'s library (torch, CuPy or DeviceArray)."""
-    if not array.size:
-        return device_empty(like, array.shape, array.dtype)
-    return from_host_like(array, like)
-
-
-def _min_plus_on_device(
-    query_indptr: np.ndarray, neighbor_index: np.ndarray, neighbor_dist: np.ndarray, dist: Any, n_queries: int
-) -> Any:
-    """The transform min-plus on a GPU geodesic matrix; the result stays on that GPU."""
-    view = device_array_view(dist)
-    n_nodes = view.shape[0]
-    device_indptr = _to_device_like(query_indptr, dist)
-    device_index = _to_device_like(neighbor_index, dist)
-    device_neighbor_dist = _to_device_like(neighbor_dist, dist)
-    out = device_empty(dist, (n_queries, n_nodes), view.dtype)
-    _core.paths_min_plus_cuda(
-        device_array_view(device_indptr).pointer,
-        device_array_view(device_index).pointer if neighbor_index.size else 0,
-        device_array_view(device_neighbor_dist).pointer if neighbor_dist.size else 0,
-        view.pointer,
-        n_queries,
-        n_nodes,
-        device_array_view(out).pointer if n_queries * n_nodes else 0,
-        view.dtype.name,
-        view.stream,
-    )
-    return out
-
-
-def _has_nan_or_negative(array: Any) -> bool:
-    """Whether a torch or CuPy array holds a NaN or a negative value (one device reduction)."""
-    return bool(((array != array) | (array < 0)).any())
+    resolve_device("cuda", "paths")
+    return cuda_paths.geodesic_on_device(as_symmetric_csr(graph), method, None, DeviceArray)

@@ -1,7 +1,8 @@
 import pytest
 
 import isogan
-from isogan._device import ensure_memory, resolve_device
+from isogan._backend.memory import ensure_memory
+from isogan._backend.policy import resolve_device
 
 
 def test_cuda_flags_are_bools():

@@ -5,7 +5,7 @@ import pytest
 
 import isogan
 from isogan import DeviceArray, _core
-from isogan._arrays import current_stream, device_array_view, device_empty, from_host_like, is_device_array, to_host
+from isogan._backend.arrays import current_stream, device_array_view, device_empty, from_host_like, is_device_array, to_host
 
 
 def cuda(test):
@@ -21,7 +21,7 @@ no_gpu = pytest.mark.skipif(isogan.cuda_available(), reason="checks the errors o
 def test_construction_without_gpu_raises_runtime_error_with_reason():
     with pytest.raises(RuntimeError, match="cannot allocate a DeviceArray: ") as error:
         DeviceArray((3, 4), np.float32)
-    assert isogan._device.cuda_unavailable_reason() in str(error.value)
+    assert isogan._backend.policy.cuda_unavailable_reason() in str(error.value)
     with pytest.raises(RuntimeError, match="cannot allocate a DeviceArray"):
         DeviceArray.from_host(np.zeros((2, 2)))
 

@@ -360,12 +360,13 @@ class FakeDeviceCore:
 @pytest.fixture
 def fake_device(monkeypatch):
     """Route the GPU landmark pipeline to FakeDeviceCore; other stages stay on the CPU."""
-    from isogan import _device, knn, mds
+    from isogan import knn, mds
+    from isogan._backend import memory, policy
 
     fake = FakeDeviceCore()
     monkeypatch.setattr(lc, "_core", fake)
-    monkeypatch.setattr(_device, "resolve_device", lambda device: "cpu" if device == "cpu" else "cuda")
-    monkeypatch.setattr(_device, "available_device_bytes", lambda: 2**40)
+    monkeypatch.setattr(policy, "resolve_device", lambda device: "cpu" if device == "cpu" else "cuda")
+    monkeypatch.setattr(memory, "available_device_bytes", lambda: 2**40)
     monkeypatch.setattr(knn, "resolve_device", lambda device: "cpu")
     cpu_mds = mds.classical_mds
     monkeypatch.setattr(mds, "classical_mds", lambda *args, **kwargs: cpu_mds(*args, **{**kwargs, "device": "cpu"}))
@@ -442,27 +443,29 @@ def test_gpu_pipeline_on_fake_device_geodesic_maxmin(fake_device, monkeypatch):
 
 
 def test_gpu_pipeline_on_fake_device_refuses_what_does_not_fit(fake_device, monkeypatch):
-    from isogan import Isomap, _device
+    from isogan import Isomap
+    from isogan._backend import memory, policy
 
     X = _swiss_roll(500, np.float64)
     for free in (5000, 100_000):  # points streamed or resident: the (30, 500) rows do not fit either way
-        monkeypatch.setattr(_device, "available_device_bytes", lambda: free)
+        monkeypatch.setattr(memory, "available_device_bytes", lambda: free)
         with pytest.raises(MemoryError, match="GPU landmark Isomap of 500 points with 30 landmarks") as error:
             Isomap(device="cuda", n_neighbors=8, n_landmarks=30).fit(X)
         assert f"only {free:,} bytes" in str(error.value) and "fewer landmarks" in str(error.value)
-    monkeypatch.setattr(_device, "available_device_bytes", lambda: 10**6)
+    monkeypatch.setattr(memory, "available_device_bytes", lambda: 10**6)
     assert np.isfinite(Isomap(device="cuda", n_neighbors=8, n_landmarks=30).fit_transform(X)).all()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_streamed_knn_on_fake_device_equals_cpu_when_points_do_not_fit(fake_device, monkeypatch, dtype):
-    from isogan import _device, landmark
+    from isogan import landmark
+    from isogan._backend import memory, policy
 
     rng = np.random.default_rng(5)
     # 200 features: the points (700 x 200) outweigh the (40, 700) landmark rows; duplicates and ties.
     X = np.vstack([rng.normal(size=(600, 200)), np.zeros((30, 200)), rng.integers(0, 2, size=(70, 200))]).astype(dtype)
     free = X.nbytes // 2
-    monkeypatch.setattr(_device, "available_device_bytes", lambda: free)
+    monkeypatch.setattr(memory, "available_device_bytes", lambda: free)
     graph, resident = lc.knn_graph_cuda(X, 8, _EUCLIDEAN, 2.0, dtype, n_landmarks=40, n_components=2, chunk_rows=100)
     assert resident is None
     assert lc.streamed_chunk_rows(700, 200, 8, np.dtype(dtype).itemsize, free) < 700  # several blocks

@@ -9,7 +9,8 @@ import scipy.sparse as sp
 from sklearn.neighbors import kneighbors_graph
 
 import isogan
-from isogan import DeviceArray, _core, _device
+from isogan import DeviceArray, _core
+from isogan._backend import memory, policy
 from isogan import paths as paths_module
 from isogan.paths import (
     choose_gpu_method,
@@ -109,7 +110,7 @@ def test_predict_device_bytes_arithmetic():
 
 
 def test_device_memory_error_names_bytes_and_remedies(monkeypatch):
-    monkeypatch.setattr(_device, "available_device_bytes", lambda: 50_000)
+    monkeypatch.setattr(memory, "available_device_bytes", lambda: 50_000)
     graph = paths_module._as_symmetric_csr(swiss_roll_graph(200, 5, np.float32))
     with pytest.raises(MemoryError) as error:
         paths_module._ensure_device_paths_memory(graph, 200, "D")
@@ -118,7 +119,7 @@ def test_device_memory_error_names_bytes_and_remedies(monkeypatch):
     assert f"needs {needed:,} bytes" in message and "only 50,000 bytes" in message
     assert "(200, 200) float32 geodesic distance matrix on the GPU" in message
     assert "float32" in message and "n_landmarks" in message and "device='cpu'" in message
-    monkeypatch.setattr(_device, "available_device_bytes", lambda: needed)
+    monkeypatch.setattr(memory, "available_device_bytes", lambda: needed)
     paths_module._ensure_device_paths_memory(graph, 200, "D")
 
 
@@ -199,7 +200,7 @@ def test_device_result_is_a_device_array(method):
 
 @cuda
 def test_gpu_memory_refused_before_allocation(monkeypatch):
-    monkeypatch.setattr(_device, "available_device_bytes", lambda: 1000)
+    monkeypatch.setattr(memory, "available_device_bytes", lambda: 1000)
     with pytest.raises(MemoryError, match="geodesic distance matrix on the GPU"):
         geodesic_distances(swiss_roll_graph(100, 5, np.float64), device="cuda")
     monkeypatch.undo()

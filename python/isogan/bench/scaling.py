@@ -8,10 +8,10 @@ scikit-learn's ``Isomap`` (whose N x N matrices cap them at small N).
 How a run is measured
 ---------------------
 Every run (one method, device and size) happens in a fresh worker process, ``python -m
-isogan.scaling_benchmark``, killed after ``timeout_s`` seconds. The worker first fits the same
-method on :data:`isogan.benchmarking.WARMUP_SAMPLES` points (lazy imports, thread pools, the CUDA
+isogan.bench.scaling``, killed after ``timeout_s`` seconds. The worker first fits the same
+method on :data:`isogan.bench.harness.WARMUP_SAMPLES` points (lazy imports, thread pools, the CUDA
 context), generates the swiss roll and its true coordinates, then measures the fit with
-:class:`isogan.benchmarking.StageMeter`: wall time with :func:`time.perf_counter`, and peak
+:class:`isogan.bench.harness.StageMeter`: wall time with :func:`time.perf_counter`, and peak
 resident memory (``VmHWM`` after resetting it through ``/proc/self/clear_refs``) both absolute
 (``peak_rss_mib``: the whole process, interpreter and input included) and above the RSS before the
 fit (``peak_above_baseline_mib``). Landmark runs also report the seconds of each stage
@@ -19,7 +19,7 @@ fit (``peak_above_baseline_mib``). Landmark runs also report the seconds of each
 (total minus free, from ``cudaMemGetInfo``) is sampled every :data:`GPU_SAMPLE_INTERVAL_S` seconds
 during the fit; ``peak_gpu_mib`` is its maximum above the level before the fit (other processes on
 the same GPU would count too). Accuracy is
-:func:`isogan.benchmarking.residual_variance` against the true (arc length, height) coordinates.
+:func:`isogan.bench.harness.residual_variance` against the true (arc length, height) coordinates.
 
 Nothing is skipped silently: a device that is not usable, a method above its size cap, a size whose
 predicted memory (:func:`predicted_bytes`) exceeds what is available, a run that failed or timed
@@ -46,8 +46,8 @@ from typing import Any
 
 import numpy as np
 
-from isogan import benchmarking
-from isogan.benchmarking import MIB, PipelineOutput, RunParams, StageMeter
+from isogan.bench import harness as benchmarking
+from isogan.bench.harness import MIB, PipelineOutput, RunParams, StageMeter
 
 METHODS = ("landmark", "exact", "sklearn")
 DEVICES = ("cpu", "cuda")
@@ -202,18 +202,18 @@ def device_unusable_reason(device: str) -> str:
     -------
     str
     """
-    from isogan import _device
+    from isogan._backend import policy
 
-    if device == "cuda" and not _device.cuda_available():
-        return f"CUDA is not usable: {_device.cuda_unavailable_reason()}"
+    if device == "cuda" and not policy.cuda_available():
+        return f"CUDA is not usable: {policy.cuda_unavailable_reason()}"
     return ""
 
 
 def _available_bytes(device: str) -> int:
     """Bytes a new run may use on ``device`` (host memory for the CPU)."""
-    from isogan import _device
+    from isogan._backend import memory
 
-    return _device.available_device_bytes() if device == "cuda" else _device.available_host_bytes()
+    return memory.available_device_bytes() if device == "cuda" else memory.available_host_bytes()
 
 
 # ------------------------------------------------------------------------------ worker process
@@ -316,7 +316,7 @@ class ScalingMeasurement:
     peak_gpu_bytes : int or None
         Peak device memory in use above its level before the fit (CUDA runs only).
     peak_method : str
-        See :class:`isogan.benchmarking.StageMeter`.
+        See :class:`isogan.bench.harness.StageMeter`.
     residual_variance : float
         Against the true swiss-roll coordinates.
     load_1min : float
@@ -376,7 +376,7 @@ def run_scaling_worker(method: str, device: str, n_samples: int, config: Scaling
 
 def _worker_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of a worker process: measure one run, write its ScalingMeasurement as JSON."""
-    parser = argparse.ArgumentParser(prog="python -m isogan.scaling_benchmark", description="Measure one scaling run (internal).")
+    parser = argparse.ArgumentParser(prog="python -m isogan.bench.scaling", description="Measure one scaling run (internal).")
     parser.add_argument("--method", choices=METHODS, required=True)
     parser.add_argument("--device", choices=DEVICES, required=True)
     parser.add_argument("--n-samples", type=int, required=True)
@@ -422,7 +422,7 @@ def measure_scaling_run(
     handle, result_path = tempfile.mkstemp(prefix=f"{method}-{device}-{n_samples}-", suffix=".json", dir=workdir)
     os.close(handle)
     command = [
-        sys.executable, "-m", "isogan.scaling_benchmark",
+        sys.executable, "-m", "isogan.bench.scaling",
         "--method", method,
         "--device", device,
         "--n-samples", str(n_samples),

@@ -12,10 +12,10 @@ import sys
 
 # command name -> (module implementing it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "embed": ("isogan.commands.embed", "embed a dataset with Isomap; writes embedding.npy and embedding.png"),
-    "bench": ("isogan.commands.bench", "benchmark isogan against scikit-learn ('bench scaling': landmark Isomap, 10k to 1M points); writes CSV/JSON/plot"),
-    "demo": ("isogan.gan.commands.demo", "the main job: embed digits, train ManifoldGAN, evaluate, write pictures"),
-    "train": ("isogan.gan.commands.train", "train ManifoldGAN on a dataset (longer runs, --resume)"),
+    "embed": ("isogan.cli.embed", "embed a dataset with Isomap; writes embedding.npy and embedding.png"),
+    "bench": ("isogan.cli.bench", "benchmark isogan against scikit-learn ('bench scaling': landmark Isomap, 10k to 1M points); writes CSV/JSON/plot"),
+    "demo": ("isogan.cli.demo", "the main job: embed digits, train ManifoldGAN, evaluate, write pictures"),
+    "train": ("isogan.cli.train", "train ManifoldGAN on a dataset (longer runs, --resume)"),
 }
 
 

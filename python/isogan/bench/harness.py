@@ -5,7 +5,7 @@ This module is shared by ``isogan bench`` and the pytest-benchmark files in ``be
 How a run is measured
 ---------------------
 Every measured run (one implementation, one mode, one size) happens in a fresh Python process started
-with ``python -m isogan.benchmarking``, so allocator state, caches and memory held by an earlier run
+with ``python -m isogan.bench.harness``, so allocator state, caches and memory held by an earlier run
 never leak into the next one. Inside that process:
 
 1. the same pipeline runs once on a small swiss roll (:data:`WARMUP_SAMPLES` points), so lazy imports,
@@ -628,7 +628,7 @@ def measure(
     command = [
         sys.executable,
         "-m",
-        "isogan.benchmarking",
+        "isogan.bench.harness",
         "--implementation", implementation,
         "--mode", mode,
         "--n-samples", str(n_samples),
@@ -1065,7 +1065,7 @@ def plot_scaling(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -
 
 def _worker_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of a worker process: measure one run, write its Measurement as JSON."""
-    parser = argparse.ArgumentParser(prog="python -m isogan.benchmarking", description="Measure one benchmark run (internal).")
+    parser = argparse.ArgumentParser(prog="python -m isogan.bench.harness", description="Measure one benchmark run (internal).")
     parser.add_argument("--implementation", choices=IMPLEMENTATIONS, required=True)
     parser.add_argument("--mode", choices=MODES, required=True)
     parser.add_argument("--n-samples", type=int, required=True)

@@ -1,7 +1,7 @@
 """``isogan bench scaling``: landmark Isomap time, peak memory and accuracy from 10k to 1M points.
 
 Each run (one method, device and size) happens in a fresh worker process; see
-:mod:`isogan.scaling_benchmark` for how it is measured. The command prints progress per run and a
+:mod:`isogan.bench.scaling` for how it is measured. The command prints progress per run and a
 table, and writes ``landmark_scaling.csv``, ``landmark_scaling.json`` (rows, raw runs, machine and
 command), ``landmark_scaling.md`` and ``landmark_scaling.png`` (log-log time and peak memory against
 N) into ``--out``.
@@ -14,8 +14,8 @@ import shlex
 import sys
 import tempfile
 
-from isogan.benchmarking import machine_info
-from isogan.scaling_benchmark import DEVICES, METHODS, ScalingConfig, format_scaling_table, run_scaling, write_scaling_results
+from isogan.bench.harness import machine_info
+from isogan.bench.scaling import DEVICES, METHODS, ScalingConfig, format_scaling_table, run_scaling, write_scaling_results
 
 DESCRIPTION = (
     "Time, peak memory and residual variance of landmark Isomap on the swiss roll, from 10k to 1M points "

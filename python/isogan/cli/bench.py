@@ -1,12 +1,12 @@
 """``isogan bench``: time, peak memory and parity of isogan against scikit-learn on the swiss roll.
 
-Each measured run happens in a fresh worker process (see :mod:`isogan.benchmarking` for how time
+Each measured run happens in a fresh worker process (see :mod:`isogan.bench.harness` for how time
 and peak memory are measured). The command prints a table and writes ``results.csv``,
 ``results.json`` (rows, every raw run, machine and command), ``results.md`` (the table in Markdown) and
 ``scaling.png`` into ``--out``.
 
 ``isogan bench scaling ...`` is the landmark-Isomap scaling benchmark (10k to 1M points) of
-:mod:`isogan.commands.bench_scaling`; its options go after the word ``scaling``.
+:mod:`isogan.cli.bench_scaling`; its options go after the word ``scaling``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import shlex
 import sys
 import tempfile
 
-from isogan.benchmarking import BenchmarkConfig, RunParams, format_table, machine_info, run_benchmark, write_results
-from isogan.commands import bench_scaling
-from isogan.commands.bench_scaling import _positive_int
+from isogan.bench.harness import BenchmarkConfig, RunParams, format_table, machine_info, run_benchmark, write_results
+from isogan.cli import bench_scaling
+from isogan.cli.bench_scaling import _positive_int
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     -------
     int
         0 when every run succeeded, 1 when some failed (the others are still reported); for the
-        ``scaling`` mode see :func:`isogan.commands.bench_scaling.run`.
+        ``scaling`` mode see :func:`isogan.cli.bench_scaling.run`.
     """
     if args.bench_mode == "scaling":
         return bench_scaling.run(args)

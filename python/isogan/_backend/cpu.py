@@ -1,0 +1,127 @@
+"""The CPU backend of the landmark pipeline: native C++/OpenMP kernels on host arrays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from isogan import _core
+from isogan import knn as _knn
+from isogan import paths as _paths
+from isogan._backend.memory import LANDMARK_REMEDY, ensure_memory, landmark_fit_host_bytes
+from isogan._backend.policy import threads
+from isogan.io import NpyRows, is_out_of_core
+
+
+def float_dtype(dtype: Any) -> np.dtype:
+    """float32 stays float32; every other dtype computes in float64."""
+    return np.dtype(np.float32) if np.dtype(dtype) == np.float32 else np.dtype(np.float64)
+
+
+def check_landmark_host_memory(n_samples: int, n_landmarks: int, n_neighbors: int | None, n_components: int,
+                               dtype: Any) -> None:
+    """Refuse up front a landmark fit whose (L, N) rows and graph cannot fit in host memory."""
+    dtype = float_dtype(dtype)
+    remedy = LANDMARK_REMEDY if dtype == np.float64 else LANDMARK_REMEDY.replace(" float32 input,", "")
+    ensure_memory(
+        landmark_fit_host_bytes(n_samples, n_landmarks, n_neighbors, n_components, dtype.itemsize),
+        f"Landmark Isomap of {n_samples} points with {n_landmarks} landmarks ({dtype.name}: the "
+        f"({n_landmarks}, {n_samples}) landmark geodesic rows and the neighbour graph)",
+        remedy,
+    )
+
+
+class CpuBackend:
+    """Landmark stages on the CPU.
+
+    Parameters
+    ----------
+    n_jobs : int or None, default=None
+        Threads (None: all cores, bounded by ``threadpoolctl`` / ``OMP_NUM_THREADS``).
+    """
+
+    name = "cpu"
+
+    def __init__(self, n_jobs: int | None = None) -> None:
+        self.n_jobs = n_jobs
+
+    def check_fit_memory(self, points: Any, n_neighbors: int | None, n_landmarks: int, n_components: int) -> None:
+        """Refuse up front a fit whose landmark rows and graph cannot fit in host memory."""
+        check_landmark_host_memory(points.shape[0], n_landmarks, n_neighbors, n_components, points.dtype)
+
+    def neighbor_graph(self, points: Any, n_neighbors: int | None, *, chunk_rows: int, show: bool = False,
+                       n_landmarks: int | None = None, n_components: int | None = None, **options: Any) -> Any:
+        """kNN graph of in-memory points, or of out-of-core points block against block."""
+        if n_neighbors is not None and is_out_of_core(points, chunk_rows):
+            distances, indices = _knn.kneighbors_blocked(points, n_neighbors, chunk_rows, show=show, n_jobs=self.n_jobs,
+                                                         device="cpu", **options)
+            return _knn.neighbors_to_csr(distances, indices, points.shape[0])
+        if isinstance(points, (np.memmap, NpyRows)):
+            points = np.ascontiguousarray(points[0 : points.shape[0]])
+        radius = options.pop("radius", None)
+        return _knn.knn_graph(points, n_neighbors=n_neighbors, radius=radius, mode="distance", n_jobs=self.n_jobs,
+                              device="cpu", **options)
+
+    def maxmin_pool(self, points: Any, n_landmarks: int, chunk_rows: int | None) -> int | None:
+        """All points in memory; a pool of ``chunk_rows`` out of core (a full MaxMin reads the file L times)."""
+        return None if chunk_rows is None else max(n_landmarks, chunk_rows)
+
+    def maxmin(self, points: Any, n_landmarks: int, first: int) -> np.ndarray:
+        """Farthest-point sampling in input space (``_core.landmark_maxmin``)."""
+        dtype = float_dtype(points.dtype)
+        if not isinstance(points, np.ndarray):
+            points = points[0 : points.shape[0]]
+        contiguous = np.ascontiguousarray(points, dtype=dtype)
+        landmark_index, _ = _core.landmark_maxmin(contiguous, int(n_landmarks), int(first), threads(self.n_jobs))
+        return landmark_index
+
+    def release_points(self) -> None:
+        """Nothing is kept."""
+
+    def geodesic_rows(self, graph: Any, sources: np.ndarray, path_method: str) -> np.ndarray:
+        """Dijkstra rows from ``sources``."""
+        return np.ascontiguousarray(
+            _paths.geodesic_distances(graph, method=path_method, indices=sources, n_jobs=self.n_jobs, device="cpu")
+        )
+
+    def landmark_rows(self, graph: Any, landmark_index: np.ndarray, *, path_method: str, show: bool) -> np.ndarray:
+        """The (L, N) rows, multi-source Dijkstra over all cores."""
+        return np.ascontiguousarray(
+            _paths.geodesic_distances(graph, method=path_method, indices=landmark_index, n_jobs=self.n_jobs,
+                                      device="cpu", progress=show)
+        )
+
+    def rows_from_host(self, host_rows: np.ndarray) -> np.ndarray:
+        """Host rows are this backend's rows."""
+        return np.ascontiguousarray(host_rows)
+
+    def rows_finite(self, rows: np.ndarray) -> bool:
+        """max() propagates inf and NaN without an (L, N) temporary."""
+        return bool(np.isfinite(rows.max()))
+
+    def landmark_block(self, rows: np.ndarray, landmark_index: np.ndarray) -> np.ndarray:
+        """Columns of the landmarks, float64."""
+        return rows[:, landmark_index].astype(np.float64)
+
+    def triangulate(self, rows: np.ndarray, projection: np.ndarray, mean_sq_distance: np.ndarray) -> np.ndarray:
+        """``_core.landmark_triangulate`` over all cores, in the rows' dtype."""
+        geodesic = np.ascontiguousarray(rows)
+        if geodesic.dtype not in (np.float32, np.float64):
+            geodesic = geodesic.astype(np.float64)
+        return _core.landmark_triangulate(
+            geodesic,
+            np.ascontiguousarray(projection, dtype=np.float64),
+            np.ascontiguousarray(mean_sq_distance, dtype=np.float64),
+            threads(self.n_jobs),
+        )
+
+    def rows_result(self, rows: np.ndarray) -> np.ndarray:
+        """The host rows."""
+        return rows
+
+    def transform(self, model: Any, neighbor_index: np.ndarray, neighbor_distance: np.ndarray) -> np.ndarray:
+        """Min-plus of the neighbour edges with the landmark rows, then triangulation."""
+        query_geodesic = _core.landmark_min_plus(model.landmark_geodesic, neighbor_index, neighbor_distance,
+                                                 threads(self.n_jobs))
+        return self.triangulate(query_geodesic, model.projection, model.mean_sq_distance)

@@ -1,1 +1,0 @@
-"""Sub-commands of the ``isogan`` command line (see :mod:`isogan.cli`)."""

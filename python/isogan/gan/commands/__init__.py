@@ -1,1 +1,0 @@
-"""Command-line entry points of the GAN: ``isogan demo`` and ``isogan train``."""
