@@ -202,6 +202,14 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         geodesic space for precomputed or sparse input), 'random' a uniform draw.
     random_state : int, RandomState instance or None, default=None
         Seeds the landmark choice (the first MaxMin landmark, or the random draw).
+    memory_budget : int or None, default=None
+        Landmark Isomap on the CPU: bytes of (L, N) landmark rows kept in memory. Past it the rows
+        are computed block by block into a temporary file (in ``TMPDIR``, removed when the model
+        is) and read back by blocks for the triangulation, so N = 10M with L = 500 fits a 24 GB
+        machine; ``landmark_model_.landmark_geodesic`` is then a read-only memory map. Spilling
+        was chosen over recomputing the rows in a second pass, which would double the dominant
+        shortest-path stage. None: half the host memory available when the fit starts. The disk
+        needed is checked before the fit (OSError naming the bytes).
 
     Attributes
     ----------
@@ -269,6 +277,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         "n_landmarks": [Interval(Integral, 1, None, closed="left"), None],
         "landmark_method": [StrOptions({"maxmin", "random"})],
         "random_state": ["random_state"],
+        "memory_budget": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     def __init__(
@@ -290,6 +299,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         n_landmarks: int | None = None,
         landmark_method: str = "maxmin",
         random_state: Any = None,
+        memory_budget: int | None = None,
     ) -> None:
         self.n_neighbors = n_neighbors
         self.radius = radius
@@ -307,6 +317,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.n_landmarks = n_landmarks
         self.landmark_method = landmark_method
         self.random_state = random_state
+        self.memory_budget = memory_budget
 
     # ------------------------------------------------------------------------------------ fit
     def _check_neighbor_parameters(self) -> None:
@@ -374,7 +385,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             self._check_exact_fit_memory(n_samples, dtype, device)
         else:
             check_n_landmarks(self.n_landmarks, self.n_components, n_samples)
-            landmark_backend = get_backend(self.device, self.n_jobs)
+            landmark_backend = get_backend(self.device, self.n_jobs, self.memory_budget)
             landmark_backend.check_fit_memory(X_fit, self.n_neighbors, self.n_landmarks, self.n_components)
         n_edges = 2 * n_samples * (self.n_neighbors or 1)
         n_sources = n_samples * 0.25 if self.n_landmarks is None else self.n_landmarks
@@ -615,7 +626,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if landmark:
             neighbors = self._training_neighbors(X_query, resolve_device(self.device, "landmark"))
             embedding = transform_from_neighbors(self.landmark_model_, neighbors, n_jobs=self.n_jobs,
-                                                 backend=get_backend(self.device, self.n_jobs))
+                                                 backend=get_backend(self.device, self.n_jobs, self.memory_budget))
             return embedding.astype(out_dtype, copy=False)
         n_queries = X_query.shape[0]
         n_samples_fit = self.nbrs_.n_samples_fit_

@@ -601,6 +601,7 @@ def landmark_isomap(
     device: str = "auto",
     progress: bool | None = None,
     neighbors_algorithm: str = "auto",
+    memory_budget: int | None = None,
 ) -> LandmarkModel:
     """Embed points with landmark Isomap, in O(N * L) memory; the input may live on disk.
 
@@ -646,6 +647,10 @@ def landmark_isomap(
     neighbors_algorithm : {'auto', 'brute', 'kd_tree', 'ball_tree'}, default='auto'
         kNN search algorithm (as ``algorithm`` in :func:`isogan.knn_graph`); the graph is the
         same whichever runs.
+    memory_budget : int or None, default=None
+        CPU: bytes of landmark rows kept in memory; past it they spill to a temporary file and
+        are read back block by block (see :class:`isogan.Isomap`). None: half the available
+        host memory.
 
     Returns
     -------
@@ -697,7 +702,7 @@ def landmark_isomap(
     chunk_rows = DEFAULT_CHUNK_ROWS if chunk_rows is None else int(chunk_rows)
     if chunk_rows < n_neighbors + 1:
         raise ValueError(f"chunk_rows must be > n_neighbors, got {chunk_rows}")
-    backend = get_backend(device, n_jobs)
+    backend = get_backend(device, n_jobs, memory_budget)
     backend.check_fit_memory(points, n_neighbors, n_landmarks, n_components)
     out_of_core = is_out_of_core(points, chunk_rows)
     show = show_progress(relaxation_seconds(n_landmarks, n_samples, 2 * n_samples * n_neighbors, threads(n_jobs)),

@@ -23,6 +23,7 @@ them, and scipy's Dijkstra gives wrong answers or crashes on them).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,7 @@ __all__ = [
     "geodesic_distances",
     "geodesic_distances_device",
     "geodesic_from_neighbors",
+    "geodesic_row_blocks",
     "min_plus_rows",
 ]
 
@@ -405,18 +407,35 @@ def _dijkstra_host(
 ) -> np.ndarray:
     """Dijkstra from each source; all pairs (sources=None) reuse finished rows (see paths_cpu.cpp)."""
     n_nodes = graph.n_nodes
+    if sources is None:
+        out = np.empty((n_nodes, n_nodes), dtype=graph.dtype)
+        _run_dijkstra(graph, None, None, out, n_jobs, progress)
+        return out
+    out = np.empty((sources.size, n_nodes), dtype=graph.dtype)
+    graph, sources, column_order = _search_order(graph, sources)
+    _run_dijkstra(graph, sources, column_order, out, n_jobs, progress)
+    return out
+
+
+def _search_order(graph: SymmetricGraph, sources: np.ndarray) -> tuple[SymmetricGraph, np.ndarray, np.ndarray | None]:
+    """The graph the searches run on (relabelled for locality when large), their sources in its labels,
+    and the order that maps its columns back to the caller's (None: unchanged)."""
+    n_nodes = graph.n_nodes
+    if n_nodes < _REORDER_MIN_NODES or sources.size < _REORDER_MIN_SOURCES:
+        return graph, sources, None
+    graph, column_order = _locality_relabelled(graph)
+    position = np.empty(n_nodes, dtype=np.int64)
+    position[column_order] = np.arange(n_nodes, dtype=np.int64)
+    return graph, position[sources], column_order
+
+
+def _run_dijkstra(graph: SymmetricGraph, sources: np.ndarray | None, column_order: np.ndarray | None,
+                  out: np.ndarray, n_jobs: int | None, progress: bool | None) -> None:
+    """Fill ``out`` with the rows of ``sources`` (None: all pairs, in node order), in native chunks."""
+    n_nodes = graph.n_nodes
     all_pairs = sources is None
-    column_order = None
     if all_pairs:
         sources = _all_pairs_order(graph)
-        out = np.empty((n_nodes, n_nodes), dtype=graph.dtype)
-    else:
-        out = np.empty((sources.size, n_nodes), dtype=graph.dtype)
-        if n_nodes >= _REORDER_MIN_NODES and sources.size >= _REORDER_MIN_SOURCES:
-            graph, column_order = _locality_relabelled(graph)
-            position = np.empty(n_nodes, dtype=np.int64)
-            position[column_order] = np.arange(n_nodes, dtype=np.int64)
-            sources = position[sources]
     n_threads = threads(n_jobs)
 
     def run(start: int, stop: int) -> None:
@@ -432,7 +451,7 @@ def _dijkstra_host(
     show = show_progress(relaxation_seconds(sources.size * search_share, n_nodes, graph.n_edges, n_threads), progress)
     if not show or sources.size == 0:
         run(0, sources.size)
-        return out
+        return
     # Each chunk is one native call: ~100 updates, each chunk still long enough to keep every thread busy.
     chunk = max(8 * n_threads, math.ceil(sources.size / 100))
     with progress_bar(sources.size, "geodesic distances", True, unit="source") as bar:
@@ -440,7 +459,50 @@ def _dijkstra_host(
             stop = min(sources.size, start + chunk)
             run(start, stop)
             bar.update(stop - start)
-    return out
+
+
+def geodesic_row_blocks(
+    graph: Any, indices: Any, block_rows: int, *, n_jobs: int | None = None, progress: bool | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Geodesic rows from many sources, ``block_rows`` at a time, for callers that cannot hold them all.
+
+    The same rows as ``geodesic_distances(graph, indices=indices, device='cpu')`` (bit-identical),
+    with the graph validated, symmetrised and relabelled once; one (block_rows, N) buffer is
+    reused, so each yielded block is valid until the next one is asked for.
+
+    Parameters
+    ----------
+    graph : sparse matrix or ndarray of shape (N, N)
+        As in :func:`geodesic_distances`.
+    indices : array-like of int of shape (L,)
+        Sources.
+    block_rows : int
+        Rows per block (at least 1).
+    n_jobs : int or None, default=None
+        Threads (None: all cores).
+    progress : bool or None, default=None
+        Progress bar over the sources (None: when predicted to take over ~2 s).
+
+    Yields
+    ------
+    start : int
+        Position of the block's first source in ``indices``.
+    rows : ndarray of shape (n_block, N)
+        Its geodesic rows, in the graph's float dtype.
+    """
+    weights = as_symmetric_csr(graph)
+    sources, _ = check_sources(indices, weights.n_nodes)
+    block_rows = max(1, int(block_rows))
+    search_graph, search_sources, column_order = _search_order(weights, sources)
+    buffer = np.empty((min(block_rows, sources.size), weights.n_nodes), dtype=weights.dtype)
+    show = show_progress(relaxation_seconds(sources.size, weights.n_nodes, weights.n_edges, threads(n_jobs)), progress)
+    with progress_bar(sources.size, "geodesic distances", show, unit="source") as bar:
+        for start in range(0, sources.size, block_rows):
+            block = buffer[: min(block_rows, sources.size - start)]
+            _run_dijkstra(search_graph, search_sources[start : start + block.shape[0]], column_order, block, n_jobs,
+                          False)
+            bar.update(block.shape[0])
+            yield start, block
 
 
 def _locality_relabelled(graph: SymmetricGraph) -> tuple[SymmetricGraph, np.ndarray]:

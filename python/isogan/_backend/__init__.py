@@ -73,7 +73,7 @@ class Backend(Protocol):
         """(M, c) coordinates of new points from their (M, k) training neighbours."""
 
 
-def get_backend(device: str, n_jobs: int | None = None) -> Backend:
+def get_backend(device: str, n_jobs: int | None = None, memory_budget: int | None = None) -> Backend:
     """The in-process backend for a ``device`` argument ('auto', 'cpu' or 'cuda').
 
     Parameters
@@ -82,6 +82,9 @@ def get_backend(device: str, n_jobs: int | None = None) -> Backend:
         Resolved by :func:`isogan._backend.policy.resolve_device` for the landmark stage.
     n_jobs : int or None, default=None
         Host threads.
+    memory_budget : int or None, default=None
+        CPU: bytes of landmark rows kept in memory before they spill to disk (None: half the
+        available host memory).
 
     Returns
     -------
@@ -93,4 +96,4 @@ def get_backend(device: str, n_jobs: int | None = None) -> Backend:
         return CudaBackend(n_jobs)
     from isogan._backend.cpu import CpuBackend
 
-    return CpuBackend(n_jobs)
+    return CpuBackend(n_jobs, memory_budget)

@@ -9,8 +9,9 @@ import numpy as np
 from isogan import _core
 from isogan import knn as _knn
 from isogan import paths as _paths
-from isogan._backend.memory import LANDMARK_REMEDY, ensure_memory, landmark_fit_host_bytes
+from isogan._backend.memory import LANDMARK_REMEDY, available_host_bytes, ensure_memory, landmark_fit_host_bytes
 from isogan._backend.policy import threads
+from isogan._backend.spill import SpilledRows, check_spill_disk
 from isogan.io import NpyRows, is_out_of_core
 
 
@@ -19,36 +20,68 @@ def float_dtype(dtype: Any) -> np.dtype:
     return np.dtype(np.float32) if np.dtype(dtype) == np.float32 else np.dtype(np.float64)
 
 
+# Bytes of landmark rows read or computed at a time when they are spilled to disk.
+_SPILL_BLOCK_BYTES = 2**30
+
+
 def check_landmark_host_memory(n_samples: int, n_landmarks: int, n_neighbors: int | None, n_components: int,
-                               dtype: Any) -> None:
-    """Refuse up front a landmark fit whose (L, N) rows and graph cannot fit in host memory."""
+                               dtype: Any, spill_block_bytes: int | None = None) -> None:
+    """Refuse up front a landmark fit whose rows (or, spilled, one block of them) and graph cannot fit.
+
+    With ``spill_block_bytes`` the (L, N) rows go to disk and only that many bytes of them are in
+    memory at once; the disk they need is checked too.
+    """
     dtype = float_dtype(dtype)
     remedy = LANDMARK_REMEDY if dtype == np.float64 else LANDMARK_REMEDY.replace(" float32 input,", "")
-    ensure_memory(
-        landmark_fit_host_bytes(n_samples, n_landmarks, n_neighbors, n_components, dtype.itemsize),
-        f"Landmark Isomap of {n_samples} points with {n_landmarks} landmarks ({dtype.name}: the "
-        f"({n_landmarks}, {n_samples}) landmark geodesic rows and the neighbour graph)",
-        remedy,
-    )
+    needed = landmark_fit_host_bytes(n_samples, n_landmarks, n_neighbors, n_components, dtype.itemsize)
+    what = (f"Landmark Isomap of {n_samples} points with {n_landmarks} landmarks ({dtype.name}: the "
+            f"({n_landmarks}, {n_samples}) landmark geodesic rows and the neighbour graph)")
+    if spill_block_bytes is not None:
+        rows_bytes = n_landmarks * n_samples * dtype.itemsize
+        check_spill_disk(rows_bytes)
+        needed += spill_block_bytes - rows_bytes
+        what = what.replace("landmark geodesic rows", "landmark geodesic rows spilled to disk, one block in memory,")
+    ensure_memory(needed, what, remedy)
 
 
 class CpuBackend:
     """Landmark stages on the CPU.
 
+    When the (L, N) landmark rows exceed ``memory_budget`` they are spilled to a temporary file
+    (:class:`isogan._backend.spill.SpilledRows`) and computed, triangulated and checked block by
+    block; the fitted model then keeps a read-only memory map of them.
+
     Parameters
     ----------
     n_jobs : int or None, default=None
         Threads (None: all cores, bounded by ``threadpoolctl`` / ``OMP_NUM_THREADS``).
+    memory_budget : int or None, default=None
+        Bytes of landmark rows held in memory at most; None: half the host memory available when
+        the fit starts.
     """
 
     name = "cpu"
 
-    def __init__(self, n_jobs: int | None = None) -> None:
+    def __init__(self, n_jobs: int | None = None, memory_budget: int | None = None) -> None:
         self.n_jobs = n_jobs
+        self.memory_budget = memory_budget
+
+    def _budget(self) -> int:
+        return int(available_host_bytes() // 2 if self.memory_budget is None else self.memory_budget)
+
+    def _spill_block_bytes(self, n_landmarks: int, n_samples: int, itemsize: int) -> int | None:
+        """Bytes of rows in memory at once when they must spill (None: they fit the budget)."""
+        budget = self._budget()
+        if n_landmarks * n_samples * itemsize <= budget:
+            return None
+        return max(n_samples * itemsize, min(budget // 4, _SPILL_BLOCK_BYTES))
 
     def check_fit_memory(self, points: Any, n_neighbors: int | None, n_landmarks: int, n_components: int) -> None:
-        """Refuse up front a fit whose landmark rows and graph cannot fit in host memory."""
-        check_landmark_host_memory(points.shape[0], n_landmarks, n_neighbors, n_components, points.dtype)
+        """Refuse up front a fit whose landmark rows (or their spill block), graph or spill disk cannot fit."""
+        n_samples = points.shape[0]
+        dtype = float_dtype(points.dtype)
+        check_landmark_host_memory(n_samples, n_landmarks, n_neighbors, n_components, dtype,
+                                   self._spill_block_bytes(n_landmarks, n_samples, dtype.itemsize))
 
     def neighbor_graph(self, points: Any, n_neighbors: int | None, *, chunk_rows: int, show: bool = False,
                        n_landmarks: int | None = None, n_components: int | None = None, **options: Any) -> Any:
@@ -85,27 +118,48 @@ class CpuBackend:
             _paths.geodesic_distances(graph, method=path_method, indices=sources, n_jobs=self.n_jobs, device="cpu")
         )
 
-    def landmark_rows(self, graph: Any, landmark_index: np.ndarray, *, path_method: str, show: bool) -> np.ndarray:
-        """The (L, N) rows, multi-source Dijkstra over all cores."""
-        return np.ascontiguousarray(
-            _paths.geodesic_distances(graph, method=path_method, indices=landmark_index, n_jobs=self.n_jobs,
-                                      device="cpu", progress=show)
-        )
+    def landmark_rows(self, graph: Any, landmark_index: np.ndarray, *, path_method: str,
+                      show: bool) -> np.ndarray | SpilledRows:
+        """The (L, N) rows, multi-source Dijkstra over all cores; spilled block by block past the budget."""
+        n_samples = graph.shape[0]
+        dtype = float_dtype(graph.dtype)
+        block_bytes = self._spill_block_bytes(landmark_index.size, n_samples, dtype.itemsize)
+        if block_bytes is None:
+            return np.ascontiguousarray(
+                _paths.geodesic_distances(graph, method=path_method, indices=landmark_index, n_jobs=self.n_jobs,
+                                          device="cpu", progress=show)
+            )
+        spilled = SpilledRows((landmark_index.size, n_samples), dtype, block_bytes)
+        block_rows = block_bytes // (n_samples * dtype.itemsize)
+        for start, rows in _paths.geodesic_row_blocks(graph, landmark_index, block_rows, n_jobs=self.n_jobs,
+                                                      progress=show):
+            spilled.write_rows(start, rows)
+        return spilled
 
     def rows_from_host(self, host_rows: np.ndarray) -> np.ndarray:
         """Host rows are this backend's rows."""
         return np.ascontiguousarray(host_rows)
 
-    def rows_finite(self, rows: np.ndarray) -> bool:
+    def rows_finite(self, rows: np.ndarray | SpilledRows) -> bool:
         """max() propagates inf and NaN without an (L, N) temporary."""
+        if isinstance(rows, SpilledRows):
+            return all(np.isfinite(block.max()) for _, block in rows.column_blocks())
         return bool(np.isfinite(rows.max()))
 
-    def landmark_block(self, rows: np.ndarray, landmark_index: np.ndarray) -> np.ndarray:
+    def landmark_block(self, rows: np.ndarray | SpilledRows, landmark_index: np.ndarray) -> np.ndarray:
         """Columns of the landmarks, float64."""
+        if isinstance(rows, SpilledRows):
+            rows = rows.as_array()
         return rows[:, landmark_index].astype(np.float64)
 
-    def triangulate(self, rows: np.ndarray, projection: np.ndarray, mean_sq_distance: np.ndarray) -> np.ndarray:
-        """``_core.landmark_triangulate`` over all cores, in the rows' dtype."""
+    def triangulate(self, rows: np.ndarray | SpilledRows, projection: np.ndarray,
+                    mean_sq_distance: np.ndarray) -> np.ndarray:
+        """``_core.landmark_triangulate`` over all cores, in the rows' dtype (by column blocks when spilled)."""
+        if isinstance(rows, SpilledRows):
+            out = np.empty((rows.shape[1], projection.shape[0]), dtype=rows.dtype)
+            for start, block in rows.column_blocks():
+                out[start : start + block.shape[1]] = self.triangulate(block, projection, mean_sq_distance)
+            return out
         geodesic = np.ascontiguousarray(rows)
         if geodesic.dtype not in (np.float32, np.float64):
             geodesic = geodesic.astype(np.float64)
@@ -116,9 +170,13 @@ class CpuBackend:
             threads(self.n_jobs),
         )
 
-    def rows_result(self, rows: np.ndarray) -> np.ndarray:
-        """The host rows."""
-        return rows
+    def rows_result(self, rows: np.ndarray | SpilledRows) -> np.ndarray:
+        """The host rows, or a read-only memory map of the spilled ones."""
+        if not isinstance(rows, SpilledRows):
+            return rows
+        mapped = rows.as_array()
+        rows.close()
+        return mapped
 
     def transform(self, model: Any, neighbor_index: np.ndarray, neighbor_distance: np.ndarray) -> np.ndarray:
         """Min-plus of the neighbour edges with the landmark rows, then triangulation."""

@@ -1015,10 +1015,9 @@ def plot_scaling(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -
     path : path-like
         PNG file to write.
     """
-    import matplotlib
+    from isogan._plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import matplotlib.ticker
 
     colors = {("isogan", "float64"): "tab:blue", ("isogan", "float32"): "tab:cyan", ("sklearn", "float64"): "tab:red", ("sklearn", "float32"): "tab:orange"}

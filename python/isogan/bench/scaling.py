@@ -706,10 +706,9 @@ def plot_scaling_curve(rows: Sequence[dict[str, Any]], path: str | os.PathLike[s
     path : path-like
         PNG file to write.
     """
-    import matplotlib
+    from isogan._plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import matplotlib.ticker
 
     colors = {("landmark", "cpu"): "tab:blue", ("landmark", "cuda"): "tab:green", ("exact", "cpu"): "tab:purple", ("exact", "cuda"): "tab:olive", ("sklearn", "cpu"): "tab:red"}

@@ -161,10 +161,9 @@ def _run_out_of_core(args: argparse.Namespace) -> int:
 
 def _plot(embedding: np.ndarray, dataset: Dataset, path: Path) -> None:
     """Scatter the first two coordinates (or the only one against the point index)."""
-    import matplotlib
+    from isogan._plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     if embedding.shape[1] >= 2:
         x, y = embedding[:, 0], embedding[:, 1]

@@ -9,10 +9,9 @@ import numpy as np
 
 
 def _figure():
-    import matplotlib
+    from isogan._plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     return plt
 

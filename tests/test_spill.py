@@ -1,0 +1,65 @@
+"""Landmark rows past the memory budget spill to disk and give the identical embedding."""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_swiss_roll
+
+import isogan
+from isogan._backend import memory, spill
+
+
+@pytest.fixture(scope="module")
+def swiss_roll():
+    X, _ = make_swiss_roll(3000, random_state=0)
+    return X
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("landmark_method", ["maxmin", "random"])
+def test_spilled_fit_and_transform_equal_in_memory(swiss_roll, dtype, landmark_method):
+    X = swiss_roll.astype(dtype)
+    options = dict(n_neighbors=10, n_landmarks=70, landmark_method=landmark_method, random_state=0)
+    in_memory = isogan.Isomap(**options).fit(X)
+    # 20 KB: blocks of a few rows (a row is 12-24 KB), a block count that does not divide L.
+    spilled = isogan.Isomap(**options, memory_budget=20_000).fit(X)
+    assert isinstance(spilled.landmark_model_.landmark_geodesic, np.memmap)
+    assert not isinstance(in_memory.landmark_model_.landmark_geodesic, np.memmap)
+    np.testing.assert_array_equal(spilled.embedding_, in_memory.embedding_)
+    np.testing.assert_array_equal(spilled.landmark_model_.landmark_geodesic, in_memory.landmark_model_.landmark_geodesic)
+    np.testing.assert_array_equal(spilled.transform(X[:40] + 0.01), in_memory.transform(X[:40] + 0.01))
+
+
+def test_spill_reads_stay_within_one_block(swiss_roll, monkeypatch):
+    reads = collections.Counter()
+    original = spill.SpilledRows.columns
+
+    def counting_columns(self, start, stop):
+        block = original(self, start, stop)
+        reads["max"] = max(reads["max"], block.nbytes)
+        return block
+
+    monkeypatch.setattr(spill.SpilledRows, "columns", counting_columns)
+    isogan.Isomap(n_neighbors=10, n_landmarks=50, random_state=0, memory_budget=100_000).fit(swiss_roll)
+    assert 0 < reads["max"] <= 25_000 + 50 * 8  # a quarter of the budget, rounded to whole columns
+
+
+def test_spill_disk_is_checked_before_the_fit(swiss_roll, monkeypatch):
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(spill.shutil, "disk_usage", lambda path: usage(10**9, 10**9, 1000))
+    with pytest.raises(OSError, match="needs 1,200,000 bytes .* of disk"):
+        isogan.Isomap(n_neighbors=10, n_landmarks=50, memory_budget=10_000).fit(swiss_roll)
+
+
+def test_memory_check_predicts_the_spilled_footprint(monkeypatch):
+    # Rows of 1M x 1000 float32 (4 GB) do not fit 2 GB, but one spill block and the graph do.
+    monkeypatch.setattr(memory, "available_host_bytes", lambda: 2 * 2**30)
+    from isogan._backend.cpu import CpuBackend
+
+    points = np.empty((1_000_000, 3), dtype=np.float32)
+    CpuBackend(memory_budget=2**30).check_fit_memory(points, 10, 1000, 2)
+    with pytest.raises(MemoryError, match="landmark geodesic rows"):
+        CpuBackend(memory_budget=2**33).check_fit_memory(points, 10, 1000, 2)
