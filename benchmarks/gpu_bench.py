@@ -38,7 +38,8 @@ import numpy as np
 
 import isogan
 from isogan import paths as paths_module
-from isogan.benchmarking import swiss_roll
+from isogan._backend import cuda_paths
+from isogan.bench.harness import swiss_roll
 
 # Datasheet peaks: fp32 / fp64 non-tensor FLOP/s and HBM bytes/s.
 _PEAKS = {
@@ -120,13 +121,13 @@ def bench_knn(recorder: _Recorder, n_samples: int = 100_000, n_features: int = 7
 
 def bench_eigensolve(recorder: _Recorder, n_samples: int = 50_000) -> None:
     torch = _torch()
-    from isogan import mds as mds_module
+    from isogan._backend.cuda_mds import DeviceMatrix
 
     points = torch.randn(n_samples, 8, device="cuda", dtype=torch.float32)
     dist = torch.cdist(points, points)
     dist = 0.5 * (dist + dist.T)
     dist.fill_diagonal_(0)
-    matrix = mds_module._DeviceMatrix(dist)
+    matrix = DeviceMatrix(dist)
     block = np.random.default_rng(0).uniform(-1, 1, (n_samples, 16))
     matrix.centered_matmul(block)  # warm-up
     seconds, _ = _timed(lambda: matrix.centered_matmul(block), 3)
@@ -149,10 +150,10 @@ def bench_paths(recorder: _Recorder, sizes: list[int], n_neighbors: int = 10) ->
         for dtype in (np.float32, np.float64):
             graph = kneighbors_graph(swiss_roll(n_samples, np.dtype(dtype).name), n_neighbors, mode="distance")
             graph = graph.astype(dtype)
-            symmetric = paths_module._as_symmetric_csr(graph)
-            hops = paths_module._hop_diameter(symmetric)
-            model = paths_module.gpu_method_costs(n_samples, symmetric.n_edges, n_samples, hops, dtype)
-            auto = paths_module.choose_gpu_method(n_samples, symmetric.n_edges, n_samples, True, "auto", hops, dtype)
+            symmetric = paths_module.as_symmetric_csr(graph)
+            hops = cuda_paths._hop_diameter(symmetric)
+            model = cuda_paths.gpu_method_costs(n_samples, symmetric.n_edges, n_samples, hops, dtype)
+            auto = cuda_paths.choose_gpu_method(n_samples, symmetric.n_edges, n_samples, True, "auto", hops, dtype)
             results = {}
             for method in ("FW", "D"):
                 paths_module.geodesic_distances_device(graph[:64, :64], method)  # warm-up

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from isogan import isomap as isomap_module
 from isogan import mds as mds_module
 
 
@@ -20,4 +21,5 @@ def mds_inputs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
         return original(dist_matrix, *args, **kwargs)
 
     monkeypatch.setattr(mds_module, "classical_mds", recording_classical_mds)
+    monkeypatch.setattr(isomap_module, "classical_mds", recording_classical_mds)
     return received

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from isogan import benchmarking
+from isogan.bench import harness as benchmarking
 from isogan.bench.harness import BenchmarkResult, RunParams, StageMeter, relative_max_error
 
 

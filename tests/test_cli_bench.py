@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import isogan
-from isogan import benchmarking
+from isogan.bench import harness as benchmarking
 from isogan.cli import main
 
 

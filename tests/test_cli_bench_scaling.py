@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import isogan
-from isogan import scaling_benchmark
+from isogan.bench import scaling as scaling_benchmark
 from isogan.cli import main
 from isogan.bench.scaling import CSV_COLUMNS, ScalingConfig
 
@@ -183,7 +183,7 @@ def test_scaling_contradictory_options(options, message, tmp_path, capsys):
 def test_plain_bench_options_still_parse_without_a_mode():
     import argparse
 
-    from isogan.commands import bench
+    from isogan.cli import bench
 
     parser = argparse.ArgumentParser(prog="isogan bench")
     bench.configure(parser)

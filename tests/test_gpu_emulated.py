@@ -21,7 +21,9 @@ from sklearn import datasets
 from sklearn.neighbors import kneighbors_graph
 
 import isogan
-from isogan import Isomap, _arrays, _core
+from isogan import Isomap, _core
+from isogan._backend import arrays as _arrays
+from isogan._backend import cuda_paths
 from isogan import paths as paths_module
 from tests.test_isomap import TOLERANCE, relative_max_error
 
@@ -141,6 +143,7 @@ def emulated_gpu(monkeypatch):
         monkeypatch.setattr(_core, name, fake, raising=False)
     monkeypatch.setattr(_arrays, "DeviceArray", EmulatedDeviceArray)
     monkeypatch.setattr(paths_module, "DeviceArray", EmulatedDeviceArray)
+    monkeypatch.setattr(cuda_paths, "DeviceArray", EmulatedDeviceArray)
     return EmulatedDeviceArray
 
 

@@ -24,7 +24,6 @@ import isogan
 import isogan.knn
 from isogan import Isomap
 from isogan._backend import memory, policy
-from isogan.isomap import _PROGRESS_MIN_SAMPLES, _StageProgress
 
 # Relative max error allowed against scikit-learn, per dtype (issue 3).
 TOLERANCE = {np.float64: 1e-6, np.float32: 1e-3}
@@ -290,7 +289,7 @@ def test_clone_get_params_pickle_round_trip():
     params = isomap.get_params()
     assert params["device"] == "cpu"
     # isogan's own parameters: the device and landmark Isomap (exact by default).
-    extensions = {"device", "n_landmarks", "landmark_method", "random_state"}
+    extensions = {"device", "n_landmarks", "landmark_method", "random_state", "memory_budget"}
     assert (params["n_landmarks"], params["landmark_method"], params["random_state"]) == (None, "maxmin", None)
     assert {k: v for k, v in params.items() if k not in extensions} == SklearnIsomap(
         n_neighbors=7, n_components=3, eigen_solver="dense"
@@ -468,8 +467,9 @@ def test_matrix_too_large_for_memory_is_refused_up_front(monkeypatch):
     assert "the (200, 200) float64 geodesic distance matrix (dist_matrix_) needs" in message
     assert "only 10,000 bytes" in message
     assert "Pass float32 input" in message
-    with pytest.raises(MemoryError, match=r"the \(200, 200\) float32 geodesic distance matrix .* Fit fewer points"):
+    with pytest.raises(MemoryError, match=r"the \(200, 200\) float32 geodesic distance matrix .*n_landmarks.* fit fewer points") as error:
         Isomap(n_neighbors=8).fit(X.astype(np.float32))
+    assert "float32 input" not in str(error.value)
     # eigen_solver='dense' writes the centred kernel out: twice the bytes.
     square_bytes = 200 * 200 * 8
     monkeypatch.setattr(memory, "available_host_bytes", lambda: int(1.5 * square_bytes))
@@ -481,12 +481,14 @@ def test_matrix_too_large_for_memory_is_refused_up_front(monkeypatch):
 
 
 def test_progress_bar_only_for_long_fits():
-    with _StageProgress(_PROGRESS_MIN_SAMPLES - 1, ("a", "b")) as quiet:
-        assert quiet._bar.disable
-    with _StageProgress(_PROGRESS_MIN_SAMPLES, ("a", "b")) as shown:
-        assert not shown._bar.disable
-        shown.advance()
-        assert shown._bar.n == 1
+    quick = policy.relaxation_seconds(1000, 1000, 20_000, 2)
+    slow = policy.relaxation_seconds(1000, 10**6, 2 * 10**7, 2)
+    with policy.progress_bar(2, "a", policy.show_progress(quick)) as quiet:
+        assert quiet.disable
+    with policy.progress_bar(2, "a", policy.show_progress(slow)) as shown:
+        assert not shown.disable
+        shown.update(1)
+        assert shown.n == 1
 
 
 # -------------------------------------------------------------------- scikit-learn's checks
@@ -606,7 +608,7 @@ def test_gpu_library_csr_graph_converts_to_scipy():
     # The kNN stage returns a torch sparse CSR tensor for torch GPU input; the conversion to scipy
     # does not depend on the tensor's device, so a CPU tensor exercises it here.
     torch = pytest.importorskip("torch")
-    from isogan.isomap import _csr_to_host
+    from isogan.isomap import csr_to_host as _csr_to_host
 
     expected = sp.csr_matrix(np.array([[0.0, 1.5, 0.0], [1.5, 0.0, 2.0], [0.0, 2.0, 0.0]], dtype=np.float32))
     tensor = torch.sparse_csr_tensor(

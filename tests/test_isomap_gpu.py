@@ -12,7 +12,6 @@ import pytest
 import isogan
 from isogan import Isomap
 from isogan._backend import memory, policy
-from isogan import mds as mds_module
 from isogan import paths as paths_module
 from tests.test_isomap import TOLERANCE, make_points, relative_max_error
 
@@ -59,26 +58,26 @@ def test_device_fit_bytes_prediction(path_method, paths_dominate):
     model = Isomap(n_neighbors=n_neighbors, path_method=path_method)
     square = n_samples * n_samples * 4
     n_edges = 2 * n_samples * n_neighbors
-    paths = paths_module.predict_device_bytes(n_samples, n_edges, n_samples, 4, "FW" if path_method == "FW" else "D")
-    eigensolver = square + mds_module.device_product_bytes(n_samples, 2)
-    assert model._device_fit_bytes(n_samples, np.dtype(np.float32)) == max(paths, eigensolver)
+    paths = memory.paths_device_bytes(n_samples, n_edges, n_samples, 4, "FW" if path_method == "FW" else "D")
+    eigensolver = square + memory.mds_device_product_bytes(n_samples, 2)
+    assert memory.exact_fit_device_bytes(n_samples, n_neighbors, 2, 4, path_method) == max(paths, eigensolver)
     assert (paths >= eigensolver) == paths_dominate
     # 2 components: blocks of 8 vectors, padded to 16 float64 columns, input and product.
-    assert mds_module.device_product_bytes(n_samples, 2) == 2 * 8 * n_samples * 16
-    assert mds_module.device_product_bytes(n_samples, 9) == 2 * 8 * n_samples * 32
+    assert memory.mds_device_product_bytes(n_samples, 2) == 2 * 8 * n_samples * 16
+    assert memory.mds_device_product_bytes(n_samples, 9) == 2 * 8 * n_samples * 32
 
 
 def test_fit_refused_when_the_gpu_cannot_hold_it(monkeypatch):
     monkeypatch.setattr(memory, "available_device_bytes", lambda: 123_456)
     model = Isomap(n_neighbors=8)
     with pytest.raises(MemoryError) as error:
-        model._check_fit_memory(400, np.dtype(np.float64), "cuda")
+        model._check_exact_fit_memory(400, np.dtype(np.float64), "cuda")
     message = str(error.value)
-    needed = model._device_fit_bytes(400, np.dtype(np.float64))
+    needed = memory.exact_fit_device_bytes(400, 8, 2, 8, "auto")
     assert f"needs {needed:,} bytes" in message and "only 123,456 bytes" in message
     assert "free GPU memory" in message
     assert "float32" in message and "n_landmarks" in message and "device='cpu'" in message
-    model._check_fit_memory(400, np.dtype(np.float64), "cpu")  # the host check alone passes
+    model._check_exact_fit_memory(400, np.dtype(np.float64), "cpu")  # the host check alone passes
 
 
 # ----------------------------------------------------------------------------- on a GPU

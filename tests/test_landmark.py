@@ -10,22 +10,15 @@ from scipy.spatial.distance import pdist
 from sklearn.datasets import make_swiss_roll
 from sklearn.manifold import Isomap as SklearnIsomap
 
+import isogan.knn
+import isogan.mds
+import isogan.paths
 from isogan import landmark
 
 
-def _stages_merged() -> bool:
-    if not hasattr(landmark._knn, "kneighbors"):
-        return False
-    try:
-        graph = isogan.knn.knn_graph(np.eye(3), n_neighbors=1, mode="distance", device="cpu")
-        isogan.paths.geodesic_distances(graph, indices=np.array([0]), device="cpu")
-        isogan.mds.classical_mds(np.ones((3, 3)) - np.eye(3), n_components=1, device="cpu")
-    except NotImplementedError:
-        return False
-    return True
-
-
-needs_stages = pytest.mark.skipif(not _stages_merged(), reason="kNN/paths/MDS stages not merged yet")
+def _chunked_knn_graph(X, n_neighbors, chunk_rows, options):
+    distances, indices = isogan.knn.kneighbors_blocked(X, n_neighbors, chunk_rows, **options)
+    return isogan.knn.neighbors_to_csr(distances, indices, X.shape[0])
 
 
 def swiss_roll(n_samples, dtype=np.float64, seed=0):
@@ -44,7 +37,6 @@ def assert_equal_up_to_sign(actual, expected, **tolerances):
     np.testing.assert_allclose(actual * signs, expected, **tolerances)
 
 
-@needs_stages
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_all_points_landmarks_is_exact_isomap(dtype):
     X, _ = swiss_roll(600, dtype)
@@ -56,7 +48,6 @@ def test_all_points_landmarks_is_exact_isomap(dtype):
     assert_equal_up_to_sign(model.embedding.astype(np.float64), expected, atol=atol)
 
 
-@needs_stages
 @pytest.mark.parametrize("landmark_method", ["maxmin", "random"])
 def test_moderate_landmarks_recover_swiss_roll(landmark_method):
     X, truth = swiss_roll(3000, np.float32)
@@ -94,7 +85,6 @@ def test_random_selection_respects_random_state():
     assert np.unique(a).size == 40
 
 
-@needs_stages
 def test_component_without_landmark_gets_one_and_coordinates_stay_finite():
     X, _ = swiss_roll(400)
     # A small second component far away; 20 random landmarks (seed 0) all fall in the big one.
@@ -117,14 +107,12 @@ def test_component_without_landmark_gets_one_and_coordinates_stay_finite():
     assert covered.size == 4 and labels[covered[-1]] != labels[0]
 
 
-@needs_stages
 def test_disconnected_graph_without_coordinates_raises():
     graph = sparse.csr_matrix(np.array([[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]], dtype=float))
     with pytest.raises(ValueError, match="connected components"):
         landmark.fit_landmark_model(graph, 3, 2)
 
 
-@needs_stages
 def test_geodesic_maxmin_without_coordinates():
     X, truth = swiss_roll(800)
     graph = isogan.knn.knn_graph(X, n_neighbors=10, mode="distance", device="cpu")
@@ -134,7 +122,6 @@ def test_geodesic_maxmin_without_coordinates():
     assert residual_variance(model.embedding, truth) < 0.01
 
 
-@needs_stages
 @pytest.mark.parametrize("landmark_method", ["maxmin", "random"])
 def test_memmap_input_equals_in_memory(tmp_path, landmark_method):
     X, _ = swiss_roll(1500, np.float32)
@@ -182,15 +169,14 @@ def test_npy_rows_reads_slices_and_rows(tmp_path):
         landmark.landmark_isomap(tmp_path / "i.npy", 3, n_neighbors=2, device="cpu")
 
 
-@needs_stages
 def test_chunked_knn_graph_equals_in_memory_graph():
     X, _ = swiss_roll(700, np.float32)
     X[5] = X[6]  # a duplicate: self must still be dropped, not its twin
     options = dict(metric="minkowski", p=2, metric_params=None, n_jobs=None, device="cpu")
-    chunked = landmark._chunked_knn_graph(X, 6, 128, options, show=False)
+    chunked = _chunked_knn_graph(X, 6, 128, options)
     # 700 = 5 * 139 + 5 and 700 = 699 + 1: ragged last blocks, down to a single row.
     for chunk_rows in (139, 699):
-        other = landmark._chunked_knn_graph(X, 6, chunk_rows, options, show=False)
+        other = _chunked_knn_graph(X, 6, chunk_rows, options)
         np.testing.assert_array_equal(other.toarray(), chunked.toarray())
     direct = sparse.csr_matrix(isogan.knn.knn_graph(X, n_neighbors=6, mode="distance", device="cpu"))
     assert chunked.shape == direct.shape
@@ -215,7 +201,6 @@ def test_bad_inputs_raise():
         landmark.landmark_isomap(X[:, 0], 10, device="cpu")
 
 
-@needs_stages
 def test_transform_of_training_points_matches_embedding():
     X, _ = swiss_roll(1200)
     model = landmark.landmark_isomap(X, 80, n_neighbors=10, random_state=0, device="cpu")
@@ -242,7 +227,6 @@ def test_transform_of_training_points_matches_embedding():
 
 
 # ------------------------------------------------------------------------------ estimator
-@needs_stages
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_estimator_all_landmarks_equals_exact(dtype):
     from isogan import Isomap
@@ -259,7 +243,6 @@ def test_estimator_all_landmarks_equals_exact(dtype):
     assert not hasattr(landmarked, "dist_matrix_") and landmarked.landmark_index_.shape == (500,)
 
 
-@needs_stages
 def test_estimator_landmarks_accuracy_transform_and_refit():
     from isogan import Isomap
 
@@ -276,7 +259,6 @@ def test_estimator_landmarks_accuracy_transform_and_refit():
     assert isomap.transform(X[:3]).shape == (3, 2)
 
 
-@needs_stages
 def test_estimator_precomputed_input_uses_geodesic_maxmin():
     from sklearn.metrics import pairwise_distances
 
@@ -288,7 +270,6 @@ def test_estimator_precomputed_input_uses_geodesic_maxmin():
     assert residual_variance(isomap.embedding_, truth) < 0.01
 
 
-@needs_stages
 def test_estimator_component_without_landmark_gets_one():
     from isogan import Isomap
 
@@ -317,7 +298,6 @@ def test_estimator_bad_landmark_parameters_raise(params, match):
 
 
 # ------------------------------------------------------------------------------ command line
-@needs_stages
 def test_cli_embed_input_out_of_core(tmp_path, capsys):
     from isogan.cli import main
 

@@ -8,6 +8,7 @@ from sklearn.datasets import make_swiss_roll
 
 import isogan
 from isogan import Isomap, landmark
+from isogan.connect import connect_components
 
 needs_gpu = pytest.mark.skipif(not isogan.cuda_available(), reason="needs a usable CUDA device")
 needs_no_gpu = pytest.mark.skipif(isogan.cuda_available(), reason="checks the behaviour without a usable GPU")
@@ -110,7 +111,9 @@ def test_gpu_component_without_landmark_gets_one_like_cpu():
     X = two_rolls()
     graph = isogan.knn.knn_graph(X, n_neighbors=5, mode="distance", device="cpu")
     labels = np.r_[np.zeros(300, dtype=np.int64), np.ones(200, dtype=np.int64)]
-    joined = landmark._join_components(X, graph, labels, 1000, "minkowski", 2, None)
+    with pytest.warns(UserWarning, match="connected components"):
+        joined, joined_labels = connect_components(graph, X)
+    np.testing.assert_array_equal(joined_labels, labels)
     # Point 499 alone in a third component: 3 random landmarks (seed 0) miss it.
     labels[499] = 2
     options = dict(points=X, landmark_method="random", random_state=0, component_labels=labels)
@@ -156,7 +159,7 @@ def test_gpu_precomputed_input_uses_geodesic_maxmin():
 @pytest.mark.cuda
 @needs_gpu
 def test_gpu_memory_error_names_bytes_and_next_fit_works(monkeypatch):
-        from isogan._backend import memory, policy
+    from isogan._backend import memory
 
     X = swiss_roll(800)
     monkeypatch.setattr(memory, "available_device_bytes", lambda: 1000)
@@ -171,8 +174,9 @@ def test_gpu_memory_error_names_bytes_and_next_fit_works(monkeypatch):
 @needs_gpu
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gpu_streamed_knn_when_points_do_not_fit(monkeypatch, dtype):
-    from isogan import _core, _landmark_cuda
-    from isogan._backend import memory, policy
+    from isogan import _core
+    from isogan._backend import cuda_landmark as _landmark_cuda
+    from isogan._backend import memory
     from isogan.knn import _EUCLIDEAN
 
     rng = np.random.default_rng(5)

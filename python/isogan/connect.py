@@ -104,5 +104,19 @@ def connect_components(
             rows += [best[1], best[2]]
             cols += [best[2], best[1]]
             values += [length, length]
-    extra = sp.csr_matrix((np.array(values, dtype=graph.dtype), (rows, cols)), shape=graph.shape)
-    return sp.csr_matrix(graph + extra), labels
+    return _with_edges(sp.csr_matrix(graph), np.array(rows), np.array(cols), np.array(values, dtype=graph.dtype)), labels
+
+
+def _with_edges(graph: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> sp.csr_matrix:
+    """``graph`` with extra entries, every stored entry kept as it is (explicit zeros, duplicates).
+
+    Sparse addition would drop the explicit zeros that join duplicate points, and converting
+    from COO would sum duplicates; this only interleaves the new entries into their rows.
+    """
+    graph_rows = np.repeat(np.arange(graph.shape[0]), np.diff(graph.indptr))
+    all_rows = np.concatenate([graph_rows, rows])
+    order = np.argsort(all_rows, kind="stable")
+    indices = np.concatenate([graph.indices, cols]).astype(graph.indices.dtype)[order]
+    data = np.concatenate([graph.data, values])[order]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(all_rows, minlength=graph.shape[0]))])
+    return sp.csr_matrix((data, indices, indptr), shape=graph.shape)

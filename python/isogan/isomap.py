@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from isogan._backend import get_backend
 from isogan._backend.arrays import is_device_array, to_host
 from isogan._backend.cpu import float_dtype
-from isogan._backend.memory import EXACT_REMEDY, ensure_memory, exact_fit_device_bytes, exact_fit_host_bytes
+from isogan._backend.memory import ensure_memory, exact_remedy, exact_fit_device_bytes, exact_fit_host_bytes
 from isogan._backend.policy import progress_bar, relaxation_seconds, resolve_device, show_progress, threads
 from isogan._compat import (
     VALID_METRICS,
@@ -458,7 +458,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 ensure_memory(
                     dist_matrix.nbytes,
                     f"the ({n_samples}, {n_samples}) {dist_matrix.dtype.name} geodesic distance matrix "
-                    "(dist_matrix_) on the host", EXACT_REMEDY, device="cpu",
+                    "(dist_matrix_) on the host", exact_remedy(dist_matrix.dtype), device="cpu",
                 )
                 dist_matrix = dist_matrix.to_host()
         self.dist_matrix_ = dist_matrix
@@ -489,13 +489,13 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """Refuse up front a fit whose N x N geodesic matrix cannot fit in memory."""
         what = f"the ({n_samples}, {n_samples}) {dtype.name} geodesic distance matrix (dist_matrix_)"
         needed = exact_fit_host_bytes(n_samples, self.n_neighbors, dtype.itemsize, self.eigen_solver == "dense")
-        ensure_memory(needed, what, EXACT_REMEDY, device="cpu")
+        ensure_memory(needed, what, exact_remedy(dtype), device="cpu")
         if device == "cuda":
             ensure_memory(
                 exact_fit_device_bytes(n_samples, self.n_neighbors, self.n_components, dtype.itemsize,
                                        self.path_method),
                 f"{what[:-16]} on the GPU, with the shortest-path scratch and the eigensolver's vectors",
-                EXACT_REMEDY.replace("or fit fewer points", "or device='cpu'"), device="cuda",
+                exact_remedy(dtype, "device='cpu'"), device="cuda",
             )
 
     # ------------------------------------------------------------------------- public methods
@@ -545,7 +545,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         kernel -= kernel.mean(axis=0, keepdims=True)
         kernel -= kernel.mean(axis=1, keepdims=True)
         residual = max(float(np.sum(kernel * kernel)) - float(np.sum(model.eigenvalues**2)), 0.0)
-        return float(np.sqrt(residual) / block.shape[0])
+        return float(np.sqrt(residual) / kernel.shape[0])
 
     @fit_context(
         # Isomap.metric is not validated yet

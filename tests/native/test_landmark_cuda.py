@@ -7,7 +7,9 @@ from scipy.sparse.csgraph import dijkstra
 
 import isogan
 from isogan import _core
-from isogan import _landmark_cuda as lc
+from isogan import landmark as landmark_module
+from isogan._backend import cuda_landmark as lc
+from isogan._backend import memory as memory_module
 from isogan.knn import _EUCLIDEAN, _MANHATTAN
 
 needs_gpu = pytest.mark.skipif(not isogan.cuda_available(), reason="needs a usable CUDA device")
@@ -16,23 +18,23 @@ needs_gpu = pytest.mark.skipif(not isogan.cuda_available(), reason="needs a usab
 # ------------------------------------------------------------------------------ memory model (CPU)
 def test_paths_scratch_mirrors_the_kernel_batching():
     # 1 GiB of two flag arrays: 2**30 / (2 * 1e6) = 536 sources per batch.
-    assert lc.paths_scratch_bytes(1_000_000, 2000) == 2 * 536 * 1_000_000 + 4
-    assert lc.paths_scratch_bytes(1000, 50) == 2 * 50 * 1000 + 4
+    assert memory_module.paths_scratch_bytes(1_000_000, 2000) == 2 * 536 * 1_000_000 + 4
+    assert memory_module.paths_scratch_bytes(1000, 50) == 2 * 50 * 1000 + 4
     # More nodes than the budget holds for one source: still one source per batch.
-    assert lc.paths_scratch_bytes(2**30, 10) == 2 * 2**30 + 4
+    assert memory_module.paths_scratch_bytes(2**30, 10) == 2 * 2**30 + 4
 
 
 def test_maxmin_pool_is_all_points_until_the_traffic_budget():
-    assert lc.maxmin_pool_size(100_000, 3, 1000, 4) == 100_000
+    assert memory_module.maxmin_pool_size(100_000, 3, 1000, 4) == 100_000
     # 1M x 784 float32, L = 1000: 16 GiB / (784 * 4 * 1000) candidates.
-    assert lc.maxmin_pool_size(1_000_000, 784, 1000, 4) == 16 * 2**30 // (784 * 4 * 1000)
+    assert memory_module.maxmin_pool_size(1_000_000, 784, 1000, 4) == 16 * 2**30 // (784 * 4 * 1000)
     # Never fewer candidates than landmarks.
-    assert lc.maxmin_pool_size(10_000_000, 784, 8000, 8) == 8000
+    assert memory_module.maxmin_pool_size(10_000_000, 784, 8000, 8) == 8000
 
 
 def test_predict_fit_device_bytes_arithmetic():
     n, d, k, L, c, s = 1000, 3, 10, 50, 2, 8
-    bytes_ = lc.predict_fit_device_bytes(n, d, k, L, c, s)
+    bytes_ = memory_module.predict_fit_device_bytes(n, d, k, L, c, s)
     points = n * d * s
     assert bytes_.knn == points + n * (k + 1) * (s + 8 + 8)
     assert bytes_.maxmin == points + n * 8 + L * 8 + 1024 * 16
@@ -46,52 +48,52 @@ def test_predict_fit_device_bytes_arithmetic():
 def test_predict_fit_device_bytes_at_target_scale():
     # N = 10M x 64 float32, k = 10, L = 1000: the (L, N) rows dominate (40 GB).
     n, d, k, L = 10_000_000, 64, 10, 1000
-    bytes_ = lc.predict_fit_device_bytes(n, d, k, L, 2, 4)
+    bytes_ = memory_module.predict_fit_device_bytes(n, d, k, L, 2, 4)
     assert bytes_.knn == n * d * 4 + (1 << 19) * (k + 1) * 20
     rows = L * n * 4
     assert bytes_.peak == bytes_.paths
     assert rows < bytes_.paths < rows + 3 * 10**9
     # Options: known edge count, no MaxMin on the device, kNN elsewhere, measured scratch.
-    custom = lc.predict_fit_device_bytes(n, d, k, L, 2, 4, n_edges=123, maxmin_candidates=0, knn_on_device=False,
+    custom = memory_module.predict_fit_device_bytes(n, d, k, L, 2, 4, n_edges=123, maxmin_candidates=0, knn_on_device=False,
                                          scratch_bytes=7)
     assert custom.knn == 0 and custom.maxmin == 0
     assert custom.paths == (n + 1) * 8 + 123 * 8 + L * 8 + rows + 7
 
 
 def test_check_fit_device_memory_names_bytes_and_remedy():
-    prediction = lc.predict_fit_device_bytes(100_000, 3, 10, 1000, 2, 8)
+    prediction = memory_module.predict_fit_device_bytes(100_000, 3, 10, 1000, 2, 8)
     with pytest.raises(MemoryError) as error:
-        lc.check_fit_device_memory(prediction, 100_000, 1000, np.dtype(np.float64), free_bytes=10**8)
+        memory_module.check_fit_device_memory(prediction, 100_000, 1000, np.dtype(np.float64), free_bytes=10**8)
     message = str(error.value)
     assert f"{prediction.peak:,} bytes" in message and f"{10**8:,} bytes" in message
     assert "fewer landmarks" in message and "float32" in message and "device='cpu'" in message
     assert "shortest paths" in message
     # float32 input: the remedy does not suggest float32 again.
-    prediction32 = lc.predict_fit_device_bytes(100_000, 3, 10, 1000, 2, 4)
+    prediction32 = memory_module.predict_fit_device_bytes(100_000, 3, 10, 1000, 2, 4)
     with pytest.raises(MemoryError, match="fewer landmarks") as error:
-        lc.check_fit_device_memory(prediction32, 100_000, 1000, np.dtype(np.float32), free_bytes=10**8)
+        memory_module.check_fit_device_memory(prediction32, 100_000, 1000, np.dtype(np.float32), free_bytes=10**8)
     assert "float32" not in str(error.value).split("free.")[1]
-    lc.check_fit_device_memory(prediction, 100_000, 1000, np.dtype(np.float64), free_bytes=prediction.peak)
+    memory_module.check_fit_device_memory(prediction, 100_000, 1000, np.dtype(np.float64), free_bytes=prediction.peak)
 
 
 def test_streamed_chunk_rows_and_prediction():
     # 1M x 784 float32, k = 10, 1 GB free: half of it over 2 * 784 * 4 + 11 * 20 bytes per row.
-    rows = lc.streamed_chunk_rows(1_000_000, 784, 10, 4, 10**9)
+    rows = memory_module.streamed_chunk_rows(1_000_000, 784, 10, 4, 10**9)
     assert rows == (10**9 // 2) // (2 * 784 * 4 + 11 * 20)
-    assert lc.streamed_chunk_rows(100, 3, 10, 8, 10**12) == 100
-    assert lc.streamed_chunk_rows(100, 3, 10, 8, 0) == 11
-    streamed = lc.predict_fit_device_bytes(1_000_000, 784, 10, 100, 2, 4, knn_chunk_rows=rows)
+    assert memory_module.streamed_chunk_rows(100, 3, 10, 8, 10**12) == 100
+    assert memory_module.streamed_chunk_rows(100, 3, 10, 8, 0) == 11
+    streamed = memory_module.predict_fit_device_bytes(1_000_000, 784, 10, 100, 2, 4, knn_chunk_rows=rows)
     assert streamed.knn == 2 * rows * 784 * 4 + rows * 11 * 20 <= 10**9 // 2
     # The MaxMin pool also fits in half the free memory when a free size is given.
-    assert lc.maxmin_pool_size(1_000_000, 784, 10, 4, free_bytes=10**9) == (10**9 // 2) // (784 * 4 + 8)
-    assert lc.maxmin_pool_size(1_000_000, 784, 100, 4, free_bytes=10**9) == 16 * 2**30 // (784 * 4 * 100)
-    assert lc.maxmin_pool_size(1000, 784, 100, 4, free_bytes=0) == 100
+    assert memory_module.maxmin_pool_size(1_000_000, 784, 10, 4, free_bytes=10**9) == (10**9 // 2) // (784 * 4 + 8)
+    assert memory_module.maxmin_pool_size(1_000_000, 784, 100, 4, free_bytes=10**9) == 16 * 2**30 // (784 * 4 * 100)
+    assert memory_module.maxmin_pool_size(1000, 784, 100, 4, free_bytes=0) == 100
 
 
 def test_transform_chunk_rows():
-    assert lc.transform_chunk_rows(1000, 10, 4, 65536) == 2**30 // 40000
-    assert lc.transform_chunk_rows(10, 5, 8, 100) == 100
-    assert lc.transform_chunk_rows(10**9, 10**3, 8, 100) == 1
+    assert memory_module.transform_chunk_rows(1000, 10, 4, 65536) == 2**30 // 40000
+    assert memory_module.transform_chunk_rows(10, 5, 8, 100) == 100
+    assert memory_module.transform_chunk_rows(10**9, 10**3, 8, 100) == 1
 
 
 # ------------------------------------------------------------------------------ host-side kNN pieces (CPU)
@@ -124,7 +126,7 @@ def test_k_plus_one_search_then_drop_self_equals_exclude_self(dtype, metric):
 
 def test_rows_of_reads_the_indexed_rows_block_by_block():
     X = np.arange(30.0).reshape(10, 3)
-    rows = lc._RowsOf(X, np.array([1, 4, 7, 9]))
+    rows = landmark_module._RowsOf(X, np.array([1, 4, 7, 9]))
     assert rows.shape == (4, 3) and rows.dtype == X.dtype
     np.testing.assert_array_equal(rows[1:3], X[[4, 7]])
 
@@ -178,7 +180,8 @@ def test_maxmin_cuda_matches_cpu(dtype):
 def test_device_kneighbors_matches_cpu_across_query_blocks(dtype, monkeypatch):
     rng = np.random.default_rng(2)
     X = np.vstack([rng.normal(size=(200, 3)), np.ones((15, 3)), rng.integers(0, 3, size=(85, 3))]).astype(dtype)
-    monkeypatch.setattr(lc, "_QUERY_BLOCK_ROWS", 64)  # several blocks and a ragged last one
+    monkeypatch.setattr(lc, "GPU_QUERY_BLOCK_ROWS", 64)
+    monkeypatch.setattr(memory_module, "GPU_QUERY_BLOCK_ROWS", 64)  # several blocks and a ragged last one
     for metric in (_EUCLIDEAN, _MANHATTAN):
         expected_distances, expected_indices = _core.knn_kneighbors(X, X, 6, metric, 2.0, True, 1)
         resident = lc.upload_points(X, 50, np.dtype(dtype))
@@ -203,7 +206,7 @@ def test_shortest_paths_from_landmarks_match_scipy(dtype):
     weights = np.r_[rng.uniform(0.1, 2.0, size=1800), 0.0].astype(dtype)
     graph = sparse.csr_matrix((weights, (rows, cols)), shape=(n, n))
     graph.sum_duplicates()
-    symmetric = paths._as_symmetric_csr(graph)
+    symmetric = paths.as_symmetric_csr(graph)
     sources = np.array([0, 5, 160, 299, 5], dtype=np.int64)
     rows_buffer = lc._allocate(sources.size * n * np.dtype(dtype).itemsize, "test rows")
     lc._device_shortest_paths(symmetric, sources, rows_buffer)
@@ -360,14 +363,18 @@ class FakeDeviceCore:
 @pytest.fixture
 def fake_device(monkeypatch):
     """Route the GPU landmark pipeline to FakeDeviceCore; other stages stay on the CPU."""
-    from isogan import knn, mds
-    from isogan._backend import memory, policy
+    import isogan._backend
+    from isogan import isomap, knn, mds
+    from isogan._backend import memory
 
     fake = FakeDeviceCore()
     monkeypatch.setattr(lc, "_core", fake)
-    monkeypatch.setattr(policy, "resolve_device", lambda device: "cpu" if device == "cpu" else "cuda")
+    # The landmark stage runs on the fake device; kNN queries of transform and MDS stay on the CPU.
+    landmark_on_device = lambda device, stage="landmark": "cuda" if device != "cpu" and stage == "landmark" else "cpu"  # noqa: E731
+    monkeypatch.setattr(isogan._backend, "resolve_device", landmark_on_device)
+    monkeypatch.setattr(isomap, "resolve_device", landmark_on_device)
     monkeypatch.setattr(memory, "available_device_bytes", lambda: 2**40)
-    monkeypatch.setattr(knn, "resolve_device", lambda device: "cpu")
+    monkeypatch.setattr(knn, "resolve_device", lambda device, stage="knn": "cpu")
     cpu_mds = mds.classical_mds
     monkeypatch.setattr(mds, "classical_mds", lambda *args, **kwargs: cpu_mds(*args, **{**kwargs, "device": "cpu"}))
     return fake
@@ -385,7 +392,8 @@ def test_gpu_pipeline_on_fake_device_equals_cpu_estimator(fake_device, monkeypat
     from isogan import Isomap
 
     X = _swiss_roll(700, dtype)
-    monkeypatch.setattr(lc, "_QUERY_BLOCK_ROWS", 128)  # several kNN query blocks
+    monkeypatch.setattr(lc, "GPU_QUERY_BLOCK_ROWS", 128)
+    monkeypatch.setattr(memory_module, "GPU_QUERY_BLOCK_ROWS", 128)  # several kNN query blocks
     params = dict(n_neighbors=8, n_landmarks=40, landmark_method=landmark_method, random_state=0)
     cpu = Isomap(device="cpu", **params).fit(X)
     gpu = Isomap(device="cuda", **params).fit(X)
@@ -405,7 +413,7 @@ def test_gpu_pipeline_on_fake_device_small_transform_chunks(fake_device, monkeyp
     X = _swiss_roll(500, np.float64)
     cpu = Isomap(device="cpu", n_neighbors=8, n_landmarks=30, random_state=0).fit(X)
     gpu = Isomap(device="cuda", n_neighbors=8, n_landmarks=30, random_state=0).fit(X)
-    monkeypatch.setattr(lc, "_TRANSFORM_GATHER_BYTES", 30 * 8 * 8 * 7)  # 7 queries per chunk
+    monkeypatch.setattr(memory_module, "GPU_TRANSFORM_GATHER_BYTES", 30 * 8 * 8 * 7)  # 7 queries per chunk
     np.testing.assert_allclose(gpu.transform(X[:50] * 1.01), cpu.transform(X[:50] * 1.01), rtol=1e-9, atol=1e-9)
 
 
@@ -468,7 +476,7 @@ def test_streamed_knn_on_fake_device_equals_cpu_when_points_do_not_fit(fake_devi
     monkeypatch.setattr(memory, "available_device_bytes", lambda: free)
     graph, resident = lc.knn_graph_cuda(X, 8, _EUCLIDEAN, 2.0, dtype, n_landmarks=40, n_components=2, chunk_rows=100)
     assert resident is None
-    assert lc.streamed_chunk_rows(700, 200, 8, np.dtype(dtype).itemsize, free) < 700  # several blocks
+    assert memory_module.streamed_chunk_rows(700, 200, 8, np.dtype(dtype).itemsize, free) < 700  # several blocks
     expected_distances, expected_indices = _core.knn_kneighbors(X, X, 8, _EUCLIDEAN, 2.0, True, 1)
     np.testing.assert_array_equal(graph.indices.reshape(700, 8), expected_indices)
     np.testing.assert_array_equal(graph.data.reshape(700, 8), expected_distances)

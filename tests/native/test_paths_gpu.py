@@ -12,13 +12,10 @@ import isogan
 from isogan import DeviceArray, _core
 from isogan._backend import memory, policy
 from isogan import paths as paths_module
-from isogan.paths import (
-    choose_gpu_method,
-    geodesic_distances,
-    geodesic_distances_device,
-    gpu_method_costs,
-    predict_device_bytes,
-)
+from isogan._backend import cuda_paths
+from isogan._backend.cuda_paths import choose_gpu_method, gpu_method_costs
+from isogan._backend.memory import paths_device_bytes as predict_device_bytes
+from isogan.paths import as_symmetric_csr, geodesic_distances, geodesic_distances_device
 from tests.native.test_paths import assert_matches, scipy_reference, swiss_roll_graph
 
 
@@ -84,9 +81,9 @@ def test_auto_choice_is_logged_at_debug_level(caplog):
 def test_hop_diameter_of_a_path_graph():
     n_nodes = 40
     chain = sp.diags([np.ones(n_nodes - 1)], [1], shape=(n_nodes, n_nodes), format="csr")
-    graph = paths_module._as_symmetric_csr(chain)
-    assert paths_module._hop_diameter(graph) == n_nodes - 1
-    assert paths_module._hop_diameter(paths_module._as_symmetric_csr(sp.csr_matrix((3, 3)))) == 0
+    graph = as_symmetric_csr(chain)
+    assert cuda_paths._hop_diameter(graph) == n_nodes - 1
+    assert cuda_paths._hop_diameter(as_symmetric_csr(sp.csr_matrix((3, 3)))) == 0
 
 
 # ----------------------------------------------------------------------------- memory prediction (CPU)
@@ -111,16 +108,16 @@ def test_predict_device_bytes_arithmetic():
 
 def test_device_memory_error_names_bytes_and_remedies(monkeypatch):
     monkeypatch.setattr(memory, "available_device_bytes", lambda: 50_000)
-    graph = paths_module._as_symmetric_csr(swiss_roll_graph(200, 5, np.float32))
+    graph = as_symmetric_csr(swiss_roll_graph(200, 5, np.float32))
     with pytest.raises(MemoryError) as error:
-        paths_module._ensure_device_paths_memory(graph, 200, "D")
+        cuda_paths._ensure_device_paths_memory(graph, 200, "D")
     message = str(error.value)
     needed = predict_device_bytes(200, graph.n_edges, 200, 4, "D")
     assert f"needs {needed:,} bytes" in message and "only 50,000 bytes" in message
     assert "(200, 200) float32 geodesic distance matrix on the GPU" in message
     assert "float32" in message and "n_landmarks" in message and "device='cpu'" in message
     monkeypatch.setattr(memory, "available_device_bytes", lambda: needed)
-    paths_module._ensure_device_paths_memory(graph, 200, "D")
+    cuda_paths._ensure_device_paths_memory(graph, 200, "D")
 
 
 # ----------------------------------------------------------------------------- GPU-library sparse input (CPU)
@@ -131,16 +128,16 @@ def test_torch_sparse_graph_converts_with_scipy_semantics():
     csr = torch.sparse_csr_tensor(torch.from_numpy(graph.indptr.astype(np.int64)),
                                   torch.from_numpy(graph.indices.astype(np.int64)), torch.from_numpy(graph.data),
                                   size=graph.shape, check_invariants=True)
-    host, like = paths_module._device_sparse_to_host(csr)
+    host, like = cuda_paths._device_sparse_to_host(csr)
     assert host.dtype == np.float32 and like.dtype == torch.float32
     np.testing.assert_array_equal(host.toarray(), graph.toarray())
     # COO duplicates are summed, as scipy's COO -> CSR conversion does.
     coo = torch.sparse_coo_tensor(torch.tensor([[0, 0, 1], [1, 1, 2]]), torch.tensor([1.0, 2.0, 5.0]), (3, 3),
                                   check_invariants=True)
-    host, _ = paths_module._device_sparse_to_host(coo)
+    host, _ = cuda_paths._device_sparse_to_host(coo)
     np.testing.assert_array_equal(host.toarray(), [[0, 3.0, 0], [0, 0, 5.0], [0, 0, 0]])
     with pytest.raises(ValueError, match="sparse_csr or sparse_coo"):
-        paths_module._device_sparse_to_host(csr.to_sparse_csc())
+        cuda_paths._device_sparse_to_host(csr.to_sparse_csc())
 
 
 # ----------------------------------------------------------------------------- on a GPU

@@ -69,7 +69,7 @@ def test_reordered_rows_with_repeated_sources_and_progress_chunks(dtype, monkeyp
 
 
 def test_relabelled_graph_has_the_same_edges_explicit_zeros_included():
-    graph = paths._as_symmetric_csr(_adversarial_graph(150, np.float64, 4))
+    graph = paths.as_symmetric_csr(_adversarial_graph(150, np.float64, 4))
     relabelled, order = paths._locality_relabelled(graph)
     assert sorted(order.tolist()) == list(range(150))
     assert relabelled.n_edges == graph.n_edges
@@ -102,7 +102,7 @@ def test_thresholds_decide_when_the_graph_is_relabelled(monkeypatch):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_native_column_order_scatters_rows(dtype):
-    graph = paths._as_symmetric_csr(_adversarial_graph(120, dtype, 6))
+    graph = paths.as_symmetric_csr(_adversarial_graph(120, dtype, 6))
     sources = np.arange(0, 120, 7, dtype=np.int64)
     dijkstra = _core.paths_dijkstra
     plain = np.empty((sources.size, 120), dtype=dtype)
@@ -119,7 +119,7 @@ def test_native_column_order_scatters_rows(dtype):
 
 
 def test_native_column_order_is_checked():
-    graph = paths._as_symmetric_csr(_adversarial_graph(10, np.float64, 7))
+    graph = paths.as_symmetric_csr(_adversarial_graph(10, np.float64, 7))
     sources = np.array([0, 3], dtype=np.int64)
     out = np.empty((2, 10))
     args = (graph.indptr, graph.indices, graph.weights, sources, out, 1)

@@ -9,7 +9,7 @@ import numpy as np
 from isogan import _core
 from isogan import knn as _knn
 from isogan import paths as _paths
-from isogan._backend.memory import LANDMARK_REMEDY, available_host_bytes, ensure_memory, landmark_fit_host_bytes
+from isogan._backend.memory import available_host_bytes, landmark_remedy, ensure_memory, landmark_fit_host_bytes
 from isogan._backend.policy import threads
 from isogan._backend.spill import SpilledRows, check_spill_disk
 from isogan.io import NpyRows, is_out_of_core
@@ -32,7 +32,7 @@ def check_landmark_host_memory(n_samples: int, n_landmarks: int, n_neighbors: in
     memory at once; the disk they need is checked too.
     """
     dtype = float_dtype(dtype)
-    remedy = LANDMARK_REMEDY if dtype == np.float64 else LANDMARK_REMEDY.replace(" float32 input,", "")
+    remedy = landmark_remedy(dtype)
     needed = landmark_fit_host_bytes(n_samples, n_landmarks, n_neighbors, n_components, dtype.itemsize)
     what = (f"Landmark Isomap of {n_samples} points with {n_landmarks} landmarks ({dtype.name}: the "
             f"({n_landmarks}, {n_samples}) landmark geodesic rows and the neighbour graph)")

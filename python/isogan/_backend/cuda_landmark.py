@@ -29,11 +29,11 @@ from isogan import _core
 from isogan import knn as _knn
 from isogan import paths as _paths
 from isogan._backend.cpu import check_landmark_host_memory, float_dtype
+from isogan._backend import memory
 from isogan._backend.memory import (
-    GPU_LANDMARK_REMEDY,
     GPU_QUERY_BLOCK_ROWS,
-    available_device_bytes,
     check_fit_device_memory,
+    landmark_remedy,
     maxmin_pool_size,
     predict_fit_device_bytes,
     streamed_chunk_rows,
@@ -51,10 +51,10 @@ def _allocate(n_bytes: int, what: str) -> Any:
     try:
         return _core.LandmarkDeviceBuffer(int(n_bytes))
     except MemoryError:
-        free = available_device_bytes()
+        free = memory.available_device_bytes()
         raise MemoryError(
             f"{what} needs {n_bytes:,} bytes ({n_bytes / 2**30:.2f} GiB) of GPU memory but the allocation failed "
-            f"({free:,} bytes free now). {GPU_LANDMARK_REMEDY}"
+            f"({free:,} bytes free now). " + landmark_remedy(np.float64, "device='cpu'")
         ) from None
 
 
@@ -343,7 +343,7 @@ def knn_graph_cuda(
     """
     n_samples, n_features = points.shape
     dtype = np.dtype(dtype)
-    free = available_device_bytes()
+    free = memory.available_device_bytes()
     prediction = predict_fit_device_bytes(n_samples, n_features, n_neighbors, n_landmarks, n_components,
                                           dtype.itemsize)
     resident = None
@@ -563,7 +563,7 @@ class CudaBackend:
         if chunk_rows is not None:
             return max(n_landmarks, chunk_rows)
         n_samples, n_features = points.shape
-        free = None if self._resident is not None else available_device_bytes()
+        free = None if self._resident is not None else memory.available_device_bytes()
         return maxmin_pool_size(n_samples, n_features, n_landmarks, float_dtype(points.dtype).itemsize, free)
 
     def maxmin(self, points: Any, n_landmarks: int, first: int) -> np.ndarray:

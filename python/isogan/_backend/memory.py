@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -30,12 +31,18 @@ GPU_MAXMIN_SCRATCH_BYTES = 1024 * 16
 # Bytes of gathered landmark columns a GPU transform chunk uploads at most.
 GPU_TRANSFORM_GATHER_BYTES = 2**30
 
-EXACT_REMEDY = (
-    "Pass float32 input (dtype=float32, or --dtype float32 on the command line) to halve it, use landmark "
-    "Isomap (n_landmarks=..., --n-landmarks), which keeps only (n_landmarks, N) distances, or fit fewer points."
-)
-LANDMARK_REMEDY = "Use fewer landmarks (n_landmarks), float32 input, or fewer points."
-GPU_LANDMARK_REMEDY = "Use fewer landmarks (n_landmarks), float32 input, or device='cpu'."
+def exact_remedy(dtype: Any, last_resort: str = "fit fewer points") -> str:
+    """What to do when the exact fit's N x N geodesic matrix does not fit (float32 only for float64 data)."""
+    landmarks = "use landmark Isomap (n_landmarks=..., --n-landmarks), which keeps only (n_landmarks, N) distances"
+    if np.dtype(dtype) == np.float64:
+        return f"Pass float32 input (dtype=float32, or --dtype float32 on the command line) to halve it, {landmarks}, or {last_resort}."
+    return f"{landmarks[0].upper()}{landmarks[1:]}, or {last_resort}."
+
+
+def landmark_remedy(dtype: Any, last_resort: str = "fewer points") -> str:
+    """What to do when a landmark fit does not fit (float32 only for float64 data)."""
+    smaller = "float32 input, " if np.dtype(dtype) == np.float64 else ""
+    return f"Use fewer landmarks (n_landmarks), {smaller}or {last_resort}."
 
 
 def available_host_bytes() -> int:
@@ -321,7 +328,7 @@ def check_fit_device_memory(
     """
     free = available_device_bytes() if free_bytes is None else int(free_bytes)
     dtype = np.dtype(dtype)
-    remedy = GPU_LANDMARK_REMEDY if dtype == np.float64 else GPU_LANDMARK_REMEDY.replace(" float32 input,", "")
+    remedy = landmark_remedy(dtype, "device='cpu'")
     if prediction.peak > free:
         phase = max(("kNN", prediction.knn), ("MaxMin", prediction.maxmin), ("shortest paths", prediction.paths),
                     ("triangulation", prediction.triangulation), key=lambda item: item[1])[0]

@@ -126,8 +126,6 @@ def resolve_device(device: str, stage: str = "landmark") -> str:
     check_device(device)
     if device == "cpu":
         return "cpu"
-    if device == "auto" and not VERIFIED_ON_HARDWARE.get(stage, False):
-        return "cpu"
     status = _core.cuda_status()
     if not status["available"]:
         if device == "cuda":
@@ -135,6 +133,10 @@ def resolve_device(device: str, stage: str = "landmark") -> str:
                 f"device='cuda' was requested but CUDA is not usable: {status['reason']}. Use device='cpu'."
             )
         logger.debug("device='auto' falls back to the CPU: %s", status["reason"])
+        return "cpu"
+    if device == "auto" and not VERIFIED_ON_HARDWARE.get(stage, False):
+        logger.debug("device='auto' falls back to the CPU: the CUDA kernels of the %s stage are not yet verified "
+                     "on GPU hardware", stage)
         return "cpu"
     if not VERIFIED_ON_HARDWARE.get(stage, False) and stage not in _warned_stages:
         _warned_stages.add(stage)
