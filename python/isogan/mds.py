@@ -35,7 +35,7 @@ from isogan._backend.arrays import from_host_like, is_device_array, to_host
 from isogan._backend.memory import MDS_MIN_BLOCK, ensure_memory, mds_device_product_bytes
 from isogan._backend.policy import check_device, resolve_device, threads
 
-__all__ = ["MdsFitState", "classical_mds", "mds_fit_state", "mds_transform"]
+__all__ = ["MdsFitState", "check_kernel_range", "classical_mds", "mds_fit_state", "mds_transform"]
 
 _EIGEN_SOLVERS = ("auto", "dense", "arpack")
 
@@ -112,6 +112,51 @@ def _check_symmetric(max_asymmetry: float, max_abs: float, dtype: np.dtype) -> N
         raise ValueError(
             f"dist_matrix must be symmetric: max |D - D.T| = {max_asymmetry:.3g} exceeds {allowed:.3g} "
             f"(sqrt(eps) of the largest distance). Pass a distance matrix, e.g. (D + D.T) / 2."
+        )
+
+
+def check_kernel_range(largest_distance: float, n_terms: int, dtype: Any, what: str = "geodesic distances") -> None:
+    """Refuse distances whose squares Isomap's kernel ``-0.5 * D**2`` cannot hold in ``dtype``.
+
+    The kernel products sum ``n_terms`` squared distances per entry (in double precision) and the
+    eigenvalues, of the order of those sums, are returned in ``dtype``: past
+    ``sqrt(finfo.max / n_terms)`` they overflow to inf. Below ``sqrt(finfo.tiny)`` every square
+    is zero or subnormal, and the embedding would be zeros or lose its precision.
+
+    Parameters
+    ----------
+    largest_distance : float
+        The largest distance that enters the kernel (or a lower bound of it, to refuse early).
+    n_terms : int
+        Squared distances summed per product: the number of training points (or landmarks).
+    dtype : dtype
+        float32 or float64, the dtype of the distances and of the results.
+    what : str, default="geodesic distances"
+        Names the distances in the message.
+
+    Raises
+    ------
+    ValueError
+        When the squares overflow or underflow ``dtype``; the message says the values are outside
+        what ``dtype`` can represent, and how to rescale.
+    """
+    finfo = np.finfo(dtype)
+    name = np.dtype(dtype).name
+    largest = float(largest_distance)
+    if largest > math.sqrt(float(finfo.max) / max(int(n_terms), 1)):
+        raise ValueError(
+            f"The squared {what} overflow {name}: the largest distance is {largest:.3g}, and {n_terms} of "
+            f"their squares must sum below {float(finfo.max):.3g}, so the Isomap kernel -0.5 * D**2 would contain "
+            f"infinity or a value too large for dtype('{name}'). The values are outside what {name} can "
+            "represent here: rescale the input (the embedding scales with it)"
+            + (" or use float64." if name == "float32" else ".")
+        )
+    if 0.0 < largest < math.sqrt(float(finfo.tiny)):
+        raise ValueError(
+            f"The squared {what} underflow {name}: the largest distance is {largest:.3g}, and its square is below "
+            f"the smallest normal {name} ({float(finfo.tiny):.3g}), so the Isomap kernel -0.5 * D**2 would be zero "
+            f"or lose its precision. The values are outside what {name} can represent here: rescale the input "
+            "(the embedding scales with it)" + (" or use float64." if name == "float32" else ".")
         )
 
 
@@ -310,7 +355,8 @@ def _pick_solver(eigen_solver: str, n: int, n_wanted: int) -> str:
 
 def _solve(eigen_solver: str, n: int, n_wanted: int, dtype: np.dtype, tol: float, max_iter: int | None,
            random_state: Any, matmat: Callable[[np.ndarray], np.ndarray],
-           dense_kernel: Callable[[], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+           dense_kernel: Callable[[], np.ndarray], largest_distance: float) -> tuple[np.ndarray, np.ndarray]:
+    """Top eigenpairs of the centred kernel; ``largest_distance`` (max of D) sets the block solver's scale."""
     solver = _pick_solver(eigen_solver, n, n_wanted)
     if solver == "dense":
         ensure_memory(n * n * dtype.itemsize + 16 * n * dtype.itemsize,
@@ -324,10 +370,16 @@ def _solve(eigen_solver: str, n: int, n_wanted: int, dtype: np.dtype, tol: float
     block = max(_MIN_BLOCK, 2 * n_wanted)
     ensure_memory(2 * 8 * n * (block * (_BLOCKS_PER_CYCLE + 2) + n_wanted),
                   "the block Lanczos basis", "Use fewer points or float32 input.")
+    # The solver works on K / max(D)**2, whose entries are at most ~1 whatever the units of D: its Gram
+    # matrices and residual norms square the products, which would overflow (or underflow to zero)
+    # for distances past ~1e77 (or below ~1e-77) in float64 if K were used as it is.
+    scale = largest_distance**2 if largest_distance > 0 else 1.0
     # The dense work between passes is on (n, ~100) blocks: BLAS threads there only fight the
     # native pass's OpenMP threads for the cores (2x slower end to end on 2 cores), so BLAS runs single.
     with threadpool_limits(1, user_api="blas"):
-        return _block_lanczos(matmat, n, n_wanted, tol=relative_tol, max_passes=max_passes, rng=rng)
+        eigenvalues, eigenvectors = _block_lanczos(lambda block: matmat(block) / scale, n, n_wanted,
+                                                   tol=relative_tol, max_passes=max_passes, rng=rng)
+    return eigenvalues * scale, eigenvectors
 
 
 # ------------------------------------------------------------------------------------ device helpers
@@ -431,12 +483,14 @@ def classical_mds(dist_matrix: Any, n_components: int = 2, *, eigen_solver: str 
     dtype = dist.dtype
     n = dist.shape[0]
     jobs = threads(n_jobs)
-    _check_symmetric(*_core.mds_symmetry_report(dist, jobs), dtype)
+    max_asymmetry, largest = _core.mds_symmetry_report(dist, jobs)
+    _check_symmetric(max_asymmetry, largest, dtype)
+    check_kernel_range(largest, n, dtype, "distances of dist_matrix")
     n_wanted = min(int(n_components), n)
     eigenvalues, eigenvectors = _solve(
         eigen_solver, n, n_wanted, dtype, tol, max_iter, random_state,
         matmat=lambda block: _core.mds_centered_kernel_matmul(dist, np.ascontiguousarray(block), jobs),
-        dense_kernel=lambda: _core.mds_centered_kernel(dist, jobs),
+        dense_kernel=lambda: _core.mds_centered_kernel(dist, jobs), largest_distance=largest,
     )
     return _finish(eigenvalues, eigenvectors, dtype)
 
@@ -449,7 +503,9 @@ def _classical_mds_cuda(device_matrix: cuda_mds.DeviceMatrix, n_components: int,
     dtype = device_matrix.dtype
     if not np.all(np.isfinite(device_matrix.row_means())):
         raise ValueError("Input dist_matrix contains NaN or infinity.")
-    _check_symmetric(*device_matrix.symmetry(), dtype)
+    max_asymmetry, largest = device_matrix.symmetry()
+    _check_symmetric(max_asymmetry, largest, dtype)
+    check_kernel_range(largest, n, dtype, "distances of dist_matrix")
     n_wanted = min(n_components, n)
     ensure_memory(mds_device_product_bytes(n, n_wanted), "the CUDA block products' vectors",
                   "Use fewer components or device='cpu'.", device="cuda")
@@ -460,7 +516,8 @@ def _classical_mds_cuda(device_matrix: cuda_mds.DeviceMatrix, n_components: int,
         return _core.mds_centered_kernel(np.ascontiguousarray(host_matrix()), 0)
 
     eigenvalues, eigenvectors = _solve(eigen_solver, n, n_wanted, dtype, tol, max_iter, random_state,
-                                       matmat=device_matrix.centered_matmul, dense_kernel=dense_kernel)
+                                       matmat=device_matrix.centered_matmul, dense_kernel=dense_kernel,
+                                       largest_distance=largest)
     return _finish(eigenvalues, eigenvectors, dtype)
 
 
