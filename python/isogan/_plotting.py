@@ -24,7 +24,3 @@ def pyplot() -> ModuleType:
 
     return plt
 
-
-def require_plotting() -> None:
-    """Fail before any work, with the install hint, when a command will need matplotlib."""
-    pyplot()

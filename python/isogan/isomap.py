@@ -35,6 +35,7 @@ from isogan._compat import (
     fit_context,
     neighbors_fit_data,
 )
+from isogan._ranges import check_edge_range, check_point_range
 from isogan.connect import connect_components
 from isogan.knn import kneighbors, knn_graph, radius_neighbors
 from isogan.landmark import check_n_landmarks, fit_landmark_model, transform_from_neighbors
@@ -380,6 +381,8 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         dtype = float_dtype(X_fit.dtype)
         points = X_device if X_device is not None else X_fit.astype(dtype, copy=False)
         landmark_backend = None
+        check_point_range(X_fit, n_samples if self.n_landmarks is None else self.n_landmarks,
+                          self.nbrs_.effective_metric_, dtype)
         if self.n_landmarks is None:
             device = resolve_device(self.device, "paths")
             self._check_exact_fit_memory(n_samples, dtype, device)
@@ -441,6 +444,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         On the GPU the (N, N) geodesic matrix stays in device memory (a DeviceArray) until MDS has
         read it, and is copied to the host once as ``dist_matrix_``.
         """
+        check_edge_range(graph.data, graph.shape[0], graph.dtype)
         with _timed(timings, "paths"):
             if device == "cuda":
                 dist_matrix = geodesic_distances_device(graph, method=self.path_method)
@@ -636,6 +640,12 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             "Transform X in smaller batches of rows.",
         )
         neighbors = self._training_neighbors(X_query, resolve_device(self.device, "knn"))
+        if isinstance(neighbors, tuple):
+            nearest = neighbors[0].min(axis=1, initial=np.inf)
+        else:  # every row is non-empty (checked by _training_neighbors)
+            nearest = np.minimum.reduceat(neighbors.data, neighbors.indptr[:-1]) if neighbors.nnz else neighbors.data
+        # Every geodesic distance of a new point is at least its nearest neighbour's distance.
+        check_edge_range(nearest, n_samples_fit, fit_dtype, "distances from X to its nearest training points")
         if isinstance(neighbors, tuple):
             geodesic = geodesic_from_neighbors(*neighbors, self.dist_matrix_, n_jobs=self.n_jobs)
         else:

@@ -56,7 +56,7 @@ from isogan._backend.arrays import is_device_array
 from isogan._backend.memory import ensure_memory
 from isogan._backend.policy import resolve_device, threads
 
-__all__ = ["PRECOMPUTED", "kneighbors", "kneighbors_blocked", "knn_graph", "merge_nearest",
+__all__ = ["PRECOMPUTED", "check_n_neighbors", "kneighbors", "kneighbors_blocked", "knn_graph", "merge_nearest",
            "native_metric", "neighbors_to_csr", "radius_neighbors"]
 
 # Native metric codes (csrc/knn/knn.h, enum Metric).
@@ -148,7 +148,8 @@ def _check_tree_memory(fit: np.ndarray, n_result_bytes: int) -> None:
                   "Use float32 data, fewer points or algorithm='brute'.")
 
 
-def _check_n_neighbors(n_neighbors: Any) -> int:
+def check_n_neighbors(n_neighbors: Any) -> int:
+    """``n_neighbors`` as an int >= 1 (scikit-learn's TypeError / ValueError wording otherwise)."""
     if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, Integral):
         if isinstance(n_neighbors, Real) and n_neighbors <= 0:
             raise ValueError(f"Expected n_neighbors > 0. Got {n_neighbors}")
@@ -342,7 +343,7 @@ def knn_graph(
         include_self = mode == "connectivity"
     _check_algorithm(algorithm, metric == "precomputed")
     if n_neighbors is not None:
-        k = _check_n_neighbors(n_neighbors)
+        k = check_n_neighbors(n_neighbors)
         if is_device_array(X):
             distances, indices = kneighbors(X, None if not include_self else X, k, metric=metric, p=p,
                                             metric_params=metric_params, n_jobs=n_jobs, device=device,
@@ -447,7 +448,7 @@ def kneighbors(
     >>> distances, indices
     (array([[0.5, 1.5]]), array([[2, 1]]))
     """
-    k = _check_n_neighbors(n_neighbors)
+    k = check_n_neighbors(n_neighbors)
     precomputed = metric == "precomputed"
     _check_algorithm(algorithm, precomputed)
     if is_device_array(X_fit) or (Y is not None and is_device_array(Y)):

@@ -52,8 +52,10 @@ from sklearn.utils import check_random_state
 from isogan import mds as _mds
 from isogan._backend import Backend, get_backend
 from isogan._backend.policy import progress_bar, relaxation_seconds, show_progress, threads
+from isogan._ranges import check_edge_range, check_kernel_range, check_point_range
 from isogan.connect import connect_components
 from isogan.io import NpyRows, is_out_of_core, open_points
+from isogan.knn import check_n_neighbors
 
 __all__ = [
     "LandmarkModel",
@@ -393,6 +395,7 @@ def fit_landmark_model(
     n_landmarks = check_n_landmarks(n_landmarks, n_components, n_samples)
     landmark_method = check_landmark_method(landmark_method)
     _check_connected(graph)
+    check_edge_range(sparse.csr_matrix(graph).data, n_landmarks, graph.dtype)
     show = show_progress(relaxation_seconds(n_landmarks, n_samples, graph.nnz, threads(n_jobs)), progress)
     timings: dict[str, float] = {}
     with progress_bar(3, f"landmark Isomap ({backend.name})", show, unit="stage") as bar:
@@ -448,8 +451,11 @@ def embed_landmarks(landmark_index: np.ndarray, rows: Any, n_components: int, ba
     -------
     LandmarkModel
     """
-    if not backend.rows_finite(rows):
+    largest = backend.rows_largest(rows)
+    if np.isinf(largest):
         raise ValueError("Geodesic distances from the landmarks are not all finite; the neighbour graph is disconnected.")
+    # The triangulation sums n_landmarks squared rows per point.
+    check_kernel_range(largest, landmark_index.size, largest.dtype, "geodesic distances from the landmarks")
     block = backend.landmark_block(rows, landmark_index)
     # Dijkstra from a and from b may round d(a, b) differently in float32: symmetrise.
     block = 0.5 * (block + block.T)
@@ -565,12 +571,20 @@ def transform_from_neighbors(
         # Pad ragged rows (radius graphs) by repeating each row's first neighbour: min is unchanged.
         neighbor_index, neighbor_distance = _padded_rows(graph, int(row_counts.max(initial=1)), dtype)
     n_queries = neighbor_index.shape[0]
+    n_landmarks = model.landmark_index.size
+    # Every geodesic distance of a new point is at least its nearest neighbour's distance.
+    check_edge_range(neighbor_distance.min(axis=1) if n_queries else neighbor_distance, n_landmarks, dtype,
+                     "distances from X to its nearest training points")
     if n_queries and (neighbor_index.min() < 0 or neighbor_index.max() >= n_train):
         raise ValueError(f"neighbour indices hold values outside [0, {n_train}), the training points")
     out = np.empty((n_queries, model.projection.shape[0]), dtype=dtype)
     for start in range(0, n_queries, chunk_rows):
         stop = start + chunk_rows
         out[start:stop] = backend.transform(model, neighbor_index[start:stop], neighbor_distance[start:stop])
+    if not np.isfinite(out).all():
+        # A new point far from the training set: its landmark distances square past the dtype.
+        check_kernel_range(float(neighbor_distance.max()) + float(model.landmark_geodesic.max()), n_landmarks,
+                           dtype, "geodesic distances from X to the landmarks")
     return out
 
 
@@ -695,13 +709,17 @@ def landmark_isomap(
     n_samples = points.shape[0]
     n_landmarks = check_n_landmarks(n_landmarks, n_components, n_samples)
     landmark_method = check_landmark_method(landmark_method)
-    if not isinstance(n_neighbors, Integral) or not 1 <= n_neighbors < n_samples:
+    n_neighbors = check_n_neighbors(n_neighbors)
+    if n_neighbors >= n_samples:
         raise ValueError(
             f"Expected n_neighbors < n_samples_fit, but n_neighbors = {n_neighbors}, n_samples_fit = {n_samples}"
         )
     chunk_rows = DEFAULT_CHUNK_ROWS if chunk_rows is None else int(chunk_rows)
     if chunk_rows < n_neighbors + 1:
         raise ValueError(f"chunk_rows must be > n_neighbors, got {chunk_rows}")
+    if not isinstance(points, (np.memmap, NpyRows)):
+        # Files are checked on their neighbour distances instead (no extra pass over the disk).
+        check_point_range(points, n_landmarks, metric, points.dtype)
     backend = get_backend(device, n_jobs, memory_budget)
     backend.check_fit_memory(points, n_neighbors, n_landmarks, n_components)
     out_of_core = is_out_of_core(points, chunk_rows)

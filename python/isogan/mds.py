@@ -34,8 +34,9 @@ from isogan._backend import cuda_mds
 from isogan._backend.arrays import from_host_like, is_device_array, to_host
 from isogan._backend.memory import MDS_MIN_BLOCK, ensure_memory, mds_device_product_bytes
 from isogan._backend.policy import check_device, resolve_device, threads
+from isogan._ranges import check_kernel_range
 
-__all__ = ["MdsFitState", "check_kernel_range", "classical_mds", "mds_fit_state", "mds_transform"]
+__all__ = ["MdsFitState", "classical_mds", "mds_fit_state", "mds_transform"]
 
 _EIGEN_SOLVERS = ("auto", "dense", "arpack")
 
@@ -112,51 +113,6 @@ def _check_symmetric(max_asymmetry: float, max_abs: float, dtype: np.dtype) -> N
         raise ValueError(
             f"dist_matrix must be symmetric: max |D - D.T| = {max_asymmetry:.3g} exceeds {allowed:.3g} "
             f"(sqrt(eps) of the largest distance). Pass a distance matrix, e.g. (D + D.T) / 2."
-        )
-
-
-def check_kernel_range(largest_distance: float, n_terms: int, dtype: Any, what: str = "geodesic distances") -> None:
-    """Refuse distances whose squares Isomap's kernel ``-0.5 * D**2`` cannot hold in ``dtype``.
-
-    The kernel products sum ``n_terms`` squared distances per entry (in double precision) and the
-    eigenvalues, of the order of those sums, are returned in ``dtype``: past
-    ``sqrt(finfo.max / n_terms)`` they overflow to inf. Below ``sqrt(finfo.tiny)`` every square
-    is zero or subnormal, and the embedding would be zeros or lose its precision.
-
-    Parameters
-    ----------
-    largest_distance : float
-        The largest distance that enters the kernel (or a lower bound of it, to refuse early).
-    n_terms : int
-        Squared distances summed per product: the number of training points (or landmarks).
-    dtype : dtype
-        float32 or float64, the dtype of the distances and of the results.
-    what : str, default="geodesic distances"
-        Names the distances in the message.
-
-    Raises
-    ------
-    ValueError
-        When the squares overflow or underflow ``dtype``; the message says the values are outside
-        what ``dtype`` can represent, and how to rescale.
-    """
-    finfo = np.finfo(dtype)
-    name = np.dtype(dtype).name
-    largest = float(largest_distance)
-    if largest > math.sqrt(float(finfo.max) / max(int(n_terms), 1)):
-        raise ValueError(
-            f"The squared {what} overflow {name}: the largest distance is {largest:.3g}, and {n_terms} of "
-            f"their squares must sum below {float(finfo.max):.3g}, so the Isomap kernel -0.5 * D**2 would contain "
-            f"infinity or a value too large for dtype('{name}'). The values are outside what {name} can "
-            "represent here: rescale the input (the embedding scales with it)"
-            + (" or use float64." if name == "float32" else ".")
-        )
-    if 0.0 < largest < math.sqrt(float(finfo.tiny)):
-        raise ValueError(
-            f"The squared {what} underflow {name}: the largest distance is {largest:.3g}, and its square is below "
-            f"the smallest normal {name} ({float(finfo.tiny):.3g}), so the Isomap kernel -0.5 * D**2 would be zero "
-            f"or lose its precision. The values are outside what {name} can represent here: rescale the input "
-            "(the embedding scales with it)" + (" or use float64." if name == "float32" else ".")
         )
 
 
@@ -605,6 +561,8 @@ def mds_transform(geodesic_to_train: Any, fit_state: MdsFitState, *, n_jobs: int
         shape, dtype = geodesic.shape, geodesic.dtype
         if shape[1] != n_samples:
             raise ValueError(f"geodesic_to_train must have shape (n_queries, {n_samples}), got {shape}.")
+        if geodesic.size:
+            check_kernel_range(float(geodesic.max()), n_samples, dtype, "geodesic distances to the training points")
         jobs = threads(n_jobs)
         products = _core.mds_squared_matmul(geodesic, scaled_vectors, jobs)
         query_means = _core.mds_squared_row_means(geodesic, jobs)

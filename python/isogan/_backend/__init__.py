@@ -57,8 +57,8 @@ class Backend(Protocol):
     def rows_from_host(self, host_rows: np.ndarray) -> Any:
         """Landmark rows already on the host, as this backend's rows."""
 
-    def rows_finite(self, rows: Any) -> bool:
-        """Whether every landmark distance is finite."""
+    def rows_largest(self, rows: Any) -> np.generic:
+        """The largest landmark distance (inf or NaN when one is), a numpy scalar in the rows' dtype."""
 
     def landmark_block(self, rows: Any, landmark_index: np.ndarray) -> np.ndarray:
         """The (L, L) float64 distances between landmarks, on the host."""

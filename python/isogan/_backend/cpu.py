@@ -36,12 +36,14 @@ def check_landmark_host_memory(n_samples: int, n_landmarks: int, n_neighbors: in
     needed = landmark_fit_host_bytes(n_samples, n_landmarks, n_neighbors, n_components, dtype.itemsize)
     what = (f"Landmark Isomap of {n_samples} points with {n_landmarks} landmarks ({dtype.name}: the "
             f"({n_landmarks}, {n_samples}) landmark geodesic rows and the neighbour graph)")
+    rows_bytes = n_landmarks * n_samples * dtype.itemsize
     if spill_block_bytes is not None:
-        rows_bytes = n_landmarks * n_samples * dtype.itemsize
-        check_spill_disk(rows_bytes)
         needed += spill_block_bytes - rows_bytes
         what = what.replace("landmark geodesic rows", "landmark geodesic rows spilled to disk, one block in memory,")
+    what = what.replace("and the neighbour graph)", f"the neighbour graph and the ({n_landmarks}, {n_landmarks}) landmark MDS)")
     ensure_memory(needed, what, remedy)
+    if spill_block_bytes is not None:
+        check_spill_disk(rows_bytes)
 
 
 class CpuBackend:
@@ -140,11 +142,11 @@ class CpuBackend:
         """Host rows are this backend's rows."""
         return np.ascontiguousarray(host_rows)
 
-    def rows_finite(self, rows: np.ndarray | SpilledRows) -> bool:
+    def rows_largest(self, rows: np.ndarray | SpilledRows) -> np.generic:
         """max() propagates inf and NaN without an (L, N) temporary."""
         if isinstance(rows, SpilledRows):
-            return all(np.isfinite(block.max()) for _, block in rows.column_blocks())
-        return bool(np.isfinite(rows.max()))
+            return np.max([block.max() for _, block in rows.column_blocks()])
+        return rows.max()
 
     def landmark_block(self, rows: np.ndarray | SpilledRows, landmark_index: np.ndarray) -> np.ndarray:
         """Columns of the landmarks, float64."""

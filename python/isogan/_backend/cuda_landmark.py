@@ -610,9 +610,9 @@ class CudaBackend:
         self._device_rows.upload(host_rows, 0)
         return host_rows
 
-    def rows_finite(self, rows: np.ndarray) -> bool:
-        """max() of the host copy propagates inf and NaN."""
-        return bool(np.isfinite(rows.max()))
+    def rows_largest(self, rows: np.ndarray) -> np.generic:
+        """max() of the host copy (inf and NaN propagate), in its dtype."""
+        return rows.max()
 
     def landmark_block(self, rows: np.ndarray, landmark_index: np.ndarray) -> np.ndarray:
         """Columns of the landmarks from the host copy, float64."""

@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from isogan.cli._checks import CommandError
+
 # command name -> (module implementing it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "embed": ("isogan.cli.embed", "embed a dataset with Isomap; writes embedding.npy and embedding.png"),
@@ -46,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        Process exit status.
+        Process exit status: 0 on success, 2 for a refused option or output folder (checked
+        before any work, one line on stderr), 130 after Ctrl-C.
     """
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
@@ -58,7 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     sub = argparse.ArgumentParser(prog=f"isogan {argv[0]}", description=COMMANDS[argv[0]][1])
     module.configure(sub)
     args = sub.parse_args(argv[1:])
-    return int(module.run(args) or 0)
+    try:
+        return int(module.run(args) or 0)
+    except CommandError as error:
+        print(f"isogan {argv[0]}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        # The shell's convention for a command stopped by SIGINT: 128 + 2, one line, no traceback.
+        print(f"isogan {argv[0]}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@ import shlex
 import sys
 import tempfile
 
+from isogan.cli._checks import positive_int, prepare_output_dir, require_plotting
 from isogan.bench.harness import BenchmarkConfig, RunParams, format_table, machine_info, run_benchmark, write_results
 from isogan.cli import bench_scaling
-from isogan.cli.bench_scaling import _positive_int
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -29,16 +29,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser : argparse.ArgumentParser
         The sub-command's parser.
     """
-    parser.add_argument("--sizes", type=_positive_int, nargs="+", default=[2000, 4000, 8000, 16000], help="swiss roll sizes N (default: 2000 4000 8000 16000)")
+    parser.add_argument("--sizes", type=positive_int, nargs="+", default=[2000, 4000, 8000, 16000], help="swiss roll sizes N (default: 2000 4000 8000 16000)")
     parser.add_argument("--out", default="bench-results", help="output directory (default: bench-results)")
     parser.add_argument("--dtype", nargs="+", choices=("float64", "float32"), default=["float64"], help="input dtype(s) (default: float64)")
-    parser.add_argument("--n-neighbors", type=_positive_int, default=10, help="k of the neighbour graph (default: 10)")
-    parser.add_argument("--n-components", type=_positive_int, default=2, help="embedding dimension (default: 2)")
+    parser.add_argument("--n-neighbors", type=positive_int, default=10, help="k of the neighbour graph (default: 10)")
+    parser.add_argument("--n-components", type=positive_int, default=2, help="embedding dimension (default: 2)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="isogan's device (default: auto)")
     parser.add_argument("--stages", action="store_true", help="also time each stage (knn, paths, mds) separately")
     parser.add_argument("--no-sklearn", action="store_true", help="measure isogan only")
-    parser.add_argument("--sklearn-max-size", type=_positive_int, default=None, help="skip scikit-learn above this N")
-    parser.add_argument("--repeat", type=_positive_int, default=1, help="runs per implementation (median time reported; default: 1)")
+    parser.add_argument("--sklearn-max-size", type=positive_int, default=None, help="skip scikit-learn above this N")
+    parser.add_argument("--repeat", type=positive_int, default=1, help="runs per implementation (median time reported; default: 1)")
     modes = parser.add_subparsers(
         dest="bench_mode",
         metavar="MODE",
@@ -80,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
     """
     if args.bench_mode == "scaling":
         return bench_scaling.run(args)
+    prepare_output_dir(args.out)
+    require_plotting()
     config = BenchmarkConfig(
         sizes=args.sizes,
         dtypes=args.dtype,

@@ -15,6 +15,7 @@ import sys
 import tempfile
 
 from isogan.bench.harness import machine_info
+from isogan.cli._checks import positive_int, prepare_output_dir, require_plotting
 from isogan.bench.scaling import DEVICES, METHODS, ScalingConfig, format_scaling_table, run_scaling, write_scaling_results
 
 DESCRIPTION = (
@@ -23,16 +24,6 @@ DESCRIPTION = (
     "Isomap as references at the sizes where they fit. Writes landmark_scaling.csv/.json/.md and a "
     "log-log plot landmark_scaling.png into --out."
 )
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
 
 
 def _positive_float(text: str) -> float:
@@ -54,15 +45,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         The mode's parser.
     """
     defaults = ScalingConfig()
-    parser.add_argument("--sizes", type=_positive_int, nargs="+", default=list(defaults.sizes), help="swiss roll sizes N (default: 10000 30000 100000 300000 1000000)")
-    parser.add_argument("--n-landmarks", type=_positive_int, default=defaults.n_landmarks, help=f"landmarks L, MaxMin (default: {defaults.n_landmarks})")
-    parser.add_argument("--n-neighbors", type=_positive_int, default=defaults.n_neighbors, help=f"k of the neighbour graph (default: {defaults.n_neighbors})")
-    parser.add_argument("--n-components", type=_positive_int, default=defaults.n_components, help=f"embedding dimension (default: {defaults.n_components})")
+    parser.add_argument("--sizes", type=positive_int, nargs="+", default=list(defaults.sizes), help="swiss roll sizes N (default: 10000 30000 100000 300000 1000000)")
+    parser.add_argument("--n-landmarks", type=positive_int, default=defaults.n_landmarks, help=f"landmarks L, MaxMin (default: {defaults.n_landmarks})")
+    parser.add_argument("--n-neighbors", type=positive_int, default=defaults.n_neighbors, help=f"k of the neighbour graph (default: {defaults.n_neighbors})")
+    parser.add_argument("--n-components", type=positive_int, default=defaults.n_components, help=f"embedding dimension (default: {defaults.n_components})")
     parser.add_argument("--dtype", choices=("float32", "float64"), default=defaults.dtype, help=f"input dtype (default: {defaults.dtype})")
     parser.add_argument("--device", nargs="+", choices=DEVICES, default=list(defaults.devices), help="devices of the isogan runs; one that is not usable is reported as skipped (default: cpu cuda)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(defaults.methods), help="landmark: isogan landmark Isomap; exact: isogan Isomap; sklearn: scikit-learn Isomap, CPU only (default: all three)")
-    parser.add_argument("--sklearn-max-size", type=_positive_int, default=defaults.sklearn_max_size, help=f"largest N for scikit-learn (default: {defaults.sklearn_max_size})")
-    parser.add_argument("--exact-max-size", type=_positive_int, default=defaults.exact_max_size, help=f"largest N for isogan's exact Isomap (default: {defaults.exact_max_size})")
+    parser.add_argument("--sklearn-max-size", type=positive_int, default=defaults.sklearn_max_size, help=f"largest N for scikit-learn (default: {defaults.sklearn_max_size})")
+    parser.add_argument("--exact-max-size", type=positive_int, default=defaults.exact_max_size, help=f"largest N for isogan's exact Isomap (default: {defaults.exact_max_size})")
     parser.add_argument("--timeout-per-size", type=_positive_float, default=defaults.timeout_s, metavar="SECONDS", help=f"kill a run (one method, device and size) after this many seconds; larger sizes of that method are then skipped (default: {defaults.timeout_s:g})")
     parser.add_argument("--memory-limit-gib", type=_positive_float, default=None, metavar="GIB", help="refuse runs predicted to need more host memory than this (default: the memory available when each run starts)")
     parser.add_argument("--out", default="bench-scaling", help="output directory (default: bench-scaling)")
@@ -116,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"isogan bench scaling: error: {error}", file=sys.stderr)
         return 2
+    prepare_output_dir(args.out)
+    require_plotting()
     metadata = {"command": _command_line(args), "machine_before": machine_info(), "config": {**vars(config), "sizes": list(config.sizes)}}
     with tempfile.TemporaryDirectory(prefix="isogan-scaling-") as workdir:
         result = run_scaling(config, workdir, progress=lambda message: print(message, file=sys.stderr, flush=True))

@@ -13,6 +13,8 @@ import json
 import os
 import time
 
+from isogan.cli._checks import prepare_output_dir, require_plotting
+
 DEMO_STEPS = 4000
 
 
@@ -50,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
         Exit status (0 on success).
     """
     from isogan.gan.pipeline import PipelineConfig, run_pipeline
+
+    prepare_output_dir(args.out, ("checkpoint.pt", "metrics.json"))
+    require_plotting()
 
     if args.steps < 1:
         raise SystemExit(f"isogan demo: --steps must be >= 1, got {args.steps}")

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from isogan.cli._checks import positive_int, prepare_output_dir, require_plotting
 from isogan.datasets import Dataset, load_dataset
+
+OUTPUT_FILES = ("embedding.npy", "embedding.png")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -33,21 +36,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="a float32/float64 .npy file read out of core in blocks of --chunk-rows rows (needs --n-landmarks)",
     )
     parser.add_argument(
-        "--n-landmarks", type=int, default=None, metavar="L", help="landmark Isomap with L landmarks (default exact)"
+        "--n-landmarks", type=positive_int, default=None, metavar="L", help="landmark Isomap with L landmarks (default exact)"
     )
     parser.add_argument(
-        "--chunk-rows", type=int, default=None, metavar="R", help="rows of --input held at a time (default 65536)"
+        "--chunk-rows", type=positive_int, default=None, metavar="R", help="rows of --input held at a time (default 65536)"
     )
     parser.add_argument("--random-state", type=int, default=0, metavar="SEED", help="seed of the landmark choice")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (created if missing)")
-    parser.add_argument("--n-neighbors", type=int, default=10, metavar="K", help="neighbours per point (default 10)")
-    parser.add_argument("--n-components", type=int, default=2, metavar="C", help="embedding dimension (default 2)")
+    parser.add_argument("--no-plot", action="store_true", help="write embedding.npy only (no matplotlib needed)")
+    parser.add_argument("--n-neighbors", type=positive_int, default=10, metavar="K", help="neighbours per point (default 10)")
+    parser.add_argument("--n-components", type=positive_int, default=2, metavar="C", help="embedding dimension (default 2)")
     parser.add_argument(
         "--device", default="auto", choices=("auto", "cpu", "cuda"), help="where the stages run (default auto)"
     )
     parser.add_argument(
         "--n-samples",
-        type=int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="points to draw from swiss-roll/s-curve (default 2000), or first N rows of digits/files",
@@ -70,11 +74,17 @@ def run(args: argparse.Namespace) -> int:
     int
         Exit status: 0 on success, 2 when the dataset cannot be read, 1 when Isomap refuses the
         input (the message goes to stderr).
+
+    Raises
+    ------
+    isogan.cli._checks.CommandError
+        Before any work, when ``--out`` cannot be written or the plot cannot be drawn.
     """
     from isogan.isomap import Isomap
 
     if args.input is not None:
         return _run_out_of_core(args)
+    _prepare_outputs(args)
     start = time.perf_counter()
     try:
         dataset = load_dataset(args.dataset, n_samples=args.n_samples)
@@ -99,20 +109,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"isogan embed: error: {error}", file=sys.stderr)
         return 1
     fit_seconds = time.perf_counter() - start
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    embedding_path = args.out / "embedding.npy"
-    picture_path = args.out / "embedding.png"
-    np.save(embedding_path, embedding)
-    _plot(embedding, dataset, picture_path)
-
-    print(f"{'stage':<12}{'seconds':>10}")
-    print(f"{'load':<12}{load_seconds:>10.3f}")
-    for stage, seconds in isomap.timings_.items():
-        print(f"{stage:<12}{seconds:>10.3f}")
-    print(f"{'total fit':<12}{fit_seconds:>10.3f}")
-    print(f"wrote {embedding_path} and {picture_path}")
-    sys.stdout.flush()
+    _write_outputs(args, embedding, dataset, {"load": load_seconds, **isomap.timings_}, fit_seconds)
     return 0
 
 
@@ -130,6 +127,7 @@ def _run_out_of_core(args: argparse.Namespace) -> int:
     if not args.input.is_file():
         print(f"isogan embed: error: no such file: {args.input}", file=sys.stderr)
         return 2
+    _prepare_outputs(args)
     start = time.perf_counter()
     try:
         model = landmark_isomap(
@@ -145,18 +143,34 @@ def _run_out_of_core(args: argparse.Namespace) -> int:
         print(f"isogan embed: error: {error}", file=sys.stderr)
         return 1
     fit_seconds = time.perf_counter() - start
-    args.out.mkdir(parents=True, exist_ok=True)
+    dataset = Dataset(name=args.input.name, X=model.embedding, colour=None, colour_label="")
+    _write_outputs(args, model.embedding, dataset, model.timings, fit_seconds)
+    return 0
+
+
+def _prepare_outputs(args: argparse.Namespace) -> None:
+    """Before the fit: the output folder exists and is writable, and the plot can be drawn."""
+    prepare_output_dir(args.out, OUTPUT_FILES)
+    if not args.no_plot:
+        require_plotting()
+
+
+def _write_outputs(args: argparse.Namespace, embedding: np.ndarray, dataset: Dataset, timings: dict[str, float],
+                   fit_seconds: float) -> None:
+    """Write embedding.npy (and embedding.png unless --no-plot), then print the time of each stage."""
     embedding_path = args.out / "embedding.npy"
-    picture_path = args.out / "embedding.png"
-    np.save(embedding_path, model.embedding)
-    _plot(model.embedding, Dataset(name=args.input.name, X=model.embedding, colour=None, colour_label=""), picture_path)
+    np.save(embedding_path, embedding)
+    written = [str(embedding_path)]
+    if not args.no_plot:
+        picture_path = args.out / "embedding.png"
+        _plot(embedding, dataset, picture_path)
+        written.append(str(picture_path))
     print(f"{'stage':<12}{'seconds':>10}")
-    for stage, seconds in model.timings.items():
+    for stage, seconds in timings.items():
         print(f"{stage:<12}{seconds:>10.3f}")
     print(f"{'total fit':<12}{fit_seconds:>10.3f}")
-    print(f"wrote {embedding_path} and {picture_path}")
+    print(f"wrote {' and '.join(written)}")
     sys.stdout.flush()
-    return 0
 
 
 def _plot(embedding: np.ndarray, dataset: Dataset, path: Path) -> None:

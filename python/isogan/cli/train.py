@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 
+from isogan.cli._checks import positive_int, prepare_output_dir, require_plotting
 from isogan.gan.datasets import DATASETS
 
 
@@ -22,11 +23,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """
     parser.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASETS)} (default digits)")
     parser.add_argument("--data-path", default=None, help="local file or directory for 'mnist' and 'folder'")
-    parser.add_argument("--n-samples", type=int, default=None, help="use at most this many images")
+    parser.add_argument("--n-samples", type=positive_int, default=None, help="use at most this many images")
     parser.add_argument("--out", required=True, help="output directory (checkpoint.pt, metrics, pictures)")
     parser.add_argument("--epochs", type=float, default=200.0, help="passes over the training images (default 200)")
-    parser.add_argument("--batch-size", type=int, default=128, help="images per step (default 128)")
-    parser.add_argument("--n-neighbors", type=int, default=10, help="Isomap neighbours (default 10)")
+    parser.add_argument("--batch-size", type=positive_int, default=128, help="images per step (default 128)")
+    parser.add_argument("--n-neighbors", type=positive_int, default=10, help="Isomap neighbours (default 10)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--seed", type=int, default=0, help="seed of the whole run (default 0)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="GAN device")
@@ -48,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
         Exit status (0 on success).
     """
     from isogan.gan.pipeline import PipelineConfig, run_pipeline
+
+    prepare_output_dir(args.out, ("checkpoint.pt", "metrics.json"))
+    require_plotting()
 
     if args.dataset not in DATASETS:
         raise SystemExit(f"isogan train: unknown dataset {args.dataset!r}; expected one of {', '.join(DATASETS)}")
