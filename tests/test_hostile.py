@@ -5,6 +5,8 @@ either c times the unscaled embedding or a ValueError saying the values are outs
 dtype can represent; never inf, NaN, zeros or another embedding.
 """
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -31,9 +33,10 @@ def _relative(result: np.ndarray, reference: np.ndarray) -> float:
     return float(np.max(np.abs(_aligned(result / scale, reference / scale) - reference / scale)))
 
 
-def _embed(points: np.ndarray, eigen_solver: str, n_landmarks: int | None) -> tuple[np.ndarray, np.ndarray]:
+def _embed(points: np.ndarray, eigen_solver: str, n_landmarks: int | None,
+           device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
     model = isogan.Isomap(n_neighbors=8, n_components=2, eigen_solver=eigen_solver, n_landmarks=n_landmarks,
-                          random_state=0)
+                          random_state=0, device=device)
     embedding = model.fit_transform(points)
     return embedding, model.transform(QUERIES.astype(points.dtype) * (points[0, 0] / POINTS[0, 0]))
 
@@ -57,7 +60,7 @@ def test_scale_equivariance_float64(exponent, eigen_solver, n_landmarks):
     try:
         fit, transform = _embed(POINTS * scale, eigen_solver, n_landmarks)
     except ValueError as error:
-        assert __import__("re").search(OUT_OF_RANGE, str(error)), error
+        assert re.search(OUT_OF_RANGE, str(error)), error
         assert abs(exponent) > 140  # only near the ends of float64's range
         return
     assert np.isfinite(fit).all() and np.isfinite(transform).all()
@@ -74,13 +77,30 @@ def test_scale_equivariance_float32(exponent, eigen_solver, n_landmarks):
     try:
         fit, transform = _embed(POINTS.astype(np.float32) * scale, eigen_solver, n_landmarks)
     except ValueError as error:
-        assert __import__("re").search(OUT_OF_RANGE, str(error)), error
+        assert re.search(OUT_OF_RANGE, str(error)), error
         assert abs(exponent) > 16
         return
     assert fit.dtype == np.float32
     assert np.isfinite(fit).all() and np.isfinite(transform).all()
     assert _relative(fit.astype(np.float64), base_fit.astype(np.float64) * float(scale)) < 1e-3
     assert _relative(transform.astype(np.float64), base_transform.astype(np.float64) * float(scale)) < 1e-3
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not isogan.cuda_available(), reason="needs a usable CUDA device")
+@pytest.mark.parametrize("n_landmarks", [None, 20])
+@pytest.mark.parametrize("scale", [1e-150, 1e-100, 1e-30, 1e30, 1e100, 1e150, 1e160, 1e-300])
+def test_scale_equivariance_on_the_gpu(scale, n_landmarks):
+    base_fit, base_transform = _embed(POINTS, "auto", n_landmarks, device="cuda")
+    try:
+        fit, transform = _embed(POINTS * scale, "auto", n_landmarks, device="cuda")
+    except ValueError as error:
+        assert re.search(OUT_OF_RANGE, str(error)), error
+        assert scale > 1e150 or scale < 1e-150
+        return
+    assert np.isfinite(fit).all() and np.isfinite(transform).all()
+    assert _relative(fit, base_fit * scale) < 1e-8
+    assert _relative(transform, base_transform * scale) < 1e-8
 
 
 @pytest.mark.parametrize("scale", [1e-100, 1e-80, 1e80, 1e100])
