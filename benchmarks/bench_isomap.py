@@ -13,7 +13,7 @@ import pytest
 import sklearn.manifold
 
 import isogan
-from isogan.bench.harness import relative_max_error, swiss_roll
+from isogan.bench.data import relative_max_error, swiss_roll
 
 N_NEIGHBORS = 10
 N_COMPONENTS = 2

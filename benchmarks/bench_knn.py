@@ -17,7 +17,7 @@ import pytest
 from sklearn.neighbors import NearestNeighbors, kneighbors_graph
 
 import isogan
-from isogan.bench.harness import swiss_roll
+from isogan.bench.data import swiss_roll
 from isogan.knn import kneighbors
 
 SIZES = [int(s) for s in os.environ.get("ISOGAN_BENCH_KNN_SIZES", "2000,8000").split(",")]

@@ -32,7 +32,7 @@ import pytest
 from sklearn.datasets import make_swiss_roll
 
 import isogan
-from isogan.bench.harness import residual_variance, swiss_roll_with_coordinates
+from isogan.bench.data import residual_variance, swiss_roll_with_coordinates
 
 
 def swiss_roll(n_samples: int, dtype=np.float32, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from isogan.bench.harness import swiss_roll
+from isogan.bench.data import swiss_roll
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -39,7 +39,7 @@ import numpy as np
 import isogan
 from isogan import paths as paths_module
 from isogan._backend import cuda_paths
-from isogan.bench.harness import swiss_roll
+from isogan.bench.data import swiss_roll
 
 # Datasheet peaks: fp32 / fp64 non-tensor FLOP/s and HBM bytes/s.
 _PEAKS = {

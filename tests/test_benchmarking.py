@@ -8,8 +8,11 @@ import json
 import numpy as np
 import pytest
 
+from isogan.bench import data, meter, report
 from isogan.bench import harness as benchmarking
-from isogan.bench.harness import BenchmarkResult, RunParams, StageMeter, relative_max_error
+from isogan.bench.data import relative_max_error
+from isogan.bench.harness import BenchmarkResult, RunParams
+from isogan.bench.meter import StageMeter
 
 
 def test_relative_max_error_values():
@@ -31,14 +34,14 @@ def test_sorted_neighbor_distances_pads_short_rows():
     import scipy.sparse
 
     graph = scipy.sparse.csr_matrix(np.array([[0.0, 3.0, 1.0], [2.0, 0.0, 0.0], [0.0, 0.0, 0.0]]))
-    rows = benchmarking.sorted_neighbor_distances(graph, 2)
+    rows = data.sorted_neighbor_distances(graph, 2)
     np.testing.assert_array_equal(rows, [[1.0, 3.0], [2.0, np.inf], [np.inf, np.inf]])
 
 
 def test_path_check_rows_are_in_range():
-    assert benchmarking.path_check_rows(1).tolist() == [0]
-    rows = benchmarking.path_check_rows(10_000)
-    assert rows[0] == 0 and rows[-1] == 9_999 and rows.size == benchmarking.PATH_CHECK_ROWS
+    assert data.path_check_rows(1).tolist() == [0]
+    rows = data.path_check_rows(10_000)
+    assert rows[0] == 0 and rows[-1] == 9_999 and rows.size == data.PATH_CHECK_ROWS
 
 
 def test_stage_meter_sees_a_known_allocation():
@@ -61,14 +64,14 @@ def test_measure_sklearn_stages_in_a_worker(tmp_path):
     run = benchmarking.measure("sklearn", "stages", 400, "float32", RunParams(), tmp_path)
     assert set(run.times_s) == {"knn", "paths", "mds", "total"}
     assert all(seconds > 0 for seconds in run.times_s.values())
-    assert run.times_s["total"] == pytest.approx(sum(run.times_s[stage] for stage in benchmarking.STAGES))
+    assert run.times_s["total"] == pytest.approx(sum(run.times_s[stage] for stage in meter.STAGES))
     # The float32 geodesic matrix (400 x 400) is resident during the mds stage.
     assert run.peak_bytes["mds"] >= 400 * 400 * 4
-    assert run.peak_bytes["total"] == max(run.peak_bytes[stage] for stage in benchmarking.STAGES)
+    assert run.peak_bytes["total"] == max(run.peak_bytes[stage] for stage in meter.STAGES)
     with np.load(run.arrays_path) as arrays:
         assert arrays["embedding"].shape == (400, 2)
         assert arrays["knn_distances"].shape == (400, 10)
-        assert arrays["path_rows"].shape == (benchmarking.PATH_CHECK_ROWS, 400)
+        assert arrays["path_rows"].shape == (data.PATH_CHECK_ROWS, 400)
 
 
 def test_measure_rejects_unknown_pipeline(tmp_path):
@@ -114,10 +117,10 @@ def _rows() -> list[dict]:
 def test_write_results_files(tmp_path):
     rows = _rows()
     rows[0] = {**rows[0], "sklearn_time_s": float("nan")}
-    paths = benchmarking.write_results(BenchmarkResult(rows=rows), {"command": "isogan bench"}, tmp_path / "out")
+    paths = report.write_results(BenchmarkResult(rows=rows), {"command": "isogan bench"}, tmp_path / "out")
     with open(paths["csv"], newline="", encoding="utf-8") as csv_file:
         reader = csv.DictReader(csv_file)
-        assert tuple(reader.fieldnames) == benchmarking.CSV_COLUMNS
+        assert tuple(reader.fieldnames) == report.CSV_COLUMNS
         assert len(list(reader)) == 10
     document = json.loads(paths["json"].read_text())
     assert document["metadata"]["command"] == "isogan bench"
@@ -133,7 +136,7 @@ def test_write_results_files(tmp_path):
 def test_format_table_shows_missing_values_as_dash():
     rows = _rows()[:1]
     rows[0] = {**rows[0], "sklearn_time_s": float("nan"), "speedup": float("nan")}
-    table = benchmarking.format_table(rows)
+    table = report.format_table(rows)
     header, rule, line = table.splitlines()
     assert "speedup" in header and set(rule) <= {"-", " "}
     assert " - " in line and "0.100" in line

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import isogan
-from isogan.bench import harness as benchmarking
+from isogan.bench import data, meter, report
 from isogan.cli import main
 
 
@@ -17,7 +17,7 @@ def _isogan_pipelines_available() -> bool:
     """Whether the estimator and the three stage functions run (False until they reach this branch)."""
     if not hasattr(isogan.Isomap, "fit_transform"):
         return False
-    points = benchmarking.swiss_roll(20, "float64")
+    points = data.swiss_roll(20, "float64")
     try:
         isogan.Isomap(n_neighbors=5, n_components=2).fit_transform(points)
         graph = isogan.knn_graph(points, n_neighbors=5)
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(not _isogan_pipelines_available(), reason="isoga
 def _read_rows(path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as csv_file:
         reader = csv.DictReader(csv_file)
-        assert tuple(reader.fieldnames) == benchmarking.CSV_COLUMNS
+        assert tuple(reader.fieldnames) == report.CSV_COLUMNS
         return list(reader)
 
 
@@ -69,7 +69,7 @@ def test_bench_stages_float32(tmp_path):
         assert float(row["isogan_time_s"]) > 0 and float(row["sklearn_time_s"]) > 0
         assert float(row["parity_error"]) <= 1e-3, stage
     assert float(rows["total"]["isogan_time_s"]) == pytest.approx(
-        sum(float(rows[stage]["isogan_time_s"]) for stage in benchmarking.STAGES)
+        sum(float(rows[stage]["isogan_time_s"]) for stage in meter.STAGES)
     )
 
 

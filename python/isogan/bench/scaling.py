@@ -46,8 +46,10 @@ from typing import Any
 
 import numpy as np
 
-from isogan.bench import harness as benchmarking
-from isogan.bench.harness import MIB, PipelineOutput, RunParams, StageMeter
+from isogan.bench import harness, report
+from isogan.bench.data import residual_variance, swiss_roll, swiss_roll_with_coordinates
+from isogan.bench.harness import PipelineOutput, RunParams
+from isogan.bench.meter import MIB, StageMeter
 
 METHODS = ("landmark", "exact", "sklearn")
 DEVICES = ("cpu", "cuda")
@@ -258,7 +260,7 @@ def _pipeline(method: str, n_landmarks: int) -> Callable[[np.ndarray, RunParams,
     if method == "landmark":
         return partial(landmark_end_to_end, n_landmarks=n_landmarks)
     implementation = "isogan" if method == "exact" else "sklearn"
-    return benchmarking.PIPELINES[(implementation, "end_to_end")]
+    return harness.PIPELINES[(implementation, "end_to_end")]
 
 
 class DeviceMemorySampler:
@@ -348,11 +350,11 @@ def run_scaling_worker(method: str, device: str, n_samples: int, config: Scaling
     """
     load_1min = os.getloadavg()[0]
     params = RunParams(n_neighbors=config.n_neighbors, n_components=config.n_components, device=device)
-    warmup_samples = benchmarking.WARMUP_SAMPLES
+    warmup_samples = harness.WARMUP_SAMPLES
     _pipeline(method, min(config.n_landmarks, WARMUP_LANDMARKS))(
-        benchmarking.swiss_roll(warmup_samples, config.dtype, random_state=1), params, StageMeter()
+        swiss_roll(warmup_samples, config.dtype, random_state=1), params, StageMeter()
     )
-    points, coordinates = benchmarking.swiss_roll_with_coordinates(n_samples, config.dtype)
+    points, coordinates = swiss_roll_with_coordinates(n_samples, config.dtype)
     pipeline = _pipeline(method, config.n_landmarks)
     meter = StageMeter()
     meter.start()
@@ -369,7 +371,7 @@ def run_scaling_worker(method: str, device: str, n_samples: int, config: Scaling
         peak_above_baseline_bytes=meter.peak_bytes["end_to_end"],
         peak_gpu_bytes=peak_gpu_bytes,
         peak_method=meter.peak_method,
-        residual_variance=benchmarking.residual_variance(output.embedding, coordinates),
+        residual_variance=residual_variance(output.embedding, coordinates),
         load_1min=load_1min,
     )
 
@@ -431,7 +433,7 @@ def measure_scaling_run(
     ]  # fmt: skip
     try:
         completed = subprocess.run(
-            command, capture_output=True, text=True, env=benchmarking._child_environment(), timeout=config.timeout_s, check=False
+            command, capture_output=True, text=True, env=harness.child_environment(), timeout=config.timeout_s, check=False
         )
     except subprocess.TimeoutExpired as error:
         raise RunTimeout(f"killed after the {config.timeout_s:g} s time limit (--timeout-per-size)") from error
@@ -614,7 +616,7 @@ TABLE_HEADER = ("N", "method", "device", "status", "total s", "knn s", "landmark
 
 
 def _table_cells(row: dict[str, Any]) -> tuple[str, ...]:
-    fmt = benchmarking._fmt
+    fmt = report.format_number
     return (
         str(row["n_samples"]),
         METHOD_LABELS[row["method"]] + (f" L={row['n_landmarks']}" if row["method"] == "landmark" else ""),
@@ -647,7 +649,7 @@ def format_scaling_table(rows: Sequence[dict[str, Any]], markdown: bool = False)
     -------
     str
     """
-    layout = benchmarking.markdown_table_lines if markdown else benchmarking.text_table_lines
+    layout = report.markdown_table_lines if markdown else report.text_table_lines
     lines = layout(TABLE_HEADER, [_table_cells(row) for row in rows])
     notes = [f"- N={row['n_samples']} {METHOD_LABELS[row['method']]} {row['device']}: {row['status']}: {row['reason']}" for row in rows if row["status"] != "ok"]
     return "\n".join(lines + ([""] + notes if notes else []))
@@ -674,10 +676,10 @@ def write_scaling_results(result: ScalingResult, metadata: dict[str, Any], out_d
     paths = {name: out / f"landmark_scaling.{suffix}" for name, suffix in (("csv", "csv"), ("json", "json"), ("markdown", "md"), ("plot", "png"))}
     document = {
         "metadata": metadata,
-        "rows": [benchmarking._nan_to_none(row) for row in result.rows],
-        "measurements": [benchmarking._nan_to_none(measurement) for measurement in result.measurements],
+        "rows": [report.nan_to_none(row) for row in result.rows],
+        "measurements": [report.nan_to_none(measurement) for measurement in result.measurements],
     }
-    benchmarking.write_csv_and_json(paths["csv"], CSV_COLUMNS, result.rows, paths["json"], document)
+    report.write_csv_and_json(paths["csv"], CSV_COLUMNS, result.rows, paths["json"], document)
     paths["markdown"].write_text(format_scaling_table(result.rows, markdown=True) + "\n", encoding="utf-8")
     plot_scaling_curve(result.rows, paths["plot"])
     return paths

@@ -17,7 +17,9 @@ import sys
 import tempfile
 
 from isogan.cli._checks import positive_int, prepare_output_dir, require_plotting
-from isogan.bench.harness import BenchmarkConfig, RunParams, format_table, machine_info, run_benchmark, write_results
+from isogan.bench.harness import BenchmarkConfig, RunParams, run_benchmark
+from isogan.bench.meter import machine_info
+from isogan.bench.report import format_table, write_results
 from isogan.cli import bench_scaling
 
 

@@ -14,7 +14,7 @@ import shlex
 import sys
 import tempfile
 
-from isogan.bench.harness import machine_info
+from isogan.bench.meter import machine_info
 from isogan.cli._checks import positive_int, prepare_output_dir, require_plotting
 from isogan.bench.scaling import DEVICES, METHODS, ScalingConfig, format_scaling_table, run_scaling, write_scaling_results
 
