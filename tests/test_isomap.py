@@ -608,7 +608,7 @@ def test_gpu_library_csr_graph_converts_to_scipy():
     # The kNN stage returns a torch sparse CSR tensor for torch GPU input; the conversion to scipy
     # does not depend on the tensor's device, so a CPU tensor exercises it here.
     torch = pytest.importorskip("torch")
-    from isogan.isomap import csr_to_host as _csr_to_host
+    from isogan._backend.arrays import csr_to_host as _csr_to_host
 
     expected = sp.csr_matrix(np.array([[0.0, 1.5, 0.0], [1.5, 0.0, 2.0], [0.0, 2.0, 0.0]], dtype=np.float32))
     tensor = torch.sparse_csr_tensor(

@@ -55,7 +55,6 @@ def test_device_stage_functions_without_gpu_raise_runtime_error():
 @pytest.mark.parametrize("path_method, paths_dominate", [("auto", True), ("FW", False)])
 def test_device_fit_bytes_prediction(path_method, paths_dominate):
     n_samples, n_neighbors = 5000, 10
-    model = Isomap(n_neighbors=n_neighbors, path_method=path_method)
     square = n_samples * n_samples * 4
     n_edges = 2 * n_samples * n_neighbors
     paths = memory.paths_device_bytes(n_samples, n_edges, n_samples, 4, "FW" if path_method == "FW" else "D")

@@ -16,13 +16,12 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
-from scipy.sparse import csr_matrix, issparse
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from isogan._backend import get_backend
-from isogan._backend.arrays import is_device_array, to_host
+from isogan._backend.arrays import as_numpy, csr_to_host, is_device_array, to_host
 from isogan._backend.cpu import float_dtype
 from isogan._backend.memory import ensure_memory, exact_remedy, exact_fit_device_bytes, exact_fit_host_bytes
 from isogan._backend.policy import progress_bar, relaxation_seconds, resolve_device, show_progress, threads
@@ -39,95 +38,13 @@ from isogan._ranges import check_edge_range, check_point_range
 from isogan.connect import connect_components
 from isogan.knn import kneighbors, knn_graph, radius_neighbors
 from isogan.landmark import check_n_landmarks, fit_landmark_model, transform_from_neighbors
-from isogan.mds import MdsFitState, classical_mds, mds_fit_state, mds_transform
+from isogan._kernel_pca import IsomapKernelPCA
+from isogan.mds import classical_mds, mds_fit_state, mds_transform
 from isogan.paths import geodesic_distances, geodesic_distances_device, geodesic_from_neighbors, min_plus_rows
 
 # Rows of dist_matrix_ processed at a time by reconstruction_error, so that no extra N x N array
 # is ever allocated.
 _ROW_BLOCK = 512
-
-
-class IsomapKernelPCA:
-    """The eigen-decomposition of the centred Isomap kernel, as fitted by :class:`Isomap`.
-
-    It plays the role of the :class:`~sklearn.decomposition.KernelPCA` object that scikit-learn's
-    Isomap keeps in ``kernel_pca_``, without holding a copy of the N x N kernel: the kernel
-    ``K = -1/2 * J (D o D) J`` (``J = I - 11^T / N``) is described by its top eigenpairs and by the
-    fit-time means needed to centre new kernel rows.
-
-    Parameters
-    ----------
-    n_components : int
-        Number of components requested at fit time.
-    fit_state : isogan.mds.MdsFitState
-        Eigenpairs and centring statistics from :func:`isogan.mds.mds_fit_state`.
-
-    Attributes
-    ----------
-    n_components : int
-        Number of components requested at fit time.
-    eigenvalues_ : ndarray of shape (n_components,)
-        Eigenvalues of the centred kernel in descending order, clipped like scikit-learn's
-        ``_check_psd_eigenvalues``.
-    eigenvectors_ : ndarray of shape (n_samples, n_components)
-        Unit eigenvectors of the centred kernel, signs fixed like ``svd_flip``.
-    kernel_row_means_ : ndarray of shape (n_samples,)
-        Row means of the uncentred training kernel ``-1/2 * D o D`` (``KernelCenterer.K_fit_rows_``).
-    kernel_mean_ : float
-        Mean of the uncentred training kernel (``KernelCenterer.K_fit_all_``).
-    fit_state : isogan.mds.MdsFitState
-        What :func:`isogan.mds.mds_transform` needs to project new points.
-    """
-
-    def __init__(self, n_components: int, fit_state: MdsFitState) -> None:
-        self.n_components = n_components
-        self.fit_state = fit_state
-
-    @property
-    def eigenvalues_(self) -> np.ndarray:
-        """Eigenvalues of the centred kernel, descending."""
-        return self.fit_state.eigenvalues
-
-    @property
-    def eigenvectors_(self) -> np.ndarray:
-        """Unit eigenvectors of the centred kernel."""
-        return self.fit_state.eigenvectors
-
-    @property
-    def kernel_row_means_(self) -> np.ndarray:
-        """Row means of the uncentred training kernel."""
-        return self.fit_state.kernel_row_means
-
-    @property
-    def kernel_mean_(self) -> float:
-        """Mean of the uncentred training kernel."""
-        return self.fit_state.kernel_mean
-
-    def transform(self, kernel_rows: np.ndarray) -> np.ndarray:
-        """Project uncentred kernel rows of new points onto the fitted components.
-
-        Same contract as ``KernelPCA(kernel='precomputed').transform``, which scikit-learn's
-        Isomap calls with ``-1/2 * G**2``, ``G`` holding geodesic distances from new points to the
-        training points. (:meth:`Isomap.transform` projects ``G`` directly with
-        :func:`isogan.mds.mds_transform`, without forming these rows.)
-
-        Parameters
-        ----------
-        kernel_rows : ndarray of shape (n_queries, n_samples)
-            Uncentred kernel between new points and the training points.
-
-        Returns
-        -------
-        ndarray of shape (n_queries, n_components)
-        """
-        centred = np.array(kernel_rows, dtype=np.result_type(kernel_rows, self.eigenvectors_), copy=True)
-        centred -= self.kernel_row_means_
-        centred -= centred.mean(axis=1, keepdims=True)
-        centred += self.kernel_mean_
-        scaled = np.zeros_like(self.eigenvectors_)
-        nonzero = np.flatnonzero(self.eigenvalues_)
-        scaled[:, nonzero] = self.eigenvectors_[:, nonzero] / np.sqrt(self.eigenvalues_[nonzero])
-        return centred @ scaled
 
 
 class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -679,29 +596,6 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
 
 # ---------------------------------------------------------------------------------- helpers
-def csr_to_host(graph: Any) -> Any:
-    """A neighbour graph as a scipy CSR matrix (the kNN stage gives GPU input a GPU CSR)."""
-    if issparse(graph):
-        return graph
-    if hasattr(graph, "crow_indices"):
-        # torch sparse CSR tensor
-        return csr_matrix(
-            (
-                graph.values().detach().cpu().numpy(),
-                graph.col_indices().cpu().numpy(),
-                graph.crow_indices().cpu().numpy(),
-            ),
-            shape=tuple(graph.shape),
-        )
-    # cupyx.scipy.sparse.csr_matrix
-    return graph.get()
-
-
-def as_numpy(array: Any) -> np.ndarray:
-    """Return a stage result as a numpy array (fitted attributes are numpy, like scikit-learn)."""
-    return to_host(array) if is_device_array(array) else np.asarray(array)
-
-
 @contextmanager
 def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
     """Add the wall-clock seconds of the ``with`` body to ``timings[stage]``."""

@@ -452,7 +452,7 @@ def test_gpu_pipeline_on_fake_device_geodesic_maxmin(fake_device, monkeypatch):
 
 def test_gpu_pipeline_on_fake_device_refuses_what_does_not_fit(fake_device, monkeypatch):
     from isogan import Isomap
-    from isogan._backend import memory, policy
+    from isogan._backend import memory
 
     X = _swiss_roll(500, np.float64)
     for free in (5000, 100_000):  # points streamed or resident: the (30, 500) rows do not fit either way
@@ -467,7 +467,7 @@ def test_gpu_pipeline_on_fake_device_refuses_what_does_not_fit(fake_device, monk
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_streamed_knn_on_fake_device_equals_cpu_when_points_do_not_fit(fake_device, monkeypatch, dtype):
     from isogan import landmark
-    from isogan._backend import memory, policy
+    from isogan._backend import memory
 
     rng = np.random.default_rng(5)
     # 200 features: the points (700 x 200) outweigh the (40, 700) landmark rows; duplicates and ties.

@@ -10,8 +10,7 @@ from sklearn.neighbors import kneighbors_graph
 
 import isogan
 from isogan import DeviceArray, _core
-from isogan._backend import memory, policy
-from isogan import paths as paths_module
+from isogan._backend import memory
 from isogan._backend import cuda_paths
 from isogan._backend.cuda_paths import choose_gpu_method, gpu_method_costs
 from isogan._backend.memory import paths_device_bytes as predict_device_bytes

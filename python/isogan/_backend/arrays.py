@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.sparse import csr_matrix, issparse
 
 from isogan import _core
 
@@ -179,3 +180,26 @@ def from_host_like(host: np.ndarray, like: Any) -> Any:
 
     with cupy.cuda.Device(like.device.id):
         return cupy.asarray(host)
+
+
+def csr_to_host(graph: Any) -> Any:
+    """A neighbour graph as a scipy CSR matrix (the kNN stage gives GPU input a GPU CSR)."""
+    if issparse(graph):
+        return graph
+    if hasattr(graph, "crow_indices"):
+        # torch sparse CSR tensor
+        return csr_matrix(
+            (
+                graph.values().detach().cpu().numpy(),
+                graph.col_indices().cpu().numpy(),
+                graph.crow_indices().cpu().numpy(),
+            ),
+            shape=tuple(graph.shape),
+        )
+    # cupyx.scipy.sparse.csr_matrix
+    return graph.get()
+
+
+def as_numpy(array: Any) -> np.ndarray:
+    """Return a stage result as a numpy array (fitted attributes are numpy, like scikit-learn)."""
+    return to_host(array) if is_device_array(array) else np.asarray(array)

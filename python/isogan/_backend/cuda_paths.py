@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,6 +19,9 @@ from scipy.sparse.csgraph import shortest_path
 from isogan import _core
 from isogan._backend.arrays import DeviceArray, device_array_view, device_empty, from_host_like
 from isogan._backend.memory import ensure_memory, paths_device_bytes
+
+if TYPE_CHECKING:
+    from isogan.paths import SymmetricGraph
 
 logger = logging.getLogger("isogan")
 
