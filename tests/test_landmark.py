@@ -304,9 +304,9 @@ def test_cli_embed_input_out_of_core(tmp_path, capsys):
     X, truth = swiss_roll(1500, np.float32)
     np.save(tmp_path / "big.npy", np.ascontiguousarray(X))
     status = main(["embed", "--input", str(tmp_path / "big.npy"), "--n-landmarks", "60", "--chunk-rows", "500",
-                   "--out", str(tmp_path / "out"), "--device", "cpu"])
+                   "--out", str(tmp_path / "out"), "--device", "cpu", "--no-plot"])
     assert status == 0
     embedding = np.load(tmp_path / "out" / "embedding.npy")
     assert embedding.shape == (1500, 2) and residual_variance(embedding, truth) < 0.01
-    assert main(["embed", "--input", str(tmp_path / "big.npy"), "--out", str(tmp_path / "o2")]) == 2
+    assert main(["embed", "--input", str(tmp_path / "big.npy"), "--out", str(tmp_path / "o2"), "--no-plot"]) == 2
     assert "needs --n-landmarks" in capsys.readouterr().err
