@@ -1,5 +1,5 @@
 // CPU landmark Isomap kernels: OpenMP over points (MaxMin, triangulation) or queries (min-plus).
-#include "mds/landmark.h"
+#include "landmark/landmark.h"
 
 #include <omp.h>
 

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "common/cuda_utils.cuh"
-#include "mds/landmark.h"
+#include "landmark/landmark.h"
 
 namespace isogan {
 
