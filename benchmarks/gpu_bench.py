@@ -20,6 +20,12 @@ Phases (each appends JSON lines to ``--out``, one per measurement, with the devi
                each row carries the sum of |embedding| so that runs can be compared.
 ``isomap100k`` exact Isomap N=100k float32 on the GPU when the predicted memory fits (else the
                MemoryError message is recorded).
+``landmark``   landmark Isomap (L=1000) of a swiss roll rotated into D dimensions (``--features``), on
+               the GPU and on the CPU (``--implementations``), N from ``--sizes``; the residual variance
+               against the roll's true coordinates in each row.
+``ops``        the fused ``bias_act`` (lrelu) forward and forward+backward on a (32, 256, 64, 64) float32
+               tensor against the eager three-kernel composition, timed with CUDA events (median), with
+               the bytes each must move over the measured device-to-device copy bandwidth.
 
 Peak rates are datasheet figures (SXM parts), named in each row, so that fractions can be recomputed.
 """
@@ -39,7 +45,7 @@ import numpy as np
 import isogan
 from isogan import paths as paths_module
 from isogan._backend import cuda_paths
-from isogan.bench.data import swiss_roll
+from isogan.bench.data import residual_variance, swiss_roll, swiss_roll_with_coordinates
 
 # Datasheet peaks: fp32 / fp64 non-tensor FLOP/s and HBM bytes/s.
 _PEAKS = {
@@ -208,15 +214,100 @@ def bench_isomap_100k(recorder: _Recorder, n_samples: int = 100_000) -> None:
                     seconds=seconds, stage_seconds=model.timings_)
 
 
+def _rotated_swiss_roll(n_samples: int, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """The benchmark swiss roll rotated into D dimensions (random orthonormal map), float32, and its truth."""
+    points, truth = swiss_roll_with_coordinates(n_samples)
+    rotation, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(n_features, 3)))
+    return np.ascontiguousarray((points @ rotation.T).astype(np.float32)), truth
+
+
+def bench_landmark(recorder: _Recorder, sizes: list[int], n_features: int, implementations: list[str],
+                   n_landmarks: int = 1000) -> None:
+    """Landmark Isomap fits, one row per (N, implementation), with stage timings and accuracy."""
+    from isogan.landmark import landmark_isomap
+
+    devices = {"isogan-cuda": "cuda", "isogan-cpu": "cpu"}
+    if "isogan-cuda" in implementations:  # warm-up: context, module load
+        landmark_isomap(_rotated_swiss_roll(5000, n_features)[0], 100, n_neighbors=10, device="cuda")
+    for n_samples in sizes:
+        X, truth = _rotated_swiss_roll(n_samples, n_features)
+        for implementation in implementations:
+            seconds, model = _timed(lambda: landmark_isomap(X, n_landmarks, n_neighbors=10,
+                                                                   device=devices[implementation], random_state=0))
+            embedding = np.asarray(model.embedding)
+            recorder.record(stage="landmark", implementation=implementation, n_samples=n_samples,
+                            n_features=n_features, n_landmarks=n_landmarks, dtype="float32", seconds=seconds,
+                            stage_seconds=getattr(model, "timings", None),
+                            residual_variance=float(residual_variance(embedding, truth)),
+                            finite=bool(np.isfinite(embedding).all()))
+
+
+def _event_median_seconds(function: Callable[[], Any], repeats: int = 20) -> float:
+    """Median seconds of ``repeats`` calls, each timed with CUDA events after three warm-ups."""
+    torch = _torch()
+    for _ in range(3):
+        function()
+    times = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        function()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / 1e3)
+    return float(np.median(times))
+
+
+def bench_ops(recorder: _Recorder, shape: tuple[int, ...] = (32, 256, 64, 64)) -> None:
+    """Fused bias_act against eager PyTorch, forward and forward+backward, with bandwidth fractions."""
+    import math
+
+    torch = _torch()
+    from isogan.ops import bias_act
+
+    x = torch.randn(shape, device="cuda")
+    b = torch.randn(shape[1], device="cuda")
+    grad_y = torch.randn(shape, device="cuda")
+    copy_target = torch.empty_like(x)
+    copy_seconds = _event_median_seconds(lambda: copy_target.copy_(x))
+    element_bytes = x.numel() * x.element_size()
+    copy_bandwidth = 2 * element_bytes / copy_seconds
+
+    def eager(x_in, b_in):
+        return torch.nn.functional.leaky_relu(x_in + b_in.reshape(1, -1, 1, 1), 0.2) * math.sqrt(2)
+
+    variants = {"fused": lambda x_in, b_in: bias_act(x_in, b_in, dim=1, act="lrelu"), "eager": eager}
+    expected = eager(x.double(), b.double())
+    error = float((variants["fused"](x, b).double() - expected).norm() / expected.norm())
+    x_grad, b_grad = x.clone().requires_grad_(), b.clone().requires_grad_()
+    # Fewest bytes: forward reads x, writes y; backward reads grad_y and x, writes grad_x.
+    for pass_, min_bytes in (("forward", 2 * element_bytes), ("forward_backward", 5 * element_bytes)):
+        seconds = {}
+        for name, fn in variants.items():
+            if pass_ == "forward":
+                seconds[name] = _event_median_seconds(lambda fn=fn: fn(x, b))
+            else:
+                seconds[name] = _event_median_seconds(
+                    lambda fn=fn: torch.autograd.grad(fn(x_grad, b_grad), (x_grad, b_grad), grad_y))
+        recorder.record(stage="bias_act", pass_=pass_, shape=list(shape), dtype="float32",
+                        fused_seconds=seconds["fused"], eager_seconds=seconds["eager"],
+                        speedup_over_eager=seconds["eager"] / seconds["fused"],
+                        fused_bytes_per_second=min_bytes / seconds["fused"],
+                        copy_bytes_per_second=copy_bandwidth,
+                        fraction_of_copy_bandwidth=min_bytes / seconds["fused"] / copy_bandwidth,
+                        forward_relative_error=error)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one benchmark phase; see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("phase", choices=["knn", "eigensolve", "paths", "isomap", "isomap100k"])
+    parser.add_argument("phase", choices=["knn", "eigensolve", "paths", "isomap", "isomap100k", "landmark", "ops"])
     parser.add_argument("--out", type=Path, required=True, help="JSON-lines file to append to")
     parser.add_argument("--sizes", default="", help="comma-separated N for 'paths' and 'isomap'")
     parser.add_argument("--implementations", default="isogan-cuda,isogan-cpu,sklearn",
                         help="'isomap': comma-separated among isogan-cuda, isogan-cpu, sklearn")
     parser.add_argument("--dtypes", default="float32,float64", help="'isomap': comma-separated dtypes")
+    parser.add_argument("--features", type=int, default=784, help="'landmark': dimensions of the rotated roll")
     args = parser.parse_args(argv)
     if not isogan.cuda_available():
         print(f"CUDA is not usable: {isogan._device.cuda_unavailable_reason()}", file=sys.stderr)
@@ -231,6 +322,11 @@ def main(argv: list[str] | None = None) -> int:
         bench_paths(recorder, sizes or [5000, 10000, 20000])
     elif args.phase == "isomap":
         bench_isomap(recorder, sizes or [10000, 20000], args.implementations.split(","), args.dtypes.split(","))
+    elif args.phase == "landmark":
+        implementations = [name for name in args.implementations.split(",") if name != "sklearn"]
+        bench_landmark(recorder, sizes or [100_000], args.features, implementations)
+    elif args.phase == "ops":
+        bench_ops(recorder)
     else:
         bench_isomap_100k(recorder)
     return 0

@@ -3,16 +3,18 @@
 # (no network needed: python3 with torch, numpy, scipy, scikit-learn, pytest, pybind11, cmake, ninja
 # and CUDA's nvcc and compute-sanitizer, as on the device machines described in KINDS.md).
 #
-#   benchmarks/gpu_suite.sh                  # build test sanitize bench   (limits add up to 10 minutes)
+#   benchmarks/gpu_suite.sh                  # build test-gpu sanitize bench (limits add up to 8 minutes)
 #   benchmarks/gpu_suite.sh build large      # second call: N=100k on the GPU, scikit-learn at N=20k (~6 min)
 #   benchmarks/gpu_suite.sh build bench      # any subset of the phase groups, in the order given
 #
 # Phase groups:
 #   build        CMake dev build with CUDA (CUDAARCHS=90) into build/gpu; writes python/isogan/_core*.so
-#   test         the whole pytest suite, GPU tests first (they run instead of skipping); 8 processes with xdist
+#   test-gpu     the GPU tests of the pytest suite (named cuda/gpu/device; they run instead of skipping)
+#   test         test-gpu, then the rest of the suite; 8 processes with xdist
 #   sanitize     compute-sanitizer memcheck and racecheck on a small GPU test subset
 #   bench        benchmarks/gpu_bench.py: kNN N=100k D=784; eigensolve N=50k; paths FW vs BF at
-#                N=5k/10k/20k; Isomap on the GPU and on the CPU at N=10k/20k; scikit-learn at 10k
+#                N=5k/10k/20k; Isomap on the GPU and on the CPU at N=10k/20k; scikit-learn at 10k;
+#                fused bias_act against eager PyTorch; landmark Isomap N=100k D=784 on the GPU
 #   large        exact Isomap N=100k float32 on the GPU when its predicted memory fits, and
 #                scikit-learn's Isomap at N=20k (too long for the default run)
 #
@@ -84,16 +86,15 @@ build() {
     "import isogan; s = isogan._core.cuda_status(); print(s); assert isogan.cuda_built() and s['available'], s"
 }
 
-run_tests() {
-  local parallel=() log="$OUT_DIR/tests.log"
+# The GPU tests are those named cuda/gpu/device; they run first, so that a slow CPU remainder cannot hide them.
+GPU_TESTS="cuda or gpu or device"
+
+pytest_phase() {
+  local name=$1 limit=$2 selection=$3 parallel=() log="$OUT_DIR/tests.log"
   if "$PYTHON" -c "import xdist" >/dev/null 2>&1; then parallel=(-n 8); fi
-  # The GPU tests first (named cuda/gpu/device), so that a slow CPU remainder cannot hide them.
-  local gpu_tests="cuda or gpu or device"
-  run_phase tests-gpu 45 "$log" "$PYTHON" -m pytest tests -q -ra -p no:cacheprovider "${parallel[@]}" \
-    -k "$gpu_tests" || true
-  run_phase tests-rest 80 "$log" "$PYTHON" -m pytest tests -q -ra -p no:cacheprovider "${parallel[@]}" \
-    -k "not ($gpu_tests)" || true
-  grep -E "^(=+ )?[0-9]+ (passed|failed)|^FAILED|^ERROR" "$log" | tail -n 20 | sed 's/^/  /' >>"$SUMMARY" || true
+  run_phase "$name" "$limit" "$log" "$PYTHON" -m pytest tests -q -ra -p no:cacheprovider "${parallel[@]}" \
+    -k "$selection" || true
+  grep -E "^(=+ )?[0-9]+ (passed|failed)|^FAILED|^ERROR" "$log" | tail -n 30 | sed 's/^/  /' >>"$SUMMARY" || true
 }
 
 sanitize() {
@@ -129,6 +130,8 @@ bench() {
   bench_phase bench-isomap-gpu 30 isomap --sizes 10000,20000 --implementations isogan-cuda
   bench_phase bench-isomap-cpu 35 isomap --sizes 10000,20000 --implementations isogan-cpu --dtypes float64
   bench_phase bench-sklearn-10k 35 isomap --sizes 10000 --implementations sklearn --dtypes float64
+  bench_phase bench-ops 25 ops
+  bench_phase bench-landmark-100k 40 landmark --sizes 100000 --implementations isogan-cuda
 }
 
 large() {
@@ -153,16 +156,17 @@ PY
 
 main() {
   local groups=("$@")
-  [ ${#groups[@]} -gt 0 ] || groups=(build test sanitize bench)
+  [ ${#groups[@]} -gt 0 ] || groups=(build test-gpu sanitize bench)
   environment
   for group in "${groups[@]}"; do
     case $group in
       build) build || { echo "build failed: see $OUT_DIR/build.log"; FAILED=1; break; } ;;
-      test) run_tests ;;
+      test-gpu) pytest_phase tests-gpu 60 "$GPU_TESTS" ;;
+      test) pytest_phase tests-gpu 60 "$GPU_TESTS"; pytest_phase tests-rest 80 "not ($GPU_TESTS)" ;;
       sanitize) sanitize ;;
       bench) bench ;;
       large) large ;;
-      *) echo "unknown phase group '$group' (build, test, sanitize, bench, large)" >&2; exit 2 ;;
+      *) echo "unknown phase group '$group' (build, test-gpu, test, sanitize, bench, large)" >&2; exit 2 ;;
     esac
   done
   tabulate
