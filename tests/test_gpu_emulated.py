@@ -226,3 +226,29 @@ def test_emulated_gpu_memory_refused_before_allocation(emulated_gpu, monkeypatch
     assert not [shape for shape, _ in emulated_gpu.allocations if shape == (300, 300)]
     monkeypatch.setattr(_core, "cuda_memory_info", lambda: (1 << 40, 1 << 40))
     assert Isomap(n_neighbors=10, device="cuda").fit(X).embedding_.shape == (300, 2)
+
+
+# ------------------------------------------- regressions found on the H200 run (2026-12-04)
+def test_estimator_makes_strided_gpu_input_contiguous_once():
+    # make_swiss_roll returns a Fortran-ordered array; torch.from_numpy(X).cuda() kept its strides
+    # and the fit refused it. The estimator now copies such input once on its device (as
+    # check_array does on the host), while the native views still refuse strides.
+    torch = pytest.importorskip("torch")
+    fortran = torch.from_numpy(np.asfortranarray(np.arange(12.0).reshape(4, 3)))
+    assert not fortran.is_contiguous()
+    contiguous = _arrays.as_c_contiguous_device(fortran)
+    assert contiguous.is_contiguous() and torch.equal(contiguous, fortran)
+    assert _arrays.as_c_contiguous_device(contiguous) is contiguous
+
+
+def test_device_csr_from_torch_does_not_warn():
+    # torch 2.11 nags ("Sparse invariant checks are implicitly disabled") on every sparse CSR
+    # construction; the kNN graph of torch input must not warn.
+    torch = pytest.importorskip("torch")
+    from isogan._backend.cuda_knn import device_csr
+
+    indptr, indices, data = torch.tensor([0, 1, 2]), torch.tensor([1, 0]), torch.tensor([0.5, 0.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        graph = device_csr(data, indptr, indices, data, (2, 2))
+    np.testing.assert_array_equal(graph.to_dense().numpy(), [[0.0, 0.5], [0.5, 0.0]])

@@ -28,12 +28,19 @@ def test_auto_stays_on_the_cpu_for_stages_not_verified_on_hardware(fake_cuda, mo
     assert get_backend("auto").name == "cpu"
 
 
-def test_nothing_is_verified_on_hardware_yet():
-    # Turned on stage by stage only by a GPU run that passed (benchmarks/gpu_suite.sh).
-    assert not any(policy.VERIFIED_ON_HARDWARE.values())
+def test_auto_uses_cuda_for_the_stages_verified_on_hardware(fake_cuda):
+    # Turned on by the H200 run of benchmarks/gpu_suite.sh on 2026-12-04 (all four stages passed).
+    assert set(policy.VERIFIED_ON_HARDWARE) == {"knn", "paths", "mds", "landmark"}
+    for stage, verified in policy.VERIFIED_ON_HARDWARE.items():
+        assert policy.resolve_device("auto", stage) == ("cuda" if verified else "cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a verified stage does not warn on device='cuda'
+        for stage in (name for name, verified in policy.VERIFIED_ON_HARDWARE.items() if verified):
+            assert policy.resolve_device("cuda", stage) == "cuda"
 
 
-def test_explicit_cuda_warns_once_per_stage(fake_cuda):
+def test_explicit_cuda_warns_once_per_unverified_stage(fake_cuda, monkeypatch):
+    monkeypatch.setattr(policy, "VERIFIED_ON_HARDWARE", {"knn": True, "paths": False, "mds": False, "landmark": False})
     with pytest.warns(isogan.UnverifiedCudaWarning, match="paths stage"):
         assert policy.resolve_device("cuda", "paths") == "cuda"
     with warnings.catch_warnings():

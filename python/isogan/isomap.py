@@ -21,7 +21,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from isogan._backend import get_backend
-from isogan._backend.arrays import as_numpy, csr_to_host, is_device_array, to_host
+from isogan._backend.arrays import as_c_contiguous_device, as_numpy, csr_to_host, is_device_array, to_host
 from isogan._backend.cpu import float_dtype
 from isogan._backend.memory import ensure_memory, exact_remedy, exact_fit_device_bytes, exact_fit_host_bytes
 from isogan._backend.policy import progress_bar, relaxation_seconds, resolve_device, show_progress, threads
@@ -99,7 +99,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Additional keyword arguments for the metric function.
     device : {'auto', 'cpu', 'cuda'}, default='auto'
         Where the stages run. 'auto' uses CUDA only for stages whose kernels have been verified on
-        GPU hardware (none yet; see ``isogan._backend.policy.VERIFIED_ON_HARDWARE``) and the CPU
+        GPU hardware (all four stages, on an H200; ``isogan._backend.policy.VERIFIED_ON_HARDWARE``) and the CPU
         for the rest; 'cuda' runs the CUDA kernels, warning once per stage
         (``UnverifiedCudaWarning``) until they are verified, and raises RuntimeError when no
         device is usable. GPU input (torch CUDA tensors, CuPy arrays) runs on its GPU. On the GPU the exact fit runs the kNN search, the shortest paths and the
@@ -258,7 +258,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Returns the validated host array (dense or CSR, or a precomputed distance matrix) and,
         for GPU input, the device array the stages read in place (else None).
         """
-        X_device = X if is_device_array(X) else None
+        X_device = as_c_contiguous_device(X) if is_device_array(X) else None
         X_host = to_host(X) if X_device is not None else X
         self.nbrs_ = NearestNeighbors(
             n_neighbors=self.n_neighbors,

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import math
 import sys
-import warnings
 from numbers import Integral, Real
 from typing import Any
 

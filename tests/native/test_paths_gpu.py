@@ -49,9 +49,9 @@ def test_cost_model_prefers_fw_for_small_dense_and_bf_for_large_sparse():
     # FW's cost is N^3 whatever the edges; BF's grows with the edges and with the sources.
     assert gpu_method_costs(5000, 10, 5000, 1, np.float64)["FW"] == gpu_method_costs(5000, 10**7, 5000, 1, np.float64)["FW"]
     assert gpu_method_costs(5000, 10**5, 10, 50, np.float32)["D"] < gpu_method_costs(5000, 10**5, 5000, 50, np.float32)["D"]
-    # float64 halves the min-plus rate in the model.
+    # float64's min-plus rate is lower (measured 3.0e12/s against 4.6e12/s on an H200).
     assert gpu_method_costs(4000, 1, 4000, 1, np.float64)["FW"] == pytest.approx(
-        2 * gpu_method_costs(4000, 1, 4000, 1, np.float32)["FW"])
+        4.6 / 3.0 * gpu_method_costs(4000, 1, 4000, 1, np.float32)["FW"])
 
 
 def test_cost_model_has_one_crossover_on_knn_sized_graphs():

@@ -55,6 +55,30 @@ def is_device_array(x: Any) -> bool:
     return hasattr(x, "__cuda_array_interface__")
 
 
+def as_c_contiguous_device(x: Any) -> Any:
+    """Return a GPU array as a C-contiguous array of its own library (a device copy only if it is not).
+
+    The estimators accept any strides, as scikit-learn's ``check_array`` does on the host; the
+    native entry points (:func:`device_array_view`) never copy and refuse other layouts.
+
+    Parameters
+    ----------
+    x : torch.Tensor or cupy.ndarray
+        A CUDA array.
+
+    Returns
+    -------
+    torch.Tensor or cupy.ndarray
+        ``x`` itself when already C-contiguous, else a C-contiguous copy on the same device.
+    """
+    if _is_torch_tensor(x):
+        return x.contiguous()
+    cupy = sys.modules.get("cupy")
+    if cupy is not None and isinstance(x, cupy.ndarray):
+        return cupy.ascontiguousarray(x)
+    return x
+
+
 def device_array_view(x: Any) -> DeviceArrayView:
     """Describe a GPU array for a native call, requiring C-contiguity (never copying silently).
 

@@ -107,6 +107,10 @@ def device_csr(like: Any, indptr: Any, indices: Any, data: Any, shape: tuple[int
         with warnings.catch_warnings():
             # torch flags its whole sparse CSR layout as beta; the tensor is a plain container here.
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state", category=UserWarning)
+            # torch >= 2.11 also nags unless invariant checking is chosen globally; the kernel
+            # wrote a valid CSR (sorted rows, in-range columns), so the checks are skipped.
+            warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled",
+                                    category=UserWarning)
             return torch.sparse_csr_tensor(indptr, indices, data, size=shape, check_invariants=False)
     import cupyx.scipy.sparse
 

@@ -32,19 +32,17 @@ _DEVICE_MEMORY_REMEDY = (
     "(n_landmarks, N) distances, or device='cpu'."
 )
 
-# GPU cost model of the two all-pairs algorithms (DESIGN.md, "Geodesic distances"). The rates are
-# estimates for an H100/H200-class GPU, NOT measurements: nothing here has been timed on hardware
-# yet, so the FW/BF crossover they draw is a model until benchmarks/gpu_suite.sh measures it.
-# Blocked Floyd-Warshall: N^3 min-plus operations (an add and a min each) in 64 x 64 shared-memory
-# tiles on the CUDA cores, GEMM-shaped; assumed ~30% of the fp32 / fp64 instruction rate.
-_GPU_MIN_PLUS_PER_SECOND = {np.dtype(np.float32): 1.0e13, np.dtype(np.float64): 5.0e12}
+# GPU cost model of the two all-pairs algorithms (DESIGN.md, "Geodesic distances"), its rates
+# measured on an NVIDIA H200 (benchmarks/gpu_bench.py paths, swiss-roll k=10 graphs, N=5k-20k,
+# 2026-12-04; benchmarks/RESULTS.md, section GPU). Other GPUs shift the crossover, not the results.
+# Blocked Floyd-Warshall: N^3 min-plus operations (an add and a min each) in shared-memory tiles on
+# the CUDA cores: 3.6-4.7e12/s float32 and 2.5-3.1e12/s float64 measured (rising with N).
+_GPU_MIN_PLUS_PER_SECOND = {np.dtype(np.float32): 4.6e12, np.dtype(np.float64): 3.0e12}
 # Batched Bellman-Ford: each round scans the (sources, N) activity flags (coalesced byte reads)
-# and relaxes the edges of the active nodes with scattered atomicMin updates.
+# and relaxes the edges of the active nodes with scattered atomicMin updates; the relaxation rate
+# is the one that reproduces the measured times (0.19, 1.05, 3.0 s at N=5k, 10k, 20k) within 30%.
 _GPU_FLAG_READS_PER_SECOND = 2.0e12
-_GPU_RELAXATIONS_PER_SECOND = 2.0e10
-# A node's distance from one source improves a few times before it settles, and each improvement
-# relaxes all its edges again; the rounds until nothing changes exceed the hop diameter because a
-# weighted shortest path takes more hops than the fewest-hop path.
+_GPU_RELAXATIONS_PER_SECOND = 4.5e9
 _BF_RELAXATIONS_PER_EDGE = 3.0
 _BF_ROUNDS_PER_HOP = 2.0
 
@@ -52,15 +50,15 @@ _BF_ROUNDS_PER_HOP = 2.0
 def gpu_method_costs(n_nodes: int, n_edges: int, n_sources: int, hop_diameter: int, dtype: Any) -> dict[str, float]:
     """Predicted GPU seconds of the two shortest-path algorithms, from isogan's cost model.
 
-    * ``'FW'`` (blocked Floyd-Warshall, all pairs only): ``N^3`` min-plus operations at an assumed
-      1e13/s (float32) or 5e12/s (float64), whatever the sources or the density;
-    * ``'D'`` (batched frontier Bellman-Ford): per source, ``3 E`` scattered edge relaxations at an
-      assumed 2e10/s, plus one scan of the N activity flags per round at 2e12/s, with
+    * ``'FW'`` (blocked Floyd-Warshall, all pairs only): ``N^3`` min-plus operations at 4.6e12/s
+      (float32) or 3.0e12/s (float64), whatever the sources or the density;
+    * ``'D'`` (batched frontier Bellman-Ford): per source, ``3 E`` scattered edge relaxations at
+      4.5e9/s, plus one scan of the N activity flags per round at 2e12/s, with
       ``2 * (hop_diameter + 1)`` rounds.
 
     So 'FW' wins on small or dense graphs and 'D' on large sparse ones; for a k=10 kNN graph
-    (E ~ 15 N) the model puts the crossover between N ~ 10^4 (float64) and 2 x 10^4 (float32). The rates are estimates (DESIGN.md's
-    performance model), **not measurements**: no GPU time has been measured for either kernel yet.
+    (E ~ 11 N) the model puts the crossover near N ~ 2 x 10^4 (float64) and 3.5 x 10^4 (float32).
+    The rates were measured on an NVIDIA H200 (benchmarks/RESULTS.md, section GPU).
 
     Parameters
     ----------

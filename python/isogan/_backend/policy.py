@@ -6,8 +6,9 @@ Device
 ``device='cpu'`` runs on the CPU. ``device='cuda'`` runs a stage's CUDA kernels when a device is
 usable (a RuntimeError naming the reason otherwise) and, until those kernels have been verified on
 GPU hardware, warns once per stage with :class:`UnverifiedCudaWarning`. ``device='auto'`` picks
-CUDA only for the stages listed in :data:`VERIFIED_ON_HARDWARE` (none yet: no GPU run has verified
-them) and the CPU for the rest. A hardware run that passes a stage turns on its entry here.
+CUDA only for the stages listed in :data:`VERIFIED_ON_HARDWARE` (all four since an H200 run passed
+them; benchmarks/RESULTS.md, section GPU) and the CPU for the rest. A hardware run that passes a
+stage turns on its entry here.
 
 Threads
 -------
@@ -39,7 +40,9 @@ logger = logging.getLogger("isogan")
 _DEVICES = ("auto", "cpu", "cuda")
 
 #: Stages whose CUDA kernels have passed on GPU hardware; ``device='auto'`` uses CUDA only for them.
-VERIFIED_ON_HARDWARE: dict[str, bool] = {"knn": False, "paths": False, "mds": False, "landmark": False}
+#: All four passed their GPU tests (against the CPU kernels and scipy) and compute-sanitizer's
+#: memcheck and racecheck on an NVIDIA H200 on 2026-12-04 (benchmarks/RESULTS.md, section GPU).
+VERIFIED_ON_HARDWARE: dict[str, bool] = {"knn": True, "paths": True, "mds": True, "landmark": True}
 
 #: A stage predicted to run longer than this shows a progress bar.
 PROGRESS_AFTER_SECONDS = 2.0
