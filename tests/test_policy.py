@@ -22,6 +22,7 @@ def fake_cuda(monkeypatch):
 
 def test_auto_stays_on_the_cpu_for_stages_not_verified_on_hardware(fake_cuda, monkeypatch):
     monkeypatch.setattr(policy, "VERIFIED_ON_HARDWARE", {"knn": False, "paths": True, "mds": False, "landmark": False})
+    monkeypatch.setattr(policy, "AUTO_PREFERS_CPU", {})
     assert policy.resolve_device("auto", "knn") == "cpu"
     assert policy.resolve_device("auto", "landmark") == "cpu"
     assert policy.resolve_device("auto", "paths") == "cuda"
@@ -32,7 +33,11 @@ def test_auto_uses_cuda_for_the_stages_verified_on_hardware(fake_cuda):
     # Turned on by the H200 run of benchmarks/gpu_suite.sh on 2026-12-04 (all four stages passed).
     assert set(policy.VERIFIED_ON_HARDWARE) == {"knn", "paths", "mds", "landmark"}
     for stage, verified in policy.VERIFIED_ON_HARDWARE.items():
-        assert policy.resolve_device("auto", stage) == ("cuda" if verified else "cpu")
+        expected = "cuda" if verified and stage not in policy.AUTO_PREFERS_CPU else "cpu"
+        assert policy.resolve_device("auto", stage) == expected
+    # The exact fit (decided by the paths stage) measured faster on the CPU, so 'auto' keeps it there.
+    assert policy.resolve_device("auto", "paths") == "cpu"
+    assert policy.resolve_device("auto", "landmark") == "cuda" and get_backend("auto").name == "cuda"
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a verified stage does not warn on device='cuda'
         for stage in (name for name, verified in policy.VERIFIED_ON_HARDWARE.items() if verified):

@@ -57,7 +57,7 @@ def gpu_method_costs(n_nodes: int, n_edges: int, n_sources: int, hop_diameter: i
       ``2 * (hop_diameter + 1)`` rounds.
 
     So 'FW' wins on small or dense graphs and 'D' on large sparse ones; for a k=10 kNN graph
-    (E ~ 11 N) the model puts the crossover near N ~ 2 x 10^4 (float64) and 3.5 x 10^4 (float32).
+    (E ~ 11 N) the model puts the crossover near N ~ 2.4 x 10^4 (float64) and 3.8 x 10^4 (float32).
     The rates were measured on an NVIDIA H200 (benchmarks/RESULTS.md, section GPU).
 
     Parameters
