@@ -473,20 +473,29 @@ def test_torch_compile_fullgraph_matches_eager(backend):
 # ---------------------------------------------------------------- CUDA vs CPU
 
 
+# Shapes reaching each way the CUDA kernel finds the bias channels of a 16-byte pack: one channel
+# per pack (inner a multiple of the pack), consecutive channels (bias along the last axis, channels
+# a multiple of the pack), per element (anything else), and the scalar tail after the packs.
+CUDA_LAYOUTS = {"per-element": ((4, 33, 17), 1), "one-channel": ((3, 6, 32), 1), "nchw": ((2, 8, 4, 8), 1),
+                "consecutive": ((5, 64), 1), "last-axis-odd": ((7, 12), -1), "tail": ((3, 5, 8, 1), 2)}
+
+
 @needs_cuda
+@pytest.mark.parametrize("layout", list(CUDA_LAYOUTS))
 @pytest.mark.parametrize("act", ACTS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
-def test_cuda_bias_act_matches_cpu(act, dtype):
-    x, b = _inputs(shape=(4, 33, 17), dtype=torch.float64)
-    grad_y = torch.randn(4, 33, 17, dtype=torch.float64)
+def test_cuda_bias_act_matches_cpu(act, dtype, layout):
+    shape, dim = CUDA_LAYOUTS[layout]
+    x, b = _inputs(shape=shape, dim=dim, dtype=torch.float64)
+    grad_y = torch.randn(shape, dtype=torch.float64)
     # Both sides see the same (dtype-rounded) inputs: the clamp's gradient mask is discontinuous, so
     # float16/bfloat16 rounding alone would move some y across the clamp and flip whole gradients.
     x, b, grad_y = (t.to(dtype).double() for t in (x, b, grad_y))
     x.requires_grad_()
-    y_cpu = bias_act(x, b, act=act, clamp=1.3)
+    y_cpu = bias_act(x, b, dim=dim, act=act, clamp=1.3)
     (g_cpu,) = torch.autograd.grad(y_cpu, x, grad_y)
     xc = x.detach().to("cuda", dtype).requires_grad_()
-    y_gpu = bias_act(xc, b.to("cuda", dtype), act=act, clamp=1.3)
+    y_gpu = bias_act(xc, b.to("cuda", dtype), dim=dim, act=act, clamp=1.3)
     (g_gpu,) = torch.autograd.grad(y_gpu, xc, grad_y.to("cuda", dtype))
     tol = {torch.float64: 1e-12, torch.float32: 1e-5, torch.float16: 2e-2, torch.bfloat16: 5e-2}[dtype]
     torch.testing.assert_close(y_gpu.cpu().double(), y_cpu.detach(), rtol=tol, atol=tol)
