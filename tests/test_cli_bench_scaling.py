@@ -13,6 +13,7 @@ import pytest
 
 import isogan
 from isogan.bench import scaling as scaling_benchmark
+from isogan.bench import scaling_report
 from isogan.cli import main
 from isogan.bench.scaling import CSV_COLUMNS, ScalingConfig
 
@@ -217,12 +218,12 @@ def test_plot_scaling_curve_with_every_method_and_device(tmp_path):
     rows.append(_row("sklearn", "cpu", 10_000, 30.0, 1200.0))
     skipped = scaling_benchmark._row("sklearn", "cpu", 100_000, ScalingConfig(), "skipped", "cap", 1)
     path = tmp_path / "curve.png"
-    scaling_benchmark.plot_scaling_curve([*rows, skipped], path)
+    scaling_report.plot_scaling_curve([*rows, skipped], path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    table = scaling_benchmark.format_scaling_table([*rows, skipped], markdown=True)
+    table = scaling_report.format_scaling_table([*rows, skipped], markdown=True)
     assert table.count("\n| ") == len(rows) + 1 and table.endswith("- N=100000 scikit-learn exact cpu: skipped: cap")
     empty = tmp_path / "empty.png"
-    scaling_benchmark.plot_scaling_curve([skipped], empty)
+    scaling_report.plot_scaling_curve([skipped], empty)
     assert empty.stat().st_size > 0
 
 

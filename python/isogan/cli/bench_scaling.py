@@ -16,7 +16,8 @@ import tempfile
 
 from isogan.bench.meter import machine_info
 from isogan.cli._checks import positive_int, prepare_output_dir, require_plotting
-from isogan.bench.scaling import DEVICES, METHODS, ScalingConfig, format_scaling_table, run_scaling, write_scaling_results
+from isogan.bench.scaling import DEVICES, METHODS, ScalingConfig, run_scaling
+from isogan.bench.scaling_report import format_scaling_table, write_scaling_results
 
 DESCRIPTION = (
     "Time, peak memory and residual variance of landmark Isomap on the swiss roll, from 10k to 1M points "
