@@ -13,7 +13,7 @@ from sklearn.manifold import Isomap as SklearnIsomap
 import isogan.knn
 import isogan.mds
 import isogan.paths
-from isogan import landmark
+from isogan import _landmark_choice, landmark
 
 
 def _chunked_knn_graph(X, n_neighbors, chunk_rows, options):
@@ -103,7 +103,7 @@ def test_component_without_landmark_gets_one_and_coordinates_stay_finite():
     assert np.all(np.isfinite(model.embedding))
     assert len(set(labels[model.landmark_index])) == 2
     with pytest.warns(UserWarning, match="no landmark"):
-        covered = landmark._cover_components(np.array([0, 1, 2]), labels)
+        covered = _landmark_choice.cover_components(np.array([0, 1, 2]), labels)
     assert covered.size == 4 and labels[covered[-1]] != labels[0]
 
 

@@ -7,7 +7,7 @@ from scipy.sparse.csgraph import dijkstra
 
 import isogan
 from isogan import _core
-from isogan import landmark as landmark_module
+from isogan import _landmark_choice
 from isogan._backend import cuda_landmark as lc
 from isogan._backend import memory as memory_module
 from isogan.knn import _EUCLIDEAN, _MANHATTAN
@@ -126,7 +126,7 @@ def test_k_plus_one_search_then_drop_self_equals_exclude_self(dtype, metric):
 
 def test_rows_of_reads_the_indexed_rows_block_by_block():
     X = np.arange(30.0).reshape(10, 3)
-    rows = landmark_module._RowsOf(X, np.array([1, 4, 7, 9]))
+    rows = _landmark_choice._RowsOf(X, np.array([1, 4, 7, 9]))
     assert rows.shape == (4, 3) and rows.dtype == X.dtype
     np.testing.assert_array_equal(rows[1:3], X[[4, 7]])
 
