@@ -69,15 +69,6 @@ struct alignas(16) Pack {
   T v[kSize];
 };
 
-// How the bias channels of one 16-byte pack of elements are laid out, decided once per launch so
-// that the channel (an integer division or two) is computed once per pack, not once per element
-// (per element it made the kernel bound by integer arithmetic, not by memory).
-enum class PackChannels : int {
-  one,          // inner % kVec == 0: every element of a pack has the same channel
-  consecutive,  // inner == 1 and channels % kVec == 0: channels first, first + 1, ...
-  per_element,  // anything else
-};
-
 template <typename T>
 struct BiasActArgs {
   const T* x;     // x: (n,) = (outer, channels, inner) C-contiguous
@@ -93,29 +84,20 @@ struct BiasActArgs {
   bool has_clamp;
   bool vectorised;    // x, grad, out 16-byte aligned
   bool narrow_index;  // grid_stride_fits_uint32(n, grid threads)
-  PackChannels pack_channels;
 };
 
-template <typename T, typename Index>
-__device__ __forceinline__ Index channel_of(const BiasActArgs<T>& p, Index i) {
-  return p.inner == 1 ? i % Index(p.channels) : (i / Index(p.inner)) % Index(p.channels);
-}
-
-// One element: z = x + bias_value, then the activation (Order 0) or its derivative times grad.
-template <typename T, Activation A, int Order>
-__device__ __forceinline__ T bias_act_value(const BiasActArgs<T>& p, T x, T grad, compute_t<T> bias_value) {
+template <typename T, Activation A, int Order, typename Index>
+__device__ __forceinline__ T bias_act_at(const BiasActArgs<T>& p, T x, T grad, Index i) {
   using C = compute_t<T>;
   C z = to_compute(x);
-  if (p.bias != nullptr) z += bias_value;  // not x + 0: that would turn -0 into +0
+  if (p.bias != nullptr) {
+    const Index channel = p.inner == 1 ? i % Index(p.channels) : (i / Index(p.inner)) % Index(p.channels);
+    z += to_compute(p.bias[channel]);
+  }
   const C g = Order > 0 ? to_compute(grad) : C(0);
   const C y = p.has_clamp ? bias_act_element<A, Order, true>(z, g, p.alpha, p.gain, p.clamp)
                           : bias_act_element<A, Order, false>(z, g, p.alpha, p.gain, p.clamp);
   return from_compute<T>(y);
-}
-
-template <typename T, typename Index>
-__device__ __forceinline__ compute_t<T> bias_at(const BiasActArgs<T>& p, Index channel) {
-  return p.bias != nullptr ? to_compute(p.bias[channel]) : compute_t<T>(0);
 }
 
 // Index is uint32 when the loop's indices fit: the channel of an element costs an integer division.
@@ -135,25 +117,17 @@ __device__ void bias_act_loop(const BiasActArgs<T>& p) {
       const Pack<T> xs = x[pack];
       Pack<T> gs;
       if constexpr (Order > 0) gs = grad[pack];
-      const Index first = pack * kVec;
-      const Index first_channel = p.bias != nullptr && p.pack_channels != PackChannels::per_element
-                                      ? channel_of(p, first)
-                                      : Index(0);
       Pack<T> ys;
 #pragma unroll
       for (int k = 0; k < kVec; ++k) {
-        Index channel = first_channel;
-        if (p.bias != nullptr && p.pack_channels == PackChannels::consecutive) channel = first_channel + Index(k);
-        if (p.bias != nullptr && p.pack_channels == PackChannels::per_element) channel = channel_of(p, first + Index(k));
-        ys.v[k] = bias_act_value<T, A, Order>(p, xs.v[k], Order > 0 ? gs.v[k] : xs.v[k], bias_at(p, channel));
+        ys.v[k] = bias_act_at<T, A, Order>(p, xs.v[k], Order > 0 ? gs.v[k] : xs.v[k], pack * kVec + k);
       }
       out[pack] = ys;
     }
     scalar_from = n_packs * kVec;
   }
   for (Index i = scalar_from + start; i < n; i += stride) {
-    const compute_t<T> bias_value = p.bias != nullptr ? bias_at(p, channel_of(p, i)) : compute_t<T>(0);
-    p.out[i] = bias_act_value<T, A, Order>(p, p.x[i], Order > 0 ? p.grad[i] : p.x[i], bias_value);
+    p.out[i] = bias_act_at<T, A, Order>(p, p.x[i], Order > 0 ? p.grad[i] : p.x[i], i);
   }
 }
 
@@ -199,10 +173,6 @@ void bias_act_typed(const BiasActParams& p, int device, cudaStream_t stream) {
   args.clamp = C(p.clamp);
   args.has_clamp = p.clamp >= 0.0;
   args.vectorised = aligned16(p.x) && aligned16(p.out) && (p.order == 0 || aligned16(p.grad));
-  constexpr index_t kVec = Pack<T>::kSize;
-  args.pack_channels = p.inner % kVec == 0                          ? PackChannels::one
-                       : p.inner == 1 && p.channels % kVec == 0 ? PackChannels::consecutive
-                                                                : PackChannels::per_element;
   if (args.n == 0) return;
   const index_t work = args.vectorised ? (args.n + Pack<T>::kSize - 1) / Pack<T>::kSize : args.n;
   const int grid = grid_size(work, device);
