@@ -196,7 +196,7 @@ struct PackedEdge {
 // k-nearest-neighbour graphs a window then holds tens to hundreds of nodes that are expanded
 // with almost no re-expansion (N = 1M swiss roll: 1.0001 expansions per node); any width gives
 // the same distances.
-constexpr double kWindowPerMedianEdge = 0.25;
+constexpr double kWindowPerMedianEdge = 1.0;
 constexpr index_t kWindowWeightSample = 4096;
 
 template <typename T>
