@@ -3,7 +3,18 @@ expand windows of distances in queue order with prefetching (``csrc/paths/paths_
 row must be the very numbers a one-node-at-a-time Dijkstra gives, bit for bit. float64 rows are
 compared with scipy's Dijkstra for exact equality; float32 rows with a naive float32 Dijkstra
 (scipy computes in float64), on graphs made to stress the windows: ties, zero-weight edges,
-components, weights over many orders of magnitude, light edges chained inside one window."""
+components, weights over many orders of magnitude, light edges chained inside one window.
+
+Why the rows can be bit-identical although the windows relax edges in another order: with
+non-negative weights, float addition is monotone (a <= b implies fl(a + w) <= fl(b + w)) and never
+decreases (fl(a + w) >= a). Both searches only ever store sums fl(d(u) + w_uv) built along some
+path from the source, and both stop only when no edge improves any node (every improved node is
+queued and expanded again with its new value). At that fixed point, induction along any path
+p = (s, ..., v) with monotonicity gives d(v) <= the left-to-right float sum of p's weights; and d(v)
+is itself one such sum. So d(v) is the minimum of the same finite set of float sums in both
+searches, whichever order the relaxations came in: the very same float. scipy's Dijkstra sums the
+same way (popped distance + edge weight) in float64, so float64 rows are compared with it exactly;
+for float32 it would round differently (it computes in float64), hence the naive oracle."""
 
 import _thread
 import heapq
