@@ -41,8 +41,11 @@ template <typename T>
 SymmetricCsr<T> symmetrize_csr(index_t n_nodes, const index_t* indptr, const std::int32_t* indices,
                                const T* weights);
 
-// Shortest-path distances from `sources` to every node (Dijkstra, one source per task, sources
-// spread over `n_threads` OpenMP threads with a dynamic schedule).
+// Shortest-path distances from `sources` to every node, one source per task, sources spread over
+// `n_threads` OpenMP threads with a dynamic schedule. Each search is a label-correcting Dijkstra
+// over windows of distances one median edge wide, with the adjacency of the nodes ahead
+// prefetched (see paths_cpu.cpp); its rows are bit-identical to a one-node-at-a-time Dijkstra's,
+// scipy's included.
 // sources: (n_sources,) int64 in [0, n_nodes); out: (n_sources, n_nodes) row-major, fully written.
 // column_order: nullptr, or (n_nodes,) a permutation of [0, n_nodes): each search then runs in a
 // thread-local row and writes out[r, column_order[v]] = distance to node v. This lets the caller
