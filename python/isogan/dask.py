@@ -90,8 +90,9 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         groups of blocks (one round trip per landmark). None: a quarter of the smallest worker's
         memory limit. The result is the same either way.
     progress : bool or None, default=None
-        Dask's progress display for each stage and the dashboard address; None: for fits
-        predicted to take over ~2 s.
+        True: Dask's progress display for each stage (kNN graph, landmark shortest paths,
+        triangulation) after the dashboard address; None: only for the landmark shortest paths,
+        when they are predicted to take over ~2 s; False: none.
 
     Attributes
     ----------
@@ -268,6 +269,12 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         geodesic distances to the landmarks are the min-plus products with the landmark rows
         (where those rows live), and they are triangulated like training points: the same
         coordinates as :meth:`isogan.Isomap.transform` on the in-process model.
+
+        The tasks that read a share of landmark rows are annotated with the worker holding it;
+        Dask's graph optimisation drops annotations, so compute the result with
+        ``optimize_graph=False`` (``client.compute(X_new, optimize_graph=False)``) to keep every
+        share where it is. Optimised, the scheduler still sends them there unless moving a share
+        looks cheaper than waiting for its worker (small shares on a busy worker).
 
         Parameters
         ----------

@@ -261,18 +261,35 @@ class DaskBackend:
         self.worker_memory = min(limits) if limits else available_host_bytes()
         self.gather_bytes = self.worker_memory // _GATHER_OVERHEAD if gather_bytes is None else int(gather_bytes)
         self._cpu = CpuBackend(self.task_threads)
-        self._points: Any = None
+        # Row chunks of the points the graph was built from: the embedding's chunks.
+        self.row_chunks: tuple[int, ...] | None = None
         self._all_points: Any = None
         self._graph: tuple[Any, Any] | None = None
 
     # -------------------------------------------------------------------------- helpers
     def _progress(self, futures: list[Any], stage: str) -> None:
-        if not self.show:
-            return
+        """Dask's progress display until ``futures`` are done, after the stage's name and the dashboard."""
         link = getattr(self.client, "dashboard_link", None)
         print(f"isogan.dask: {stage} ({len(futures)} tasks)" + (f", dashboard {link}" if link else ""),
               file=sys.stderr)
         distributed.progress(futures)
+
+    def _holders(self, rows: DaskRows) -> list[list[str] | None]:
+        """The workers holding each share, once computed: where the tasks that read a share are sent.
+
+        The restriction is loose: when a holder dies, Dask recomputes the share and runs the tasks
+        anywhere. Graph optimisation drops it (Dask annotations do not survive it), so the fit
+        persists its share tasks unoptimised.
+        """
+        distributed.wait(rows.futures)
+        who_has = self.client.who_has(rows.futures)
+        return [list(who_has.get(future.key, ())) or None for future in rows.futures]
+
+    def _on_shares(self, function: Any, rows: DaskRows, *arguments: Any) -> list[Any]:
+        """``function(share, *arguments)`` for every share, run where the share lives; the results gathered."""
+        return self.client.gather([self.client.submit(function, share, *arguments, workers=workers,
+                                                      allow_other_workers=True)
+                                   for share, workers in zip(rows.futures, self._holders(rows))])
 
     def _fits_one_worker(self, points: Any) -> bool:
         return points.size * points.dtype.itemsize <= self.gather_bytes
@@ -355,11 +372,12 @@ class DaskBackend:
 
     def neighbor_graph(self, points: Any, n_neighbors: int | None, **options: Any) -> Any:
         """The (N, N) CSR kNN graph of the persisted points, searched on the workers."""
-        self._points = points
+        self.row_chunks = tuple(int(rows) for rows in points.chunks[0])
         if self._fits_one_worker(points):
             self._all_points = self.client.compute(self._all_points_delayed(points))
         futures = self.client.compute(self.neighbor_lists(points, points, n_neighbors, exclude_self=True, **options))
-        self._progress(futures, "kNN graph")
+        if self.show:
+            self._progress(futures, "kNN graph")
         lists = self.client.gather(futures)
         distances = np.concatenate([distance for distance, _ in lists])
         indices = np.concatenate([index for _, index in lists])
@@ -421,6 +439,7 @@ class DaskBackend:
                    for number, (start, stop) in enumerate(bounds)]
         if show:
             self._progress(futures, "landmark shortest paths")
+        distributed.wait(futures)
         return DaskRows(bounds, futures, (int(landmark_index.size), int(graph.shape[0])), np.dtype(graph.dtype))
 
     def rows_from_host(self, host_rows: np.ndarray) -> DaskRows:
@@ -433,12 +452,11 @@ class DaskBackend:
 
     def rows_finite(self, rows: DaskRows) -> bool:
         """Every share checks its own rows."""
-        return all(self.client.gather([self.client.submit(self._cpu.rows_finite, share) for share in rows.futures]))
+        return all(self._on_shares(self._cpu.rows_finite, rows))
 
     def landmark_block(self, rows: DaskRows, landmark_index: np.ndarray) -> np.ndarray:
         """Each share's (L_i, L) landmark columns, stacked on the client."""
-        return np.vstack(self.client.gather([self.client.submit(self._cpu.landmark_block, share, landmark_index)
-                                             for share in rows.futures]))
+        return np.vstack(self._on_shares(self._cpu.landmark_block, rows, landmark_index))
 
     def contributions(self, rows: DaskRows, projection: np.ndarray, mean_sq_distance: np.ndarray,
                       share_task: Any, dtype: np.dtype, per_block: list[tuple[int, list[Any]]]) -> Any:
@@ -447,23 +465,29 @@ class DaskBackend:
         ``per_block`` holds each block's row count and the arguments that ``share_task(rows_share,
         *arguments, projection_share, mean_share, n_jobs)`` takes for it.
         """
+        holders = self._holders(rows)
         blocks = []
         for n_rows, arguments in per_block:
-            partials = [dask.delayed(share_task)(share, *arguments, projection[:, start:stop],
-                                                 mean_sq_distance[start:stop], self.task_threads)
-                        for share, (start, stop) in zip(rows.futures, rows.bounds)]
+            partials = []
+            for share, (start, stop), workers in zip(rows.futures, rows.bounds, holders):
+                with dask.annotate(workers=workers, allow_other_workers=True):
+                    partials.append(dask.delayed(share_task)(share, *arguments, projection[:, start:stop],
+                                                             mean_sq_distance[start:stop], self.task_threads))
             blocks.append(da.from_delayed(dask.delayed(_sum_partials)(dtype, *partials),
                                           (n_rows, projection.shape[0]), dtype=dtype))
         return da.concatenate(blocks, axis=0)
 
     def triangulate(self, rows: DaskRows, projection: np.ndarray, mean_sq_distance: np.ndarray) -> Any:
-        """The (N, c) embedding as a dask array persisted on the workers, chunked like the points."""
-        chunks = self._points.chunks[0]
+        """The (N, c) embedding persisted on the workers, chunked like the points (one chunk for an outside graph)."""
+        chunks = self.row_chunks or (rows.shape[1],)
         per_block = [(n_rows, [start, start + n_rows]) for n_rows, start in zip(chunks, _row_starts(chunks))]
+        # Unoptimised, so that each share task keeps its annotation (graph optimisation drops them).
         embedding = self.client.persist(
-            self.contributions(rows, projection, mean_sq_distance, _triangulate_share, rows.dtype, per_block))
+            self.contributions(rows, projection, mean_sq_distance, _triangulate_share, rows.dtype, per_block),
+            optimize_graph=False)
         if self.show:
             self._progress(distributed.futures_of(embedding), "triangulation")
+        distributed.wait(embedding)
         return embedding
 
     def rows_result(self, rows: DaskRows) -> DaskRows:
