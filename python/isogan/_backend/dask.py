@@ -61,9 +61,13 @@ __all__ = ["DaskBackend", "DaskRows", "active_client", "ROWS_KEY_PREFIX"]
 
 #: Key prefix of the landmark-row tasks (one per share), as the scheduler and dashboard show them.
 ROWS_KEY_PREFIX = "isogan-landmark-rows"
-# Shares of landmarks per worker thread: more than one keeps every thread busy when shares take
-# unequal times, and a lost worker costs the recomputation of small shares only.
+# Shares of landmarks per worker thread: two keep every thread busy when shares take unequal
+# times, and a lost worker costs the recomputation of smaller shares...
 _SHARES_PER_THREAD = 2
+# ...as long as a share keeps this many landmarks: each task symmetrises the graph again, and
+# from 64 sources on a large graph (50k nodes) isogan.paths relabels it for cache locality, which
+# halves the search time at 1M nodes (benchmarks/RESULTS.md, "Locality reordering").
+_MIN_SHARE_LANDMARKS = 64
 # A running MaxMin distance marked as a chosen landmark (csrc/mds/landmark_cpu.cpp, kPicked).
 _PICKED = -1.0
 # Gathered points need about this many times their bytes on the worker (the fetched blocks, their
@@ -430,7 +434,8 @@ class DaskBackend:
     def landmark_rows(self, graph: Any, landmark_index: np.ndarray, *, path_method: str, show: bool) -> DaskRows:
         """Scatter the graph to every worker, then one multi-source Dijkstra task per share of landmarks."""
         graph_future = self._graph_future(graph)
-        n_shares = min(landmark_index.size, _SHARES_PER_THREAD * self.n_threads)
+        per_thread = max(1, min(_SHARES_PER_THREAD, landmark_index.size // (_MIN_SHARE_LANDMARKS * self.n_threads)))
+        n_shares = min(landmark_index.size, per_thread * self.n_threads)
         bounds = [(int(share[0]), int(share[-1]) + 1)
                   for share in np.array_split(np.arange(landmark_index.size), n_shares)]
         token = dask.base.tokenize(graph_future.key, landmark_index, path_method)
