@@ -21,10 +21,9 @@ import json
 import os
 import time
 
+import isogan
 import numpy as np
 import pytest
-
-import isogan
 from isogan.bench.harness import residual_variance, swiss_roll_with_coordinates
 
 N_NEIGHBORS = 10
@@ -39,11 +38,10 @@ def run_pair(n_samples: int, n_landmarks: int, n_workers: int = 2, processes: bo
     """Fit in-process, then on a fresh local cluster; timings, ratio, bytes moved and agreement."""
     import dask.array as da
     import distributed
-
     from isogan.dask import Isomap as DaskIsomap
 
     X, truth = swiss_roll_with_coordinates(n_samples, np.float32)
-    params = dict(n_neighbors=N_NEIGHBORS, n_landmarks=n_landmarks, landmark_method="maxmin", random_state=0)
+    params = {"n_neighbors": N_NEIGHBORS, "n_landmarks": n_landmarks, "landmark_method": "maxmin", "random_state": 0}
     row = {"n_samples": n_samples, "n_landmarks": n_landmarks, "workers": f"{n_workers}x1",
            "processes": processes, "loadavg_before": os.getloadavg()[0]}
 
@@ -59,7 +57,7 @@ def run_pair(n_samples: int, n_landmarks: int, n_workers: int = 2, processes: bo
         reporting = distributed.performance_report(filename=report) if report else contextlib.nullcontext()
         with reporting:
             start = time.perf_counter()
-            model = DaskIsomap(**params).fit(points)
+            model = DaskIsomap(progress=False, **params).fit(points)
             distributed.wait(model.embedding_)
             row["dask_s"] = time.perf_counter() - start
         row["dask_stages_s"] = {stage: round(seconds, 3) for stage, seconds in model.timings_.items()}

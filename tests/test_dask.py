@@ -11,12 +11,12 @@ from scipy import sparse
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
-import isogan  # noqa: E402
-from isogan import knn, landmark  # noqa: E402
-from isogan._backend.dask import ROWS_KEY_PREFIX, DaskBackend  # noqa: E402
-from isogan._compat import InvalidParameterError  # noqa: E402
-from isogan.dask import Isomap  # noqa: E402
-from sklearn.datasets import make_swiss_roll  # noqa: E402
+import isogan
+from isogan import knn, landmark
+from isogan._backend.dask import ROWS_KEY_PREFIX, DaskBackend
+from isogan._compat import InvalidParameterError
+from isogan.dask import Isomap
+from sklearn.datasets import make_swiss_roll
 
 N_NEIGHBORS = 8
 
@@ -54,7 +54,7 @@ def in_memory(X, **params):
 def test_embedding_and_transform_equal_in_memory(current, dtype, landmark_method, gather_bytes):
     X = swiss_roll(1300, dtype)
     X_new = (swiss_roll(300, dtype, seed=1) * 0.98).astype(dtype)
-    params = dict(n_landmarks=40, landmark_method=landmark_method, random_state=3)
+    params = {"n_landmarks": 40, "landmark_method": landmark_method, "random_state": 3}
     reference = in_memory(X, **params)
     # 1300 = 3 * 400 + 100: a ragged last block.
     model = Isomap(n_neighbors=N_NEIGHBORS, gather_bytes=gather_bytes, **params).fit(da.from_array(X, chunks=(400, 3)))
@@ -156,7 +156,7 @@ class _KillAfterFirstShare(distributed.WorkerPlugin):
 
 def test_worker_killed_during_landmark_paths_gives_identical_embedding(tmp_path):
     X = swiss_roll(1200)
-    params = dict(n_landmarks=40, random_state=5)
+    params = {"n_landmarks": 40, "random_state": 5}
     reference = in_memory(X, **params)
     marker = tmp_path / "killed"
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
@@ -194,8 +194,8 @@ def _message(call):
 
 @pytest.mark.parametrize(
     "params",
-    [dict(n_landmarks=101), dict(n_landmarks=2), dict(n_landmarks=2.5), dict(n_neighbors=100, n_landmarks=10),
-     dict(n_landmarks=10, landmark_method="farthest"), dict(n_landmarks=10, n_components=0)],
+    [{"n_landmarks": 101}, {"n_landmarks": 2}, {"n_landmarks": 2.5}, {"n_neighbors": 100, "n_landmarks": 10},
+     {"n_landmarks": 10, "landmark_method": "farthest"}, {"n_landmarks": 10, "n_components": 0}],
 )
 def test_bad_parameters_raise_like_isogan_isomap(current, params):
     X = swiss_roll(100)
@@ -229,3 +229,12 @@ def test_no_client_or_a_closed_one_raises(client):
     with closed.as_current(), pytest.raises(RuntimeError, match="scheduler .* cannot be reached"):
         Isomap(n_landmarks=10).fit(X)
     closed.close()
+
+
+def test_progress_shows_dashboard_and_stage_bars(current, capsys):
+    X = da.from_array(swiss_roll(400), chunks=(200, 3))
+    Isomap(n_landmarks=10, progress=True).fit(X)
+    err = capsys.readouterr().err
+    assert f"Dask dashboard at {current.dashboard_link}" in err
+    for stage in ("kNN graph (dask)", "landmark shortest paths (dask)", "triangulation (dask)"):
+        assert stage in err

@@ -15,7 +15,11 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+)
 from sklearn.utils.validation import check_is_fitted
 
 from isogan import isomap as _isomap
@@ -90,9 +94,9 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         groups of blocks (one round trip per landmark). None: a quarter of the smallest worker's
         memory limit. The result is the same either way.
     progress : bool or None, default=None
-        True: Dask's progress display for each stage (kNN graph, landmark shortest paths,
-        triangulation) after the dashboard address; None: only for the landmark shortest paths,
-        when they are predicted to take over ~2 s; False: none.
+        True: a progress bar over the tasks of each stage (kNN graph, landmark shortest paths,
+        triangulation), after the Dask dashboard's address; None: only for the landmark shortest
+        paths, when they are predicted to take over ~2 s; False: none.
 
     Attributes
     ----------
@@ -214,7 +218,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.timings_ = {**timings, **model.timings}
 
     @fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any = None) -> "Isomap":
+    def fit(self, X: Any, y: Any = None) -> Isomap:
         """Compute the embedding of the points X on the cluster.
 
         Parameters

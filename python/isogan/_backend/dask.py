@@ -44,8 +44,13 @@ from sklearn.utils import assert_all_finite
 
 from isogan import _core
 from isogan._backend.cpu import CpuBackend
-from isogan._backend.memory import available_host_bytes, ensure_memory, landmark_fit_host_bytes, landmark_remedy
-from isogan._backend.policy import threads
+from isogan._backend.memory import (
+    available_host_bytes,
+    ensure_memory,
+    landmark_fit_host_bytes,
+    landmark_remedy,
+)
+from isogan._backend.policy import progress_bar, threads
 from isogan.knn import kneighbors, merge_nearest, neighbors_to_csr
 
 try:
@@ -57,7 +62,7 @@ except ImportError as error:  # pragma: no cover - the tests skip without dask
         "isogan.dask needs dask and distributed; install them with `pip install isogan[dask]`."
     ) from error
 
-__all__ = ["DaskBackend", "DaskRows", "active_client", "ROWS_KEY_PREFIX"]
+__all__ = ["ROWS_KEY_PREFIX", "DaskBackend", "DaskRows", "active_client"]
 
 #: Key prefix of the landmark-row tasks (one per share), as the scheduler and dashboard show them.
 ROWS_KEY_PREFIX = "isogan-landmark-rows"
@@ -246,7 +251,7 @@ class DaskBackend:
         one-task MaxMin; past it both run over blocks. None: a quarter of the smallest worker's
         memory limit.
     show : bool, default=False
-        Dask's progress display for each stage, and the dashboard address.
+        A progress bar over each stage's tasks, after the Dask dashboard's address.
     """
 
     name = "dask"
@@ -269,14 +274,18 @@ class DaskBackend:
         self.row_chunks: tuple[int, ...] | None = None
         self._all_points: Any = None
         self._graph: tuple[Any, Any] | None = None
+        self._dashboard_shown = False
 
     # -------------------------------------------------------------------------- helpers
     def _progress(self, futures: list[Any], stage: str) -> None:
-        """Dask's progress display until ``futures`` are done, after the stage's name and the dashboard."""
+        """isogan's progress bar over ``futures`` until they are done (the dashboard address first, once)."""
         link = getattr(self.client, "dashboard_link", None)
-        print(f"isogan.dask: {stage} ({len(futures)} tasks)" + (f", dashboard {link}" if link else ""),
-              file=sys.stderr)
-        distributed.progress(futures)
+        if link and not self._dashboard_shown:
+            self._dashboard_shown = True
+            print(f"isogan.dask: Dask dashboard at {link}", file=sys.stderr)
+        with progress_bar(len(futures), f"{stage} (dask)", True, unit="task") as bar:
+            for _ in distributed.as_completed(futures):
+                bar.update(1)
 
     def _holders(self, rows: DaskRows) -> list[list[str] | None]:
         """The workers holding each share, once computed: where the tasks that read a share are sent.
