@@ -238,3 +238,11 @@ def test_progress_shows_dashboard_and_stage_bars(current, capsys):
     assert f"Dask dashboard at {current.dashboard_link}" in err
     for stage in ("kNN graph (dask)", "landmark shortest paths (dask)", "triangulation (dask)"):
         assert stage in err
+
+
+@pytest.mark.parametrize("p", [1, 3])
+def test_minkowski_power_equals_in_memory(current, p):
+    X = swiss_roll(600)
+    reference = in_memory(X, n_landmarks=20, random_state=0, p=p)
+    model = Isomap(n_neighbors=N_NEIGHBORS, n_landmarks=20, random_state=0, p=p).fit(da.from_array(X, chunks=(250, 3)))
+    assert relative_error(model.embedding_.compute(), reference.embedding_) <= 1e-10

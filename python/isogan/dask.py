@@ -65,6 +65,10 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     the workers, and only the (L, L) landmark block and (N, k) neighbour lists come to the
     client. Each task runs single-threaded (``n_jobs``): the parallelism is Dask's.
 
+    A disconnected neighbour graph is joined as :class:`isogan.Isomap` joins it (an edge between
+    the nearest pair of every two components, with a warning); that rare search reads pairs of
+    row blocks on the client. The graph must fit every worker (about 1.6 GB at N = 10M, k = 10).
+
     Parameters
     ----------
     n_neighbors : int, default=5
@@ -86,7 +90,8 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     path_method : {'auto', 'FW', 'D'}, default='auto'
         As in :class:`isogan.Isomap`; landmark rows always run Dijkstra from their sources.
     n_jobs : int or None, default=None
-        Threads of each task's native kernel; None: 1 (one task per worker thread).
+        Threads of each task's native kernel; None: 1 (one task per worker thread). Negative
+        values count the client's cores, as in :class:`isogan.Isomap`.
     gather_bytes : int or None, default=None
         Most bytes of points gathered on one worker: when all points fit, every row block is
         searched against all of them at once and MaxMin runs in one native task; past it the kNN

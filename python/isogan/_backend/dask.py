@@ -514,7 +514,7 @@ class DaskBackend:
         embedding = self.contributions(model.landmark_geodesic, model.projection, model.mean_sq_distance,
                                        _transform_share, model.landmark_geodesic.dtype,
                                        [(neighbor_index.shape[0], [neighbors])])
-        return self.client.compute(embedding).result()
+        return self.client.compute(embedding, optimize_graph=False).result()
 
     def transform_lazily(self, model: Any, points: Any, queries: Any, n_neighbors: int, **options: Any) -> Any:
         """Lazy (M, c) coordinates of the row blocks of ``queries`` (a dask array), chunked like them."""
