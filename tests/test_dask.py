@@ -246,3 +246,19 @@ def test_minkowski_power_equals_in_memory(current, p):
     reference = in_memory(X, n_landmarks=20, random_state=0, p=p)
     model = Isomap(n_neighbors=N_NEIGHBORS, n_landmarks=20, random_state=0, p=p).fit(da.from_array(X, chunks=(250, 3)))
     assert relative_error(model.embedding_.compute(), reference.embedding_) <= 1e-10
+
+
+@pytest.mark.parametrize("scale, dtype", [(1e160, np.float64), (1e-170, np.float64), (1e19, np.float32)])
+def test_points_out_of_range_raise_like_isogan_isomap(current, scale, dtype):
+    X = (swiss_roll(300) * scale).astype(dtype)
+    expected = _message(lambda: isogan.Isomap(n_landmarks=20).fit(X))
+    assert "outside what" in expected
+    assert _message(lambda: Isomap(n_landmarks=20).fit(da.from_array(X, chunks=(100, 3)))) == expected
+
+
+def test_transform_of_points_too_far_raises(current):
+    X = swiss_roll(300)
+    model = Isomap(n_landmarks=20, random_state=0).fit(da.from_array(X, chunks=(100, 3)))
+    far = da.from_array(np.full((4, 3), 1e160), chunks=(2, 3))
+    with pytest.raises(ValueError, match="distances from X to its nearest training points overflow float64"):
+        model.transform(far).compute()

@@ -26,6 +26,7 @@ from isogan import isomap as _isomap
 from isogan._backend.cpu import float_dtype
 from isogan._backend.dask import DaskBackend, active_client
 from isogan._compat import Interval, fit_context
+from isogan._ranges import check_point_range
 from isogan.connect import connect_components
 from isogan.landmark import check_n_landmarks, fit_landmark_model
 
@@ -196,14 +197,16 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             )
         check_n_landmarks(self.n_landmarks, self.n_components, n_samples)
         backend.check_fit_memory(points, self.n_neighbors, self.n_landmarks, self.n_components)
-        points = backend.persist_points(points)
+        points, extremes = backend.persist_points(points)
+        metric, metric_params = _effective_metric(self.p)
+        # The per-feature extremes of all points bound their distances as the points themselves do.
+        check_point_range(extremes, self.n_landmarks, metric, points.dtype)
         timings["validate"] = time.perf_counter() - start
 
         start = time.perf_counter()
         graph = backend.neighbor_graph(points, self.n_neighbors, **self._neighbor_options())
         timings["knn"] = time.perf_counter() - start
         start = time.perf_counter()
-        metric, metric_params = _effective_metric(self.p)
         graph, component_labels = connect_components(graph, points, metric=metric, metric_params=metric_params,
                                                      chunk_rows=max(points.chunks[0]), stacklevel=4)
         graph = graph.astype(points.dtype, copy=False)

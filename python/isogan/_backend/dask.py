@@ -51,6 +51,7 @@ from isogan._backend.memory import (
     landmark_remedy,
 )
 from isogan._backend.policy import progress_bar, threads
+from isogan._ranges import check_edge_range
 from isogan.knn import kneighbors, merge_nearest, neighbors_to_csr
 
 try:
@@ -128,13 +129,25 @@ class DaskRows:
 
 
 # ------------------------------------------------------------------------------ tasks
-def _finite_problem(block: np.ndarray) -> str | None:
-    """scikit-learn's message when the block holds NaN or infinity, else None."""
+def _block_summary(block: np.ndarray) -> tuple[str | None, np.ndarray | None]:
+    """scikit-learn's message when the block holds NaN or infinity (else None), and its (2, D)
+    per-feature minimum and maximum (None for an empty or non-finite block)."""
     try:
         assert_all_finite(block, input_name="X")
     except ValueError as error:
-        return str(error)
-    return None
+        return str(error), None
+    if block.shape[0] == 0:
+        return None, None
+    return None, np.vstack([block.min(axis=0), block.max(axis=0)])
+
+
+def _checked_neighbors(neighbors: tuple[np.ndarray, np.ndarray], n_landmarks: int) -> tuple[np.ndarray, np.ndarray]:
+    """The neighbours of new points, refused when their squared distances overflow (as in-process)."""
+    distance = neighbors[0]
+    # Every geodesic distance of a new point is at least its nearest neighbour's distance.
+    check_edge_range(distance.min(axis=1) if distance.shape[0] else distance, n_landmarks, distance.dtype,
+                     "distances from X to its nearest training points")
+    return neighbors
 
 
 def _neighbors_among_all(points: np.ndarray, query: np.ndarray, start: int, n_neighbors: int, exclude_self: bool,
@@ -340,8 +353,16 @@ class DaskBackend:
             merged.append(dask.delayed(_merge_neighbors)(n_neighbors, *found))
         return merged
 
-    def persist_points(self, points: Any) -> Any:
+    def persist_points(self, points: Any) -> tuple[Any, np.ndarray]:
         """The points persisted on the workers, each block checked for NaN and infinity.
+
+        Returns
+        -------
+        points : dask.array.Array
+            Persisted.
+        extremes : ndarray of shape (2, n_features)
+            Per-feature minimum and maximum over all points (what the range checks of
+            :mod:`isogan._ranges` read), without gathering the points.
 
         Raises
         ------
@@ -349,14 +370,15 @@ class DaskBackend:
             Naming the first block (and its rows) that holds NaN or infinity.
         """
         points = self.client.persist(points)
-        problems = self.client.gather(self.client.compute(
-            [dask.delayed(_finite_problem)(block) for block in points.to_delayed().ravel()]))
-        for number, (problem, start) in enumerate(zip(problems, _row_starts(points.chunks[0]))):
+        summaries = self.client.gather(self.client.compute(
+            [dask.delayed(_block_summary)(block) for block in points.to_delayed().ravel()]))
+        for number, ((problem, _), start) in enumerate(zip(summaries, _row_starts(points.chunks[0]))):
             if problem is not None:
                 stop = start + points.chunks[0][number]
                 raise ValueError(f"{problem.rstrip('.')} in block {number} of X (rows {start} to {stop - 1}). "
                                  "Remove or impute those rows before fitting.")
-        return points
+        bounds = np.vstack([extremes for _, extremes in summaries if extremes is not None])
+        return points, np.vstack([bounds.min(axis=0), bounds.max(axis=0)])
 
     # -------------------------------------------------------------------------- Backend protocol
     def check_fit_memory(self, points: Any, n_neighbors: int | None, n_landmarks: int, n_components: int) -> None:
@@ -464,9 +486,9 @@ class DaskBackend:
         futures = self.client.scatter([np.ascontiguousarray(host_rows[start:stop]) for start, stop in bounds])
         return DaskRows(bounds, futures, host_rows.shape, host_rows.dtype)
 
-    def rows_finite(self, rows: DaskRows) -> bool:
-        """Every share checks its own rows."""
-        return all(self._on_shares(self._cpu.rows_finite, rows))
+    def rows_largest(self, rows: DaskRows) -> np.generic:
+        """The largest of every share's own largest distance (inf or NaN when one is)."""
+        return np.max(self._on_shares(self._cpu.rows_largest, rows))
 
     def landmark_block(self, rows: DaskRows, landmark_index: np.ndarray) -> np.ndarray:
         """Each share's (L_i, L) landmark columns, stacked on the client."""
@@ -519,6 +541,8 @@ class DaskBackend:
     def transform_lazily(self, model: Any, points: Any, queries: Any, n_neighbors: int, **options: Any) -> Any:
         """Lazy (M, c) coordinates of the row blocks of ``queries`` (a dask array), chunked like them."""
         neighbor_lists = self.neighbor_lists(queries, points, n_neighbors, exclude_self=False, **options)
-        per_block = [(n_rows, [neighbors]) for n_rows, neighbors in zip(queries.chunks[0], neighbor_lists)]
+        n_landmarks = model.landmark_index.size
+        per_block = [(n_rows, [dask.delayed(_checked_neighbors)(neighbors, n_landmarks)])
+                     for n_rows, neighbors in zip(queries.chunks[0], neighbor_lists)]
         return self.contributions(model.landmark_geodesic, model.projection, model.mean_sq_distance,
                                   _transform_share, model.landmark_geodesic.dtype, per_block)
