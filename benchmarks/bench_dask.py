@@ -24,7 +24,7 @@ import time
 import isogan
 import numpy as np
 import pytest
-from isogan.bench.harness import residual_variance, swiss_roll_with_coordinates
+from isogan.bench.data import residual_variance, swiss_roll_with_coordinates
 
 N_NEIGHBORS = 10
 

@@ -84,6 +84,7 @@ def test_backend_transform_from_neighbors_and_fit_transform(current):
     neighbors = knn.kneighbors(X, X_new, N_NEIGHBORS, device="cpu")
     transformed = landmark.transform_from_neighbors(estimator.landmark_model_, neighbors, backend=DaskBackend(current))
     assert relative_error(transformed, reference.transform(X_new)) <= 1e-10
+    assert estimator.landmark_model_.landmark_geodesic.max() == reference.landmark_model_.landmark_geodesic.max()
 
 
 @pytest.mark.parametrize("gather_bytes", [None, 0], ids=["gathered", "blocks"])

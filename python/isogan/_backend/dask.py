@@ -127,6 +127,11 @@ class DaskRows:
     shape: tuple[int, int]
     dtype: np.dtype
 
+    def max(self) -> np.generic:
+        """The largest distance, as ``ndarray.max`` gives it (read by callers that treat the rows as an array)."""
+        client = self.futures[0].client
+        return np.max(client.gather([client.submit(np.max, share) for share in self.futures]))
+
 
 # ------------------------------------------------------------------------------ tasks
 def _block_summary(block: np.ndarray) -> tuple[str | None, np.ndarray | None]:
