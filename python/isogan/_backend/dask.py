@@ -53,6 +53,7 @@ from isogan._backend.memory import (
 from isogan._backend.policy import progress_bar, threads
 from isogan._ranges import check_edge_range
 from isogan.knn import kneighbors, merge_nearest, neighbors_to_csr
+from isogan.paths import geodesic_distances
 
 try:
     import dask
@@ -223,7 +224,9 @@ def _maxmin_farthest(points: np.ndarray, min_sq: np.ndarray) -> tuple[float, int
 
 
 def _share_rows(graph: Any, sources: np.ndarray, path_method: str, n_jobs: int) -> np.ndarray:
-    return CpuBackend(n_jobs).geodesic_rows(graph, sources, path_method)
+    """The multi-source Dijkstra rows of one share (no progress bar on the worker: the client shows one)."""
+    return np.ascontiguousarray(geodesic_distances(graph, method=path_method, indices=sources, n_jobs=n_jobs,
+                                                   device="cpu", progress=False))
 
 
 def _triangulate_share(rows: np.ndarray, start: int, stop: int, projection: np.ndarray, mean_sq_distance: np.ndarray,
