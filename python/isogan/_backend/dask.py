@@ -1,7 +1,7 @@
 """The Dask backend of the landmark pipeline: its stages as tasks on a ``distributed`` cluster.
 
 The algorithm stays in :mod:`isogan.landmark`; this backend runs its stages where the data live.
-Every task calls the CPU stage functions (:mod:`isogan.knn`, :class:`~isogan._backend.cpu.CpuBackend`),
+Every task calls the CPU stage functions (:mod:`isogan.knn`, :mod:`isogan.paths`, :class:`~isogan._backend.cpu.CpuBackend`),
 single-threaded unless ``n_jobs`` says otherwise: on Dask the parallelism comes from the tasks.
 
 What runs where, and what crosses the network:
