@@ -6,7 +6,9 @@ methods; a backend knows how to run a stage on its hardware and nothing of the a
 - :mod:`isogan._backend.cpu`: native C++/OpenMP kernels on host arrays.
 - :mod:`isogan._backend.cuda_landmark` (with ``cuda_knn``, ``cuda_paths``, ``cuda_mds``): the CUDA
   kernels, on device memory owned by :class:`isogan.DeviceArray` or read in place from torch/CuPy.
-- :mod:`isogan.dask` (optional): the landmark stages as tasks on a Dask cluster.
+- :mod:`isogan._backend.dask` (optional, ``isogan[dask]``): the landmark stages as tasks on the
+  workers of a ``distributed.Client`` (:class:`~isogan._backend.dask.DaskBackend`), for the
+  estimator :class:`isogan.dask.Isomap`; built per fit, not through :func:`get_backend`.
 
 Shared by all: :mod:`~isogan._backend.policy` (device choice, threads, progress),
 :mod:`~isogan._backend.memory` (what is free, what a call needs, up-front refusal) and
