@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from isogan.datasets import make_shapes
 from isogan.knn import kneighbors, recall_at_k
 
@@ -86,7 +85,7 @@ def main() -> None:
         print("pynndescent not installed: its row is skipped")
     else:
         start = time.perf_counter()
-        NNDescent(X[:2000], n_neighbors=N_NEIGHBORS + 1, random_state=0).neighbor_graph
+        _ = NNDescent(X[:2000], n_neighbors=N_NEIGHBORS + 1, random_state=0).neighbor_graph
         jit_seconds = time.perf_counter() - start
         load = _load()
         start = time.perf_counter()

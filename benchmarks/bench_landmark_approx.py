@@ -22,9 +22,8 @@ import resource
 import time
 from pathlib import Path
 
-import numpy as np
-
 import isogan.knn as knn_module
+import numpy as np
 from isogan import Isomap
 from isogan.bench.data import residual_variance
 from isogan.datasets import make_shapes

@@ -11,12 +11,11 @@ import sys
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from sklearn.datasets import make_swiss_roll
-from sklearn.utils._param_validation import InvalidParameterError
-
 from isogan import Isomap, cli
 from isogan.datasets import make_shapes
 from isogan.knn import kneighbors, knn_graph, radius_neighbors, recall_at_k
+from sklearn.datasets import make_swiss_roll
+from sklearn.utils._param_validation import InvalidParameterError
 
 # The recall floor documented in isogan.knn and Isomap (neighbors_algorithm='approximate').
 RECALL_FLOOR = 0.95

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from isogan import _core
 from isogan.knn import kneighbors
 

@@ -80,7 +80,7 @@ class _FaissThreads:
         self._previous = self._faiss.omp_get_max_threads()
         self._faiss.omp_set_num_threads(self._n_threads)
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._faiss.omp_set_num_threads(self._previous)
 
 
