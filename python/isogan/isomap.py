@@ -83,7 +83,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         few features (see :mod:`isogan.knn`). Every exact choice gives the same neighbour graph;
         GPU searches are brute force. 'approximate' (never picked by 'auto') searches an HNSW
         graph on the CPU (faiss-cpu: ``pip install "isogan[approx]"``; Euclidean distance,
-        ``n_neighbors`` only, host arrays): ~13x faster than brute force on
+        ``n_neighbors`` only, host arrays): ~11x faster than brute force on
         high-dimensional data (N=100k x 784: see ``benchmarks/RESULTS.md``), with recall@10
         >= 0.95 on the swiss roll and on :func:`isogan.datasets.make_shapes` images; every edge
         it returns has its exact length, but some true neighbours may be missing

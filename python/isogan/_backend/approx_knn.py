@@ -9,18 +9,22 @@ pair is recomputed from the caller's points by the exact search's own code
 so a pair found by both searches has the same distance bit for bit; each row is then ordered by
 (distance, index), ties to the smaller index, as the exact search orders it.
 
-Why faiss: at N=100k x 784 (``isogan.datasets.make_shapes``, k=10, two cores) this path took
-14.5 s at recall@10 0.9995, against ~194 s for the exact brute force; pynndescent took 9.1 s warm
-but pays ~30 s of numba compilation in every new process, and its index is not searched again as
-cheaply (``benchmarks/bench_knn_approx.py``, numbers in ``benchmarks/RESULTS.md``).
+Why faiss: no JIT compilation (pynndescent pays ~30 s of numba compilation in every new process),
+build and search parameters apart, and an index that is kept and searched again (``transform``).
+At N=100k x 784 (``isogan.datasets.make_shapes``, k=10, two cores) this path took 16.4 s at
+recall@10 1.0000 against ~188 s for the exact brute force (11.5x); pynndescent, warm, took
+3.3-9.1 s at recall 0.9998, so the choice is open (``benchmarks/bench_knn_approx.py``,
+``benchmarks/RESULTS.md``).
 
 What recall costs: building the graph is about half the time (``ef_construction`` candidates per
 insertion, ``n_links`` links per point), the search most of the rest (each query visits about
 ``ef_search`` candidates), the exact re-ranking ~5%. The defaults hold recall@10 >= 0.95 on the
-swiss roll (0.979 at N=100k) and on the shapes images (0.9995 at N=100k), measured in
-``tests/test_knn_approx.py`` at N=4000. Cheaper settings keep the images' recall but not the
-swiss roll's: ``ef_construction=20`` took ~35% off the images' time and the swiss roll's recall to
-0.80. Measure your data with :func:`isogan.knn.recall_at_k` before lowering them.
+swiss roll and on the shapes images (1.0000 at N=100k), measured in ``tests/test_knn_approx.py``
+at N=4000. Recall alone is not enough for Isomap: a few stranded queries whose candidates are 2-3x
+farther than their true neighbours add geodesic shortcuts (see ``DEFAULT_EF_CONSTRUCTION``).
+Cheaper settings keep the images' recall but not the swiss roll's: ``ef_construction=20`` took
+~35% off the images' time and the swiss roll's recall to 0.80. Measure your data with
+:func:`isogan.knn.recall_at_k` before lowering them.
 """
 
 from __future__ import annotations
@@ -40,8 +44,10 @@ __all__ = ["APPROX_EXTRA_HINT", "DEFAULT_EF_CONSTRUCTION", "DEFAULT_EF_SEARCH", 
 APPROX_EXTRA_HINT = 'pip install "isogan[approx]"'
 # Links per point in the HNSW graph (faiss's M); the base layer keeps twice as many.
 DEFAULT_N_LINKS = 16
-# Candidates kept while inserting a point (faiss's efConstruction).
-DEFAULT_EF_CONSTRUCTION = 40
+# Candidates kept while inserting a point (faiss's efConstruction). 40 left a few images per 10k
+# stranded (their "neighbours" 2-3x farther than the true ones: geodesic shortcuts that took the
+# landmark residual variance at N=30k from 0.28 to 0.49); 100 removes them (RESULTS.md).
+DEFAULT_EF_CONSTRUCTION = 100
 # Candidates kept while searching (faiss's efSearch), at least n_neighbors + 1.
 DEFAULT_EF_SEARCH = 32
 # Points added or searched per faiss call: bounds the temporaries and lets Ctrl-C through between calls.
