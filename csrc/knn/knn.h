@@ -58,6 +58,20 @@ template <typename T>
 RadiusResult<T> radius_neighbors_cpu(const T* queries, const T* points, const SearchParams& params, double radius,
                                      Cancellation& cancel);
 
+// The k nearest of each query among its own candidate points, ranked exactly as kneighbors_cpu
+// ranks (exact reduced distance, then index): the exact re-ranking of an approximate search's
+// candidates. With exclude_self, candidate i of query i is skipped. Minkowski metrics only.
+// queries:    (M, D) row-major
+// points:     (N, D) row-major (may be the same array as queries)
+// candidates: (M, w) row-major int64, indices in [0, N); a repeated index counts once
+// distances:  (M, k) row-major, output; indices: (M, k) row-major int64, output
+// Throws std::invalid_argument for a candidate out of range or a row left with fewer than k
+// distinct candidates; Cancelled on Ctrl-C.
+template <typename T>
+void kneighbors_among_cpu(const T* queries, const T* points, const SearchParams& params, const index_t* candidates,
+                          index_t n_candidates, index_t n_neighbors, T* distances, index_t* indices,
+                          Cancellation& cancel);
+
 // Exact searches through a kd-tree over the points (pays off for low-dimensional data: D up to
 // ~15): the same results as kneighbors_cpu / radius_neighbors_cpu, bit for bit (same distances,
 // (distance, index) order, ties to the smaller index). The tree is built per call: leaves of at

@@ -653,6 +653,54 @@ RadiusResult<T> radius_neighbors_cpu(const T* queries, const T* points, const Se
   return result;
 }
 
+template <typename T>
+void kneighbors_among_cpu(const T* queries, const T* points, const SearchParams& params, const index_t* candidates,
+                          index_t n_candidates, index_t n_neighbors, T* distances, index_t* indices,
+                          Cancellation& cancel) {
+  if (params.metric == Metric::Precomputed) {
+    throw std::invalid_argument("re-ranking candidates needs points, not a precomputed distance matrix");
+  }
+  const index_t k = n_neighbors;
+  const index_t d = params.n_features;
+  // Each query meets n_candidates points, not n_points: the thread count follows that work.
+  SearchParams work = params;
+  work.n_points = n_candidates;
+  const int n_jobs = with_thread_count(work).n_jobs;
+  std::vector<std::vector<Entry>> heaps(static_cast<std::size_t>(resolve_threads(n_jobs)),
+                                        std::vector<Entry>(static_cast<std::size_t>(k)));
+  for_each_query_tile(params.n_queries, n_jobs, cancel, [&](index_t tile, auto&&) {
+    Entry* heap = heaps[static_cast<std::size_t>(omp_get_thread_num())].data();
+    const index_t q_end = std::min(params.n_queries, (tile + 1) * kQueryTile);
+    for (index_t q = tile * kQueryTile; q < q_end; ++q) {
+      TopK top{heap, 0, k};
+      const index_t* row = candidates + q * n_candidates;
+      for (index_t c = 0; c < n_candidates; ++c) {
+        const index_t j = row[c];
+        if (j < 0 || j >= params.n_points) {
+          throw std::invalid_argument("candidate " + std::to_string(j) + " of query " + std::to_string(q) +
+                                      " is not a point index in [0, " + std::to_string(params.n_points) + ")");
+        }
+        if (params.exclude_self && j == q) continue;
+        double key;
+        detail::exact_rdists(params.metric, queries + q * d, points + j * d, 1, d, params.p, &key);
+        if (key > top.threshold()) continue;
+        // A repeated candidate counts once (a k-long scan, only for candidates that would enter).
+        if (std::any_of(top.heap, top.heap + top.size, [j](const Entry& e) { return e.index == j; })) continue;
+        top.offer(Entry{key, j});
+      }
+      if (top.size < k) {
+        throw std::invalid_argument("query " + std::to_string(q) + " has " + std::to_string(top.size) +
+                                    " candidates other than itself, fewer than n_neighbors = " + std::to_string(k));
+      }
+      write_sorted(top, params, distances + q * k, indices + q * k);
+    }
+  });
+}
+
+template void kneighbors_among_cpu<float>(const float*, const float*, const SearchParams&, const index_t*, index_t,
+                                          index_t, float*, index_t*, Cancellation&);
+template void kneighbors_among_cpu<double>(const double*, const double*, const SearchParams&, const index_t*, index_t,
+                                           index_t, double*, index_t*, Cancellation&);
 template void kneighbors_cpu<float>(const float*, const float*, const SearchParams&, index_t, float*, index_t*,
                                     Cancellation&);
 template void kneighbors_cpu<double>(const double*, const double*, const SearchParams&, index_t, double*, index_t*,

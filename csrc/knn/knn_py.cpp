@@ -273,11 +273,46 @@ void bind_knn_dtype(py::module_& m) {
 #endif
 }
 
+// The exact re-ranking of an approximate search's candidates: float32 and float64 overloads of one name, the
+// numpy dtype picking the overload (`.noconvert()`: no hidden copy).
+template <typename T>
+void bind_kneighbors_among(py::module_& m) {
+  m.def(
+      "knn_kneighbors_among",
+      [](const carray<T>& queries, const carray<T>& points, const carray<std::int64_t>& candidates,
+         std::int64_t n_neighbors, int metric, double p, bool exclude_self, int n_jobs) {
+        const isogan::knn::SearchParams params = knn_params(queries, points, metric, p, exclude_self, n_jobs);
+        if (params.metric == isogan::knn::Metric::Precomputed) {
+          throw std::invalid_argument("re-ranking candidates needs points, not a precomputed distance matrix");
+        }
+        check_shape(candidates, "candidates", {params.n_queries, -1});
+        const std::int64_t n_candidates = candidates.shape(1);
+        if (n_neighbors < 1 || n_neighbors > n_candidates) {
+          throw std::invalid_argument("n_neighbors = " + std::to_string(n_neighbors) + " must be in [1, " +
+                                      std::to_string(n_candidates) + "] (the candidates per query)");
+        }
+        const std::int64_t* c = candidates.data();
+        return knn_kneighbors_arrays(queries, points, params, n_neighbors,
+                                     [&](const T* q, const T* x, T* out_distances, std::int64_t* out_indices,
+                                         isogan::Cancellation& cancel) {
+                                       isogan::knn::kneighbors_among_cpu<T>(q, x, params, c, n_candidates,
+                                                                            n_neighbors, out_distances, out_indices,
+                                                                            cancel);
+                                     });
+      },
+      py::arg("queries").noconvert(), py::arg("points").noconvert(), py::arg("candidates").noconvert(),
+      py::arg("n_neighbors"), py::arg("metric"), py::arg("p"), py::arg("exclude_self"), py::arg("n_jobs"),
+      "k nearest of each query among its candidates (M, w) int64, ranked exactly as knn_kneighbors ranks:\n"
+      "(distances (M, k), indices (M, k) int64); queries (M, D), points (N, D); repeated candidates count once.");
+}
+
 }  // namespace
 
 void bind_knn(py::module_& m) {
   bind_knn_dtype<float>(m);
   bind_knn_dtype<double>(m);
+  bind_kneighbors_among<float>(m);
+  bind_kneighbors_among<double>(m);
   m.def(
       "knn_kdtree_bytes",
       [](std::int64_t n_points, std::int64_t n_features, std::int64_t value_size, std::int64_t leaf_size) {

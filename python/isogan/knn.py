@@ -1,6 +1,6 @@
-"""Exact k-nearest-neighbour and radius-neighbour graphs, native on CPU (OpenMP) and CUDA.
+"""k-nearest-neighbour and radius-neighbour graphs: exact, native on CPU (OpenMP) and CUDA, or approximate.
 
-Three public functions:
+Three public search functions:
 
 - :func:`knn_graph`: the (N, N) sparse neighbour graph of a data set, equal to
   :func:`sklearn.neighbors.kneighbors_graph` / :func:`sklearn.neighbors.radius_neighbors_graph`.
@@ -31,6 +31,15 @@ algorithms return identical results bit for bit (same distances, same tie-breaki
 distances and GPU searches are always brute force; metrics served by scikit-learn receive
 ``algorithm`` unchanged.
 
+``algorithm='approximate'`` is the one inexact choice, never picked by 'auto': an HNSW graph
+(faiss-cpu, the optional ``pip install "isogan[approx]"``) finds the candidate neighbours, then
+the exact distance of every returned pair is recomputed, so the graph's edge lengths are those of
+the exact search, bit for bit, and only some neighbours may differ. It searches k nearest
+neighbours (no radius) in Euclidean distance on the CPU, whatever ``device`` says; at
+N=100k x 784 (``isogan.datasets.make_shapes``, two cores) it took 16.4 s against ~188 s for the
+exact brute force (``benchmarks/RESULTS.md``). Its recall (:func:`recall_at_k`) is >= 0.95 on the swiss roll and the shapes images with
+the default parameters (:mod:`isogan._backend.approx_knn` says what more recall costs).
+
 GPU input (a torch CUDA tensor or a CuPy array, float32 or float64, C-contiguous) is read in place
 and the result stays on its device, allocated by the input's library: :func:`kneighbors` returns
 two device arrays; :func:`knn_graph` and :func:`radius_neighbors` return a
@@ -50,13 +59,13 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_array
 
 from isogan import _core
-from isogan._backend import cuda_knn
+from isogan._backend import approx_knn, cuda_knn
 from isogan._backend.arrays import is_device_array
 from isogan._backend.memory import ensure_memory
-from isogan._backend.policy import resolve_device, threads
+from isogan._backend.policy import check_device, resolve_device, threads
 
 __all__ = ["PRECOMPUTED", "check_n_neighbors", "kneighbors", "kneighbors_blocked", "knn_graph", "merge_nearest",
-           "native_metric", "neighbors_to_csr", "radius_neighbors"]
+           "native_metric", "neighbors_to_csr", "radius_neighbors", "recall_at_k"]
 
 # Native metric codes (csrc/knn/knn.h, enum Metric).
 _EUCLIDEAN, _MANHATTAN, _CHEBYSHEV, _MINKOWSKI, PRECOMPUTED = range(5)
@@ -106,7 +115,7 @@ def native_metric(metric: Any, p: Any, metric_params: dict | None) -> tuple[int,
     return _MINKOWSKI, p
 
 
-_ALGORITHMS = ("auto", "ball_tree", "brute", "kd_tree")
+_ALGORITHMS = ("approximate", "auto", "ball_tree", "brute", "kd_tree")
 # kd-tree leaf size (points per leaf): 16 was fastest of 8/16/32 for swiss roll N=100k, k=10.
 _LEAF_SIZE = 16
 # 'auto' crossover, measured on Gaussian data (k=10, one thread): the tree is faster for every N
@@ -116,11 +125,16 @@ _TREE_D6_MIN_SAMPLES = 32768
 
 
 def _check_algorithm(algorithm: Any, precomputed: bool) -> str:
-    """Validate ``algorithm`` (scikit-learn's wording) and refuse a tree for precomputed distances."""
+    """Validate ``algorithm`` (scikit-learn's wording); refuse a tree or approximate search for distances given."""
     if not isinstance(algorithm, str) or algorithm not in _ALGORITHMS:
         raise ValueError(
-            "The 'algorithm' parameter must be a str among {'auto', 'ball_tree', 'brute', 'kd_tree'}. "
+            "The 'algorithm' parameter must be a str among {" + ", ".join(repr(name) for name in _ALGORITHMS) + "}. "
             f"Got {algorithm!r} instead."
+        )
+    if precomputed and algorithm == "approximate":
+        raise ValueError(
+            "algorithm='approximate' searches points, not distances: with metric='precomputed' use an exact "
+            "algorithm ('auto' or 'brute')."
         )
     if precomputed and algorithm in ("kd_tree", "ball_tree"):
         raise ValueError(
@@ -145,6 +159,12 @@ def _check_tree_memory(fit: np.ndarray, n_result_bytes: int) -> None:
     need = int(_core.knn_kdtree_bytes(n_samples, n_features, fit.dtype.itemsize, _LEAF_SIZE)) + n_result_bytes
     ensure_memory(need, f"the kd-tree over {n_samples} x {n_features} points and the kNN result",
                   "Use float32 data, fewer points or algorithm='brute'.")
+
+
+def _check_not_approximate_radius(algorithm: str) -> None:
+    if algorithm == "approximate":
+        raise ValueError("algorithm='approximate' finds k nearest neighbours only; a radius search needs an exact "
+                         "algorithm ('auto', 'brute' or 'kd_tree').")
 
 
 def check_n_neighbors(n_neighbors: Any) -> int:
@@ -227,6 +247,24 @@ def _host_radius(fit: np.ndarray, queries: np.ndarray | None, radius: float, cod
     return _core.knn_radius(queries, points, radius, code, p, exclude_self, n_jobs)
 
 
+# ---------------------------------------------------------------- approximate search (faiss HNSW)
+def _check_approximate(X: Any, metric: Any, p: Any, metric_params: dict | None, device: Any, input_name: str) -> np.ndarray:
+    """Validate the input of an approximate search: dense host points, Euclidean distance."""
+    code_p = native_metric(metric, p, metric_params)
+    if code_p is None or code_p[0] != _EUCLIDEAN:
+        raise ValueError(
+            f"algorithm='approximate' searches Euclidean distances only (metric='euclidean', or 'minkowski' with "
+            f"p=2, no metric_params); got metric={metric!r}, p={p!r}, metric_params={metric_params!r}. "
+            "Use an exact algorithm ('auto') for this metric."
+        )
+    check_device(device)
+    if is_device_array(X):
+        raise ValueError("algorithm='approximate' runs on the CPU: pass host (NumPy) arrays, e.g. .cpu() / .get().")
+    if sp.issparse(X):
+        raise ValueError("algorithm='approximate' needs dense points; got a sparse matrix. Use an exact algorithm ('auto').")
+    return _check_host(X, False, input_name)
+
+
 # ---------------------------------------------------------------- scikit-learn fallback
 def _sklearn_neighbors(fit: Any, metric: Any, p: Any, metric_params: dict | None, n_jobs: Any,
                        n_neighbors: int | None = None, radius: float | None = None,
@@ -290,11 +328,14 @@ def knn_graph(
         CPU threads (None: all cores; -1: all; -2: all but one).
     device : {'auto', 'cpu', 'cuda'}, default='auto'
         Where host input is searched. GPU input is always searched on its GPU.
-    algorithm : {'auto', 'brute', 'kd_tree', 'ball_tree'}, default='auto'
+    algorithm : {'auto', 'brute', 'kd_tree', 'ball_tree', 'approximate'}, default='auto'
         Native CPU search: exact blocked brute force, or an exact kd-tree ('ball_tree' also runs
         the kd-tree); 'auto' picks the tree for few features (see the module docstring). The
         result is the same either way. GPU and precomputed searches are brute force (a tree
-        with ``metric='precomputed'`` is a ValueError, as in scikit-learn).
+        with ``metric='precomputed'`` is a ValueError, as in scikit-learn). 'approximate': an
+        HNSW search on the CPU (needs ``isogan[approx]``; Euclidean, ``n_neighbors`` only)
+        whose neighbours may differ from the exact ones (recall >= 0.95 on the swiss roll and
+        the shapes images) while every returned distance is exact.
 
     Returns
     -------
@@ -310,9 +351,12 @@ def knn_graph(
     ValueError
         Both or neither of ``n_neighbors``/``radius`` set, ``n_neighbors >= n_samples``,
         ``n_neighbors < 1``, a negative radius, NaN/inf, an empty or non-2-D ``X``, an unknown
-        ``algorithm``.
+        ``algorithm``; with ``algorithm='approximate'``: a radius, a non-Euclidean or
+        precomputed metric, sparse or GPU input.
     TypeError
         A non-integer ``n_neighbors``.
+    ImportError
+        ``algorithm='approximate'`` without faiss-cpu (``pip install "isogan[approx]"``).
 
     See Also
     --------
@@ -353,23 +397,31 @@ def knn_graph(
                 xp.arange(0, m * k + 1, k, dtype=xp.int64, device=X.device)
             data = distances.reshape(-1) if mode == "distance" else xp.ones_like(distances).reshape(-1)
             return cuda_knn.device_csr(X, indptr, indices.reshape(-1), data, (m, m))
-        code_p = native_metric(metric, p, metric_params)
-        precomputed = metric == "precomputed"
-        X = _check_host(X, precomputed)
-        if precomputed:
-            _square_check(X)
+        if algorithm == "approximate":
+            X = _check_approximate(X, metric, p, metric_params, device, "X")
+            n_samples = X.shape[0]
+            _check_k_fits(k, n_samples, n_samples, query_is_train=not include_self)
+            distances, indices = approx_knn.approximate_kneighbors(X, None if not include_self else X, k,
+                                                                   threads(n_jobs))
+        else:
+            code_p = native_metric(metric, p, metric_params)
+            precomputed = metric == "precomputed"
+            X = _check_host(X, precomputed)
+            if precomputed:
+                _square_check(X)
+            n_samples = X.shape[0]
+            _check_k_fits(k, n_samples, n_samples, query_is_train=not include_self)
+            if code_p is None or sp.issparse(X):
+                nn = _sklearn_neighbors(X, metric, p, metric_params, n_jobs, n_neighbors=k, algorithm=algorithm)
+                return _as_output_csr(nn.kneighbors_graph(None if not include_self else X, k, mode=mode), _out_dtype(X))
+            distances, indices = _host_kneighbors(X, None if not include_self else X, k, *code_p, threads(n_jobs),
+                                                  resolve_device(device, "knn"), algorithm)
         dtype = _out_dtype(X)
-        n_samples = X.shape[0]
-        _check_k_fits(k, n_samples, n_samples, query_is_train=not include_self)
-        if code_p is None or sp.issparse(X):
-            nn = _sklearn_neighbors(X, metric, p, metric_params, n_jobs, n_neighbors=k, algorithm=algorithm)
-            return _as_output_csr(nn.kneighbors_graph(None if not include_self else X, k, mode=mode), dtype)
-        distances, indices = _host_kneighbors(X, None if not include_self else X, k, *code_p, threads(n_jobs),
-                                              resolve_device(device, "knn"), algorithm)
         data = distances.ravel() if mode == "distance" else np.ones(n_samples * k, dtype=dtype)
         return sp.csr_matrix((data, indices.ravel(), np.arange(0, n_samples * k + 1, k)), shape=(n_samples, n_samples))
 
     r = _check_radius(radius)
+    _check_not_approximate_radius(algorithm)
     if is_device_array(X):
         graph = radius_neighbors(X, None if not include_self else X, r, metric=metric, p=p,
                                  metric_params=metric_params, n_jobs=n_jobs, device=device, algorithm=algorithm)
@@ -433,7 +485,10 @@ def kneighbors(
     ------
     ValueError
         ``n_neighbors`` larger than the fit set (or equal to it with ``Y=None``), feature-count
-        mismatch, invalid arrays.
+        mismatch, invalid arrays; with ``algorithm='approximate'`` a non-Euclidean or
+        precomputed metric, sparse or GPU input.
+    ImportError
+        ``algorithm='approximate'`` without faiss-cpu (``pip install "isogan[approx]"``).
 
     See Also
     --------
@@ -450,6 +505,14 @@ def kneighbors(
     k = check_n_neighbors(n_neighbors)
     precomputed = metric == "precomputed"
     _check_algorithm(algorithm, precomputed)
+    if algorithm == "approximate":
+        X_fit = _check_approximate(X_fit, metric, p, metric_params, device, "X_fit")
+        if Y is not None:
+            Y = _check_approximate(Y, metric, p, metric_params, device, "Y")
+            _check_features(Y.shape[1], X_fit.shape[1])
+            Y = Y.astype(X_fit.dtype, copy=False)
+        _check_k_fits(k, X_fit.shape[0], X_fit.shape[0] if Y is None else Y.shape[0], query_is_train=Y is None)
+        return approx_knn.approximate_kneighbors(X_fit, Y, k, threads(n_jobs))
     if is_device_array(X_fit) or (Y is not None and is_device_array(Y)):
         _require_device_pair(X_fit, Y, device)
         code_p = native_metric(metric, p, metric_params)
@@ -511,7 +574,7 @@ def radius_neighbors(
     radius : float, default=1.0
         Inclusive distance limit.
     metric, p, metric_params, n_jobs, device, algorithm
-        As in :func:`knn_graph`.
+        As in :func:`knn_graph` ('approximate' is refused: it has no radius search).
 
     Returns
     -------
@@ -534,6 +597,7 @@ def radius_neighbors(
     r = _check_radius(radius)
     precomputed = metric == "precomputed"
     _check_algorithm(algorithm, precomputed)
+    _check_not_approximate_radius(algorithm)
     if is_device_array(X_fit) or (Y is not None and is_device_array(Y)):
         _require_device_pair(X_fit, Y, device)
         code_p = native_metric(metric, p, metric_params)
@@ -653,6 +717,11 @@ def kneighbors_blocked(
     """
     from isogan._backend.policy import progress_bar
 
+    if options.get("algorithm") == "approximate":
+        raise ValueError(
+            "algorithm='approximate' needs the points in memory (its graph holds a float32 copy of them); "
+            "points on disk are searched exactly block by block: use algorithm='auto', or load the points."
+        )
     n_samples = points.shape[0]
     dtype = points.dtype
     starts = range(0, n_samples, chunk_rows)
@@ -690,3 +759,52 @@ def neighbors_to_csr(distances: np.ndarray, indices: np.ndarray, n_samples: int)
     n_neighbors = indices.shape[1]
     indptr = np.arange(0, n_samples * n_neighbors + 1, n_neighbors, dtype=np.int64)
     return sp.csr_matrix((distances.ravel(), indices.ravel(), indptr), shape=(n_samples, n_samples))
+
+
+def recall_at_k(approx_indices: Any, exact_indices: Any) -> float:
+    """Fraction of the exact k nearest neighbours that an approximate search found.
+
+    Recall@k = mean over queries of ``|approx_i & exact_i| / k``, comparing neighbour indices.
+    Among neighbours tied at the k-th distance the exact search keeps the smaller indices, so an
+    approximate search that kept another tied point counts as a miss: on data with many
+    duplicates the recall understates the graph's quality.
+
+    Parameters
+    ----------
+    approx_indices : array-like of int, shape (n_queries, k)
+        Indices from the approximate search (e.g. ``kneighbors(..., algorithm='approximate')[1]``).
+    exact_indices : array-like of int, shape (n_queries, k)
+        Indices from an exact search of the same queries, each row without repeats.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 1 when every row holds the same set of indices.
+
+    Raises
+    ------
+    ValueError
+        If the two arrays are not 2-D of the same shape, or have no entry.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from isogan.knn import recall_at_k
+    >>> recall_at_k(np.array([[1, 2], [0, 3]]), np.array([[2, 1], [0, 2]]))
+    0.75
+    """
+    approx_indices = np.asarray(approx_indices)
+    exact_indices = np.asarray(exact_indices)
+    if approx_indices.ndim != 2 or approx_indices.shape != exact_indices.shape or approx_indices.size == 0:
+        raise ValueError(
+            "approx_indices and exact_indices must be non-empty 2-D arrays of the same shape (n_queries, k); "
+            f"got {approx_indices.shape} and {exact_indices.shape}."
+        )
+    n_queries, n_neighbors = exact_indices.shape
+    found = 0
+    # Blocks of rows bound the (rows, k, k) comparison to about a million entries.
+    block_rows = max(1, 2**20 // (n_neighbors * n_neighbors))
+    for start in range(0, n_queries, block_rows):
+        rows = slice(start, start + block_rows)
+        found += int(np.count_nonzero((approx_indices[rows, :, None] == exact_indices[rows, None, :]).any(axis=2)))
+    return found / (n_queries * n_neighbors)

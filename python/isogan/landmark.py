@@ -501,9 +501,10 @@ def landmark_isomap(
         CUDA landmark path is verified on hardware; 'cuda' without a usable GPU raises RuntimeError.
     progress : bool or None, default=None
         Per-stage progress bars; None shows them for stages predicted to take over ~2 s.
-    neighbors_algorithm : {'auto', 'brute', 'kd_tree', 'ball_tree'}, default='auto'
+    neighbors_algorithm : {'auto', 'brute', 'kd_tree', 'ball_tree', 'approximate'}, default='auto'
         kNN search algorithm (as ``algorithm`` in :func:`isogan.knn_graph`); the graph is the
-        same whichever runs.
+        same whichever exact one runs. 'approximate' (HNSW, ``isogan[approx]``) needs the points
+        in memory: an input on disk larger than ``chunk_rows`` is refused (ValueError).
     memory_budget : int or None, default=None
         CPU: bytes of landmark rows kept in memory; past it they spill to a temporary file and
         are read back block by block (see :class:`isogan.Isomap`). None: half the available

@@ -545,9 +545,15 @@ class CudaBackend:
                        metric_params: dict | None = None, **options: Any) -> Any:
         """kNN graph with the points kept on the device for MaxMin; other searches as ``knn_graph``."""
         native = _knn.native_metric(metric, p, metric_params)
+        # The approximate search runs on the CPU (isogan.knn): the exact GPU search is not its fallback.
         blocked = (n_neighbors is not None and native is not None and native[0] != _knn.PRECOMPUTED
+                   and options.get("algorithm") != "approximate"
                    and (isinstance(points, np.ndarray) or is_out_of_core(points, 0)))
         if not blocked:
+            if options.get("algorithm") == "approximate" and is_out_of_core(points, chunk_rows):
+                return _knn.neighbors_to_csr(*_knn.kneighbors_blocked(
+                    points, n_neighbors, chunk_rows, metric=metric, p=p, metric_params=metric_params, **options
+                ), points.shape[0])
             return _knn.knn_graph(points, n_neighbors=n_neighbors, radius=options.pop("radius", None), mode="distance",
                                   metric=metric, p=p, metric_params=metric_params, n_jobs=self.n_jobs, device="cuda",
                                   **options)
