@@ -625,3 +625,14 @@ def test_gpu_library_csr_graph_converts_to_scipy():
     assert sp.issparse(converted) and converted.dtype == np.float32
     np.testing.assert_array_equal(converted.toarray(), expected.toarray())
     assert _csr_to_host(expected) is expected
+
+
+@pytest.mark.parametrize("n_landmarks", [None, 300])
+def test_seeded_fit_is_reproducible_bit_for_bit(n_landmarks):
+    # 600 points exact / 300 landmarks: both past the dense solver, so the iterative eigensolver's
+    # start vectors come from random_state.
+    X, _ = datasets.make_swiss_roll(600 if n_landmarks is None else 2000, random_state=3)
+    fits = [Isomap(n_neighbors=10, n_landmarks=n_landmarks, random_state=7, device="cpu").fit_transform(X)
+            for _ in range(3)]
+    for again in fits[1:]:
+        np.testing.assert_array_equal(fits[0], again)

@@ -128,7 +128,9 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         How landmarks are chosen: 'maxmin' is farthest-point sampling (in input space, or in
         geodesic space for precomputed or sparse input), 'random' a uniform draw.
     random_state : int, RandomState instance or None, default=None
-        Seeds the landmark choice (the first MaxMin landmark, or the random draw).
+        Seeds the landmark choice (the first MaxMin landmark, or the random draw) and the start
+        vectors of the iterative eigensolver, so that a seeded fit is reproducible bit for bit.
+        None: scikit-learn's behaviour (the eigenvectors may differ run to run in the last bits).
     memory_budget : int or None, default=None
         Landmark Isomap on the CPU: bytes of (L, N) landmark rows kept in memory. Past it the rows
         are computed block by block into a temporary file (in ``TMPDIR``, removed when the model
@@ -380,7 +382,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         with _timed(timings, "mds"):
             embedding, eigenvalues, eigenvectors = classical_mds(
                 dist_matrix, n_components=self.n_components, eigen_solver=self.eigen_solver, tol=self.tol,
-                max_iter=self.max_iter, device=device, n_jobs=self.n_jobs,
+                max_iter=self.max_iter, random_state=self.random_state, device=device, n_jobs=self.n_jobs,
             )
             fit_state = mds_fit_state(dist_matrix, eigenvalues, eigenvectors, n_jobs=self.n_jobs)
         if device == "cuda":

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 from scipy import sparse
+from sklearn.utils import check_random_state
 
 from isogan import mds as _mds
 from isogan._backend import Backend, get_backend
@@ -199,7 +200,8 @@ def fit_landmark_model(
     landmark_method : {'maxmin', 'random'}, default='maxmin'
         How landmarks are chosen (see :func:`select_landmarks`).
     random_state : int, RandomState instance or None, default=None
-        Seeds the landmark choice.
+        Seeds the landmark choice, then the start vectors of the eigensolver: a seeded fit is
+        reproducible bit for bit (None: the eigenvectors may differ run to run in the last bits).
     component_labels : ndarray of shape (n_samples,), optional
         Connected components of the neighbour graph before its components were joined. Every
         component left without a landmark gets one (with a warning), so that each part of the
@@ -241,11 +243,14 @@ def fit_landmark_model(
     check_edge_range(sparse.csr_matrix(graph).data, n_landmarks, graph.dtype)
     show = show_progress(relaxation_seconds(n_landmarks, n_samples, graph.nnz, threads(n_jobs)), progress)
     timings: dict[str, float] = {}
+    # One generator for the landmark choice and then the eigensolver's start vectors: a seeded fit
+    # is reproducible bit for bit.
+    rng = check_random_state(random_state)
     with progress_bar(3, f"landmark Isomap ({backend.name})", show, unit="stage") as bar:
         start = time.perf_counter()
         bar.set_postfix_str("landmarks", refresh=False)
         landmark_index, known_rows = choose_landmarks(
-            graph, n_landmarks, backend, points=points, landmark_method=landmark_method, random_state=random_state,
+            graph, n_landmarks, backend, points=points, landmark_method=landmark_method, random_state=rng,
             maxmin_pool=maxmin_pool, path_method=path_method, show=show,
         )
         backend.release_points()
@@ -268,7 +273,7 @@ def fit_landmark_model(
 
         start = time.perf_counter()
         bar.set_postfix_str("MDS + triangulation", refresh=False)
-        model = embed_landmarks(landmark_index, rows, n_components, backend)
+        model = embed_landmarks(landmark_index, rows, n_components, backend, random_state=rng)
         timings["mds"] = time.perf_counter() - start
         bar.update(1)
     model.component_labels = component_labels
@@ -276,7 +281,8 @@ def fit_landmark_model(
     return model
 
 
-def embed_landmarks(landmark_index: np.ndarray, rows: Any, n_components: int, backend: Backend) -> LandmarkModel:
+def embed_landmarks(landmark_index: np.ndarray, rows: Any, n_components: int, backend: Backend,
+                    random_state: Any = None) -> LandmarkModel:
     """Classical MDS on the landmark block, then triangulation of every point.
 
     Parameters
@@ -289,6 +295,8 @@ def embed_landmarks(landmark_index: np.ndarray, rows: Any, n_components: int, ba
         Dimension of the embedding.
     backend : isogan._backend.Backend
         Where the rows live.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the start vectors of the eigensolver on the landmark block.
 
     Returns
     -------
@@ -302,7 +310,9 @@ def embed_landmarks(landmark_index: np.ndarray, rows: Any, n_components: int, ba
     block = backend.landmark_block(rows, landmark_index)
     # Dijkstra from a and from b may round d(a, b) differently in float32: symmetrise.
     block = 0.5 * (block + block.T)
-    landmark_embedding, eigenvalues, eigenvectors = _mds.classical_mds(block, n_components=n_components, device="cpu")
+    landmark_embedding, eigenvalues, eigenvectors = _mds.classical_mds(
+        block, n_components=n_components, random_state=random_state, device="cpu"
+    )
     eigenvalues = np.asarray(eigenvalues, dtype=np.float64)
     eigenvectors = np.asarray(eigenvectors, dtype=np.float64)
     mean_sq_distance = np.mean(block * block, axis=0)
