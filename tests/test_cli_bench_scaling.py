@@ -233,3 +233,46 @@ def test_device_memory_sampler_runs_beside_a_cuda_kernel():
     with scaling_benchmark.DeviceMemorySampler(interval_s=0.001) as sampler:
         isogan.knn_graph(points, n_neighbors=10, device="cuda")
     assert sampler.peak_bytes >= 0
+
+
+def test_scaling_on_shape_images_with_approximate_search(tmp_path, capsys):
+    out = tmp_path / "scaling"
+    argv = ["bench", "scaling", "--dataset", "shapes", "--neighbors-algorithm", "approximate", "--sizes", "1500"]
+    argv += ["--n-landmarks", "60", "--n-components", "4", "--device", "cpu", "--methods", "landmark", "exact"]
+    argv += ["--out", str(out)]
+    assert main(argv) == 0
+    assert "approx. kNN" in capsys.readouterr().out
+    by_key = _by_key(_read_rows(out / "landmark_scaling.csv"))
+    landmark_row, exact_row = by_key[("landmark", "cpu", 1500)], by_key[("exact", "cpu", 1500)]
+    assert landmark_row["status"] == exact_row["status"] == "ok"
+    assert landmark_row["dataset"] == exact_row["dataset"] == "shapes"
+    assert (landmark_row["neighbors_algorithm"], exact_row["neighbors_algorithm"]) == ("approximate", "exact")
+    # Scored against the four true factors: landmark Isomap on the approximate graph within 0.1 of
+    # exact Isomap on the exact one.
+    exact_variance = float(exact_row["residual_variance"])
+    assert 0 <= exact_variance < 0.6
+    assert abs(float(landmark_row["residual_variance"]) - exact_variance) < 0.1
+    document = json.loads((out / "landmark_scaling.json").read_text())
+    assert "--dataset shapes --neighbors-algorithm approximate" in document["metadata"]["command"]
+
+
+def test_scaling_approximate_search_without_faiss_is_refused_up_front(tmp_path, monkeypatch, capsys):
+    def missing_faiss():
+        raise ImportError("algorithm='approximate' needs faiss: pip install 'isogan[approx]'")
+
+    monkeypatch.setattr("isogan.cli.bench_scaling.faiss_module", missing_faiss)
+    argv = ["bench", "scaling", "--neighbors-algorithm", "approximate", "--sizes", "600", "--n-landmarks", "50"]
+    assert main([*argv, "--out", str(tmp_path / "scaling")]) == 2
+    assert "isogan[approx]" in capsys.readouterr().err
+    assert not (tmp_path / "scaling").exists()
+
+
+def test_predicted_memory_counts_the_approximate_index():
+    exact_search = ScalingConfig(dataset="shapes", n_landmarks=1000)
+    approximate = ScalingConfig(dataset="shapes", n_landmarks=1000, neighbors_algorithm="approximate")
+    extra = scaling_benchmark.predicted_bytes("landmark", 1_000_000, approximate) - scaling_benchmark.predicted_bytes(
+        "landmark", 1_000_000, exact_search
+    )
+    assert 1_000_000 * 784 * 4 < extra < 1.6 * 1_000_000 * 784 * 4
+    with pytest.raises(ValueError, match="Unknown dataset 'mnist'"):
+        ScalingConfig(dataset="mnist").check()

@@ -1,4 +1,4 @@
-"""Benchmark data and accuracy: the swiss roll with its true coordinates, residual variance, parity."""
+"""Benchmark data and accuracy: manifolds with their true coordinates, residual variance, parity."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ import numpy as np
 
 # Rows of the geodesic distance matrix kept for the paths-stage parity check.
 PATH_CHECK_ROWS = 16
+# Manifolds of the scaling benchmark: the 3-D swiss roll and isogan.datasets.make_shapes images.
+BENCH_DATASETS = ("swiss-roll", "shapes")
+# Features of each benchmark manifold's points.
+DATASET_FEATURES = {"swiss-roll": 3, "shapes": 28 * 28}
 
 
 def swiss_roll_with_coordinates(
@@ -39,6 +43,45 @@ def swiss_roll_with_coordinates(
     arc_length = 0.5 * (spiral_angle * np.sqrt(1.0 + spiral_angle * spiral_angle) + np.arcsinh(spiral_angle))
     coordinates = np.column_stack([arc_length, points[:, 1]])
     return np.ascontiguousarray(points, dtype=dtype), coordinates
+
+
+def manifold_with_coordinates(
+    dataset: str, n_samples: int, dtype: str | np.dtype = "float64", random_state: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return a benchmark manifold and the true coordinates its embedding is scored against.
+
+    Parameters
+    ----------
+    dataset : {'swiss-roll', 'shapes'}
+        'swiss-roll': :func:`swiss_roll_with_coordinates` (3 features, coordinates arc length and
+        height). 'shapes': :func:`isogan.datasets.make_shapes` (28 x 28 = 784 features,
+        coordinates the four factors angle, scale, x and y).
+    n_samples : int
+        Number of points.
+    dtype : str or numpy.dtype, default='float64'
+        dtype of the returned points.
+    random_state : int, default=0
+        Seed of the draw.
+
+    Returns
+    -------
+    points : numpy.ndarray of shape (n_samples, n_features)
+        C-contiguous points.
+    coordinates : numpy.ndarray of shape (n_samples, n_factors), float64
+
+    Raises
+    ------
+    ValueError
+        If ``dataset`` is not one of :data:`BENCH_DATASETS`.
+    """
+    if dataset == "swiss-roll":
+        return swiss_roll_with_coordinates(n_samples, dtype, random_state)
+    if dataset == "shapes":
+        from isogan.datasets import make_shapes
+
+        points, factors = make_shapes(n_samples, random_state=random_state)
+        return np.ascontiguousarray(points, dtype=dtype), factors
+    raise ValueError(f"Unknown dataset {dataset!r}; expected one of {BENCH_DATASETS}")
 
 
 def swiss_roll(n_samples: int, dtype: str | np.dtype = "float64", random_state: int = 0) -> np.ndarray:

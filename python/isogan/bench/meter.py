@@ -6,6 +6,7 @@ import ctypes
 import gc
 import os
 import platform
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,8 @@ IMPLEMENTATIONS = ("isogan", "sklearn")
 MODES = ("end_to_end", "stages")
 STAGES = ("knn", "paths", "mds")
 MIB = 1024.0 * 1024.0
+# Seconds between two samples of the device memory in use during a CUDA fit.
+GPU_SAMPLE_INTERVAL_S = 0.01
 
 
 def _status_bytes(field_name: str) -> int:
@@ -132,3 +135,43 @@ def machine_info() -> dict[str, Any]:
         "sklearn": sklearn.__version__,
         "kernel": platform.release(),
     }
+
+
+class DeviceMemorySampler:
+    """Sample the CUDA device memory in use from a background thread while a block runs.
+
+    Attributes
+    ----------
+    peak_bytes : int
+        Largest device memory in use during the block minus the amount in use when it began.
+    """
+
+    def __init__(self, interval_s: float = GPU_SAMPLE_INTERVAL_S) -> None:
+        self.interval_s = interval_s
+        self.peak_bytes = 0
+        self._start_bytes = 0
+        self._highest_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="isogan-gpu-memory", daemon=True)
+
+    @staticmethod
+    def _in_use_bytes() -> int:
+        from isogan import _core
+
+        free_bytes, total_bytes = _core.cuda_memory_info()
+        return int(total_bytes) - int(free_bytes)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._highest_bytes = max(self._highest_bytes, self._in_use_bytes())
+
+    def __enter__(self) -> DeviceMemorySampler:
+        self._start_bytes = self._highest_bytes = self._in_use_bytes()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._highest_bytes = max(self._highest_bytes, self._in_use_bytes())
+        self.peak_bytes = self._highest_bytes - self._start_bytes

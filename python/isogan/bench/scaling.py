@@ -1,7 +1,7 @@
 """Landmark Isomap scaling benchmark: time, peak memory and accuracy from 10k to 1M points.
 
 This module is behind ``isogan bench scaling``. For every size N it measures landmark Isomap
-(:func:`isogan.landmark.landmark_isomap`: swiss roll, MaxMin landmarks with ``random_state=0``) on
+(:func:`isogan.landmark.landmark_isomap`: swiss roll or shape images, MaxMin landmarks with ``random_state=0``) on
 each requested device and, where they fit, two references: isogan's exact ``Isomap`` and
 scikit-learn's ``Isomap`` (whose N x N matrices cap them at small N).
 
@@ -10,16 +10,17 @@ How a run is measured
 Every run (one method, device and size) happens in a fresh worker process, ``python -m
 isogan.bench.scaling``, killed after ``timeout_s`` seconds. The worker first fits the same
 method on :data:`isogan.bench.harness.WARMUP_SAMPLES` points (lazy imports, thread pools, the CUDA
-context), generates the swiss roll and its true coordinates, then measures the fit with
+context), generates the data set and its true coordinates, then measures the fit with
 :class:`isogan.bench.harness.StageMeter`: wall time with :func:`time.perf_counter`, and peak
 resident memory (``VmHWM`` after resetting it through ``/proc/self/clear_refs``) both absolute
 (``peak_rss_mib``: the whole process, interpreter and input included) and above the RSS before the
 fit (``peak_above_baseline_mib``). Landmark runs also report the seconds of each stage
 (``LandmarkModel.timings``: knn, connect, landmarks, paths, mds). On CUDA, the device memory in use
-(total minus free, from ``cudaMemGetInfo``) is sampled every :data:`GPU_SAMPLE_INTERVAL_S` seconds
+(total minus free, from ``cudaMemGetInfo``) is sampled every :data:`isogan.bench.meter.GPU_SAMPLE_INTERVAL_S` seconds
 during the fit; ``peak_gpu_mib`` is its maximum above the level before the fit (other processes on
 the same GPU would count too). Accuracy is
-:func:`isogan.bench.harness.residual_variance` against the true (arc length, height) coordinates.
+:func:`isogan.bench.harness.residual_variance` against the true coordinates: (arc length, height)
+on the swiss roll, the four factors (angle, scale, x, y) on the shape images.
 
 Nothing is skipped silently: a device that is not usable, a method above its size cap, a size whose
 predicted memory (:func:`predicted_bytes`) exceeds what is available, a run that failed or timed
@@ -37,7 +38,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -46,16 +46,14 @@ from typing import Any
 import numpy as np
 
 from isogan.bench import harness
-from isogan.bench.data import residual_variance, swiss_roll, swiss_roll_with_coordinates
+from isogan.bench.data import BENCH_DATASETS, DATASET_FEATURES, manifold_with_coordinates, residual_variance
 from isogan.bench.harness import PipelineOutput, RunParams
-from isogan.bench.meter import MIB, StageMeter
+from isogan.bench.meter import MIB, DeviceMemorySampler, StageMeter
 
 METHODS = ("landmark", "exact", "sklearn")
 DEVICES = ("cpu", "cuda")
 # Stages of landmark Isomap, as keys of LandmarkModel.timings.
 LANDMARK_STAGES = ("knn", "connect", "landmarks", "paths", "mds")
-# Seconds between two samples of the device memory in use during a CUDA fit.
-GPU_SAMPLE_INTERVAL_S = 0.01
 # Landmarks of the warm-up fit (it runs on WARMUP_SAMPLES points).
 WARMUP_LANDMARKS = 32
 # Fraction of the available memory a run may be predicted to need before it is refused.
@@ -63,6 +61,8 @@ MEMORY_HEADROOM = 0.9
 
 # Columns of landmark_scaling.csv, in order.
 CSV_COLUMNS = (
+    "dataset",
+    "neighbors_algorithm",
     "method",
     "device",
     "n_samples",
@@ -91,7 +91,7 @@ class ScalingConfig:
     Attributes
     ----------
     sizes : sequence of int
-        Swiss roll sizes N, measured in increasing order.
+        Sizes N, measured in increasing order.
     n_landmarks : int
         Landmarks of landmark Isomap.
     n_neighbors : int
@@ -112,6 +112,11 @@ class ScalingConfig:
         Seconds after which a run is killed.
     memory_limit_bytes : int or None
         Memory a run may use; None means what the machine has available when the run starts.
+    dataset : {'swiss-roll', 'shapes'}
+        The manifold (:func:`isogan.bench.data.manifold_with_coordinates`).
+    neighbors_algorithm : str
+        Neighbour search of landmark Isomap (``Isomap``'s ``neighbors_algorithm``, e.g. 'auto'
+        or 'approximate'); the exact references always search exactly.
     """
 
     sizes: Sequence[int] = (10_000, 30_000, 100_000, 300_000, 1_000_000)
@@ -125,6 +130,8 @@ class ScalingConfig:
     exact_max_size: int = 32_000
     timeout_s: float = 3600.0
     memory_limit_bytes: int | None = None
+    dataset: str = "swiss-roll"
+    neighbors_algorithm: str = "auto"
 
     def check(self) -> None:
         """Raise ValueError if the settings cannot be measured.
@@ -136,6 +143,8 @@ class ScalingConfig:
             ``n_landmarks`` when landmark Isomap is measured, or ``n_landmarks`` is below
             ``n_components + 1``.
         """
+        if self.dataset not in BENCH_DATASETS:
+            raise ValueError(f"Unknown dataset {self.dataset!r}; expected one of {BENCH_DATASETS}")
         unknown = sorted(set(self.methods) - set(METHODS)) + sorted(set(self.devices) - set(DEVICES))
         if unknown:
             raise ValueError(f"Unknown method or device {unknown}; expected methods in {METHODS} and devices in {DEVICES}")
@@ -159,7 +168,7 @@ def predicted_bytes(method: str, n_samples: int, config: ScalingConfig) -> int:
     """Predict the peak memory of one run above its baseline (host memory; device memory on CUDA).
 
     Landmark Isomap holds the (L, N) landmark distances in the input dtype (the term that dominates:
-    4 GB at N = 1M, L = 1000, float32), the neighbour graph (several CSR copies of N * k edges while it
+    4 GB at N = 1M, L = 1000, float32), the approximate search index when it is used, the neighbour graph (several CSR copies of N * k edges while it
     is symmetrised) and O(N) outputs. Exact isogan holds the (N, N) geodesic matrix in the input dtype;
     scikit-learn holds it in float64 plus its centred kernel (about 12 bytes per entry for float32
     input, 24 for float64, as measured in ``benchmarks/RESULTS.md``). The factors carry a margin of
@@ -178,12 +187,16 @@ def predicted_bytes(method: str, n_samples: int, config: ScalingConfig) -> int:
     """
     itemsize = np.dtype(config.dtype).itemsize
     edges = n_samples * config.n_neighbors
+    # The approximate search keeps its own float32 copy of the points in its index (784 features
+    # for the shape images), plus about 64 link bytes per point.
+    index_bytes = n_samples * (4 * DATASET_FEATURES[config.dataset] + 64)
     graph_bytes = 4 * edges * (itemsize + 8)
     # Embedding, eigenvector and triangulation outputs, plus thread scratch and allocator slack
     # (measured: about 60 MiB above the terms here at N = 10k).
     outputs_bytes = 4 * n_samples * config.n_components * 8 + 64 * 2**20
     if method == "landmark":
-        return int(1.25 * config.n_landmarks * n_samples * itemsize) + graph_bytes + outputs_bytes
+        search_bytes = int(1.25 * index_bytes) if config.neighbors_algorithm == "approximate" else 0
+        return int(1.25 * config.n_landmarks * n_samples * itemsize) + graph_bytes + outputs_bytes + search_bytes
     if method == "exact":
         return int(1.25 * n_samples * n_samples * itemsize) + graph_bytes + outputs_bytes
     if method == "sklearn":
@@ -218,7 +231,8 @@ def _available_bytes(device: str) -> int:
 
 
 # ------------------------------------------------------------------------------ worker process
-def landmark_end_to_end(points: np.ndarray, params: RunParams, meter: StageMeter, n_landmarks: int) -> PipelineOutput:
+def landmark_end_to_end(points: np.ndarray, params: RunParams, meter: StageMeter, n_landmarks: int,
+                        neighbors_algorithm: str = "auto") -> PipelineOutput:
     """Run :func:`isogan.landmark.landmark_isomap` as one measured stage 'end_to_end'.
 
     Parameters
@@ -231,6 +245,8 @@ def landmark_end_to_end(points: np.ndarray, params: RunParams, meter: StageMeter
         Records the time and peak memory of the fit.
     n_landmarks : int
         Landmarks (MaxMin, ``random_state=0``).
+    neighbors_algorithm : str, default='auto'
+        Neighbour search (``Isomap``'s ``neighbors_algorithm``).
 
     Returns
     -------
@@ -249,57 +265,19 @@ def landmark_end_to_end(points: np.ndarray, params: RunParams, meter: StageMeter
             random_state=0,
             device=params.device,
             progress=False,
+            neighbors_algorithm=neighbors_algorithm,
         )
     meter.times_s.update(model.timings)
     return PipelineOutput(embedding=np.asarray(model.embedding))
 
 
-def _pipeline(method: str, n_landmarks: int) -> Callable[[np.ndarray, RunParams, StageMeter], PipelineOutput]:
+def _pipeline(method: str, n_landmarks: int,
+              neighbors_algorithm: str) -> Callable[[np.ndarray, RunParams, StageMeter], PipelineOutput]:
     """The measured function of ``method`` (the exact ones are those of ``isogan bench``)."""
     if method == "landmark":
-        return partial(landmark_end_to_end, n_landmarks=n_landmarks)
+        return partial(landmark_end_to_end, n_landmarks=n_landmarks, neighbors_algorithm=neighbors_algorithm)
     implementation = "isogan" if method == "exact" else "sklearn"
     return harness.PIPELINES[(implementation, "end_to_end")]
-
-
-class DeviceMemorySampler:
-    """Sample the CUDA device memory in use from a background thread while a block runs.
-
-    Attributes
-    ----------
-    peak_bytes : int
-        Largest device memory in use during the block minus the amount in use when it began.
-    """
-
-    def __init__(self, interval_s: float = GPU_SAMPLE_INTERVAL_S) -> None:
-        self.interval_s = interval_s
-        self.peak_bytes = 0
-        self._start_bytes = 0
-        self._highest_bytes = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, name="isogan-gpu-memory", daemon=True)
-
-    @staticmethod
-    def _in_use_bytes() -> int:
-        from isogan import _core
-
-        free_bytes, total_bytes = _core.cuda_memory_info()
-        return int(total_bytes) - int(free_bytes)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self._highest_bytes = max(self._highest_bytes, self._in_use_bytes())
-
-    def __enter__(self) -> DeviceMemorySampler:
-        self._start_bytes = self._highest_bytes = self._in_use_bytes()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._highest_bytes = max(self._highest_bytes, self._in_use_bytes())
-        self.peak_bytes = self._highest_bytes - self._start_bytes
 
 
 @dataclass
@@ -319,7 +297,7 @@ class ScalingMeasurement:
     peak_method : str
         See :class:`isogan.bench.harness.StageMeter`.
     residual_variance : float
-        Against the true swiss-roll coordinates.
+        Against the true coordinates of the data set.
     load_1min : float
         1-minute load average when the worker started.
     """
@@ -350,11 +328,11 @@ def run_scaling_worker(method: str, device: str, n_samples: int, config: Scaling
     load_1min = os.getloadavg()[0]
     params = RunParams(n_neighbors=config.n_neighbors, n_components=config.n_components, device=device)
     warmup_samples = harness.WARMUP_SAMPLES
-    _pipeline(method, min(config.n_landmarks, WARMUP_LANDMARKS))(
-        swiss_roll(warmup_samples, config.dtype, random_state=1), params, StageMeter()
+    _pipeline(method, min(config.n_landmarks, WARMUP_LANDMARKS), config.neighbors_algorithm)(
+        manifold_with_coordinates(config.dataset, warmup_samples, config.dtype, random_state=1)[0], params, StageMeter()
     )
-    points, coordinates = swiss_roll_with_coordinates(n_samples, config.dtype)
-    pipeline = _pipeline(method, config.n_landmarks)
+    points, coordinates = manifold_with_coordinates(config.dataset, n_samples, config.dtype)
+    pipeline = _pipeline(method, config.n_landmarks, config.neighbors_algorithm)
     meter = StageMeter()
     meter.start()
     peak_gpu_bytes = None
@@ -480,6 +458,8 @@ def _row(method: str, device: str, n_samples: int, config: ScalingConfig, status
     """A result row with every measured column NaN."""
     row: dict[str, Any] = {column: float("nan") for column in CSV_COLUMNS}
     row.update(
+        dataset=config.dataset,
+        neighbors_algorithm=config.neighbors_algorithm if method == "landmark" else "exact",
         method=method,
         device=device,
         n_samples=n_samples,

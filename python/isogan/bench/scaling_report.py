@@ -23,7 +23,8 @@ def _table_cells(row: dict[str, Any]) -> tuple[str, ...]:
     fmt = report.format_number
     return (
         str(row["n_samples"]),
-        METHOD_LABELS[row["method"]] + (f" L={row['n_landmarks']}" if row["method"] == "landmark" else ""),
+        METHOD_LABELS[row["method"]] + (f" L={row['n_landmarks']}" if row["method"] == "landmark" else "")
+        + (" approx. kNN" if row.get("neighbors_algorithm") == "approximate" else ""),
         row["device"],
         row["status"],
         fmt(row["total_s"], ".2f"),
@@ -139,7 +140,8 @@ def plot_scaling_curve(rows: Sequence[dict[str, Any]], path: str | os.PathLike[s
         time_axes.plot(guide_sizes, anchor["total_s"] * scale, color="gray", linestyle=":", linewidth=1, label="O(N) guide")
         time_axes.plot(guide_sizes, anchor["total_s"] * scale * log_scale, color="gray", linestyle="-.", linewidth=1, label="O(N log N) guide")
         memory_axes.plot(guide_sizes, max(anchor["peak_above_baseline_mib"], 1e-3) * scale, color="gray", linestyle=":", linewidth=1, label="O(N) guide")
-    setting = f"swiss roll {rows[0]['dtype']}, k = {rows[0]['n_neighbors']}" if rows else "swiss roll"
+    dataset = rows[0]["dataset"] if rows else "swiss-roll"
+    setting = f"{dataset} {rows[0]['dtype']}, k = {rows[0]['n_neighbors']}" if rows else dataset
     tick_sizes = sorted({row["n_samples"] for row in rows})
     for axes, ylabel, title in (
         (time_axes, "wall time (s)", f"Isomap fit time ({setting})"),
@@ -149,7 +151,7 @@ def plot_scaling_curve(rows: Sequence[dict[str, Any]], path: str | os.PathLike[s
         axes.set_yscale("log")
         axes.set_xticks(tick_sizes, [_count_text(size) for size in tick_sizes])
         axes.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-        axes.set_xlabel("N (swiss roll points)")
+        axes.set_xlabel(f"N ({dataset} points)")
         axes.set_ylabel(ylabel)
         axes.set_title(title)
         axes.grid(True, which="major", alpha=0.3)

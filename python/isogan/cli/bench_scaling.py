@@ -14,13 +14,15 @@ import shlex
 import sys
 import tempfile
 
+from isogan._backend.approx_knn import faiss_module
+from isogan.bench.data import BENCH_DATASETS
 from isogan.bench.meter import machine_info
 from isogan.cli._checks import positive_int, prepare_output_dir, require_plotting
 from isogan.bench.scaling import DEVICES, METHODS, ScalingConfig, run_scaling
 from isogan.bench.scaling_report import format_scaling_table, write_scaling_results
 
 DESCRIPTION = (
-    "Time, peak memory and residual variance of landmark Isomap on the swiss roll, from 10k to 1M points "
+    "Time, peak memory and residual variance of landmark Isomap on the swiss roll or shape images, from 10k to 1M points "
     "(one fresh process per method, device and size), with isogan's exact Isomap and scikit-learn's "
     "Isomap as references at the sizes where they fit. Writes landmark_scaling.csv/.json/.md and a "
     "log-log plot landmark_scaling.png into --out."
@@ -46,7 +48,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         The mode's parser.
     """
     defaults = ScalingConfig()
-    parser.add_argument("--sizes", type=positive_int, nargs="+", default=list(defaults.sizes), help="swiss roll sizes N (default: 10000 30000 100000 300000 1000000)")
+    parser.add_argument("--sizes", type=positive_int, nargs="+", default=list(defaults.sizes), help="sizes N (default: 10000 30000 100000 300000 1000000)")
+    parser.add_argument("--dataset", choices=BENCH_DATASETS, default=defaults.dataset, help="swiss-roll: 3-D swiss roll; shapes: 28 x 28 images of an L from four known factors (isogan.datasets.make_shapes) (default: swiss-roll)")
+    parser.add_argument("--neighbors-algorithm", choices=("auto", "brute", "kd_tree", "approximate"), default=defaults.neighbors_algorithm, help="neighbour search of landmark Isomap; approximate needs isogan[approx] (default: auto)")
     parser.add_argument("--n-landmarks", type=positive_int, default=defaults.n_landmarks, help=f"landmarks L, MaxMin (default: {defaults.n_landmarks})")
     parser.add_argument("--n-neighbors", type=positive_int, default=defaults.n_neighbors, help=f"k of the neighbour graph (default: {defaults.n_neighbors})")
     parser.add_argument("--n-components", type=positive_int, default=defaults.n_components, help=f"embedding dimension (default: {defaults.n_components})")
@@ -73,6 +77,8 @@ def _config(args: argparse.Namespace) -> ScalingConfig:
         exact_max_size=args.exact_max_size,
         timeout_s=args.timeout_per_size,
         memory_limit_bytes=None if args.memory_limit_gib is None else int(args.memory_limit_gib * 2**30),
+        dataset=args.dataset,
+        neighbors_algorithm=args.neighbors_algorithm,
     )
 
 
@@ -84,7 +90,7 @@ def _command_line(args: argparse.Namespace) -> str:
     words += ["--sklearn-max-size", str(args.sklearn_max_size), "--exact-max-size", str(args.exact_max_size)]
     words += ["--timeout-per-size", f"{args.timeout_per_size:g}"]
     words += ["--memory-limit-gib", f"{args.memory_limit_gib:g}"] if args.memory_limit_gib is not None else []
-    words += ["--out", args.out]
+    words += ["--dataset", args.dataset, "--neighbors-algorithm", args.neighbors_algorithm, "--out", args.out]
     return shlex.join(words)
 
 
@@ -105,7 +111,9 @@ def run(args: argparse.Namespace) -> int:
     config = _config(args)
     try:
         config.check()
-    except ValueError as error:
+        if config.neighbors_algorithm == "approximate" and "landmark" in config.methods:
+            faiss_module()
+    except (ValueError, ImportError) as error:
         print(f"isogan bench scaling: error: {error}", file=sys.stderr)
         return 2
     prepare_output_dir(args.out)
