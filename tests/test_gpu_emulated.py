@@ -80,13 +80,21 @@ def _at(pointer: int, shape: tuple[int, ...], dtype: str | np.dtype) -> np.ndarr
     return array.reshape(shape)
 
 
-def _shortest_paths(indptr, indices, weights, n_nodes, nnz, sources, n_sources, out, dtype, stream):
-    graph = (_at(indptr, (n_nodes + 1,), np.int64), _at(indices, (nnz,), np.int32), _at(weights, (nnz,), dtype))
-    assert graph[0][-1] == nnz
+def _check_dtype(dtype) -> None:
+    """The native device-pointer entries take the element type as a numpy.dtype (and refuse anything else)."""
+    assert isinstance(dtype, np.dtype), dtype
+
+
+def _shortest_paths(indptr, indices, weights, n_nodes, sources, n_sources, out, dtype, stream):
+    _check_dtype(dtype)
+    offsets = _at(indptr, (n_nodes + 1,), np.int64)
+    nnz = int(offsets[-1])
+    graph = (offsets, _at(indices, (nnz,), np.int32), _at(weights, (nnz,), dtype))
     _core.paths_dijkstra(*graph, _at(sources, (n_sources,), np.int64), _at(out, (n_sources, n_nodes), dtype), 0)
 
 
 def _csr_floyd_start(indptr, indices, weights, n_nodes, dist, dtype, stream):
+    _check_dtype(dtype)
     offsets = _at(indptr, (n_nodes + 1,), np.int64)
     nnz = int(offsets[-1])
     start = _at(dist, (n_nodes, n_nodes), dtype)
@@ -97,23 +105,28 @@ def _csr_floyd_start(indptr, indices, weights, n_nodes, dist, dtype, stream):
 
 
 def _floyd_warshall(dist, n, dtype, stream, from_dense_graph=False):
+    _check_dtype(dtype)
     assert not from_dense_graph
     _core.paths_floyd_warshall(_at(dist, (n, n), dtype), 0)
 
 
 def _centered_matmul(dist, n, dtype, block, stream):
+    _check_dtype(dtype)
     return _core.mds_centered_kernel_matmul(_at(dist, (n, n), dtype), block, 0)
 
 
 def _squared_matmul(dist, n_rows, n_cols, dtype, block, stream):
+    _check_dtype(dtype)
     return _core.mds_squared_matmul(_at(dist, (n_rows, n_cols), dtype), block, 0)
 
 
 def _row_means(dist, n_rows, n_cols, dtype, stream):
+    _check_dtype(dtype)
     return _core.mds_squared_row_means(_at(dist, (n_rows, n_cols), dtype), 0)
 
 
 def _symmetry(dist, n, dtype, stream):
+    _check_dtype(dtype)
     return _core.mds_symmetry_report(_at(dist, (n, n), dtype), 0)
 
 
@@ -137,7 +150,7 @@ def emulated_gpu(monkeypatch):
         "mds_squared_matmul_cuda": _squared_matmul,
         "mds_squared_row_means_cuda": _row_means,
         "mds_symmetry_report_cuda": _symmetry,
-        "knn_kneighbors_cuda": _knn_cuda,
+        "knn_kneighbors_cuda_host": _knn_cuda,
     }
     for name, fake in fakes.items():
         monkeypatch.setattr(_core, name, fake, raising=False)

@@ -1,7 +1,6 @@
 // Bindings of landmark/: MaxMin landmarks, triangulation, min-plus to the landmarks (CPU and CUDA).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
-#include <pybind11/stl.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -16,6 +15,7 @@
 namespace py = pybind11;
 using isogan::bindings::carray;
 using isogan::bindings::check_shape;
+using isogan::bindings::Dtype;
 using isogan::bindings::run_without_gil;
 
 namespace {
@@ -78,15 +78,16 @@ carray<T> landmark_min_plus(const carray<T>& landmark_geodesic, const carray<iso
 }
 
 #ifdef ISOGAN_WITH_CUDA
-// CUDA twins take device addresses (ints, from isogan._arrays.device_array_view) and a stream handle;
-// the Python side has checked shapes, dtypes and contiguity of the device arrays.
+// CUDA twins take device addresses (ints, from isogan._backend.arrays.device_array_view or a
+// LandmarkDeviceBuffer), `dtype` naming the element type of the points and geodesic rows, and a stream
+// handle; the Python side has checked shapes, dtypes and contiguity of the device arrays.
 template <typename T>
 void landmark_maxmin_cuda(std::uintptr_t points, isogan::index_t n_points, isogan::index_t n_features,
                           isogan::index_t n_landmarks, isogan::index_t first_landmark, std::uintptr_t landmark_index,
-                          std::uintptr_t min_sq_distance, std::uintptr_t stream) {
-  isogan::LandmarkMaxMinParams<T> params{reinterpret_cast<const T*>(points), n_points, n_features, n_landmarks, first_landmark,
-                                 reinterpret_cast<isogan::index_t*>(landmark_index),
-                                 reinterpret_cast<double*>(min_sq_distance)};
+                          std::uintptr_t min_sq_distance, Dtype<T>, std::uintptr_t stream) {
+  isogan::LandmarkMaxMinParams<T> params{reinterpret_cast<const T*>(points), n_points, n_features, n_landmarks,
+                                         first_landmark, reinterpret_cast<isogan::index_t*>(landmark_index),
+                                         reinterpret_cast<double*>(min_sq_distance)};
   py::gil_scoped_release release;
   isogan::maxmin_landmarks_cuda(params, reinterpret_cast<void*>(stream));
 }
@@ -94,11 +95,12 @@ void landmark_maxmin_cuda(std::uintptr_t points, isogan::index_t n_points, isoga
 template <typename T>
 void landmark_triangulate_cuda(std::uintptr_t landmark_geodesic, std::uintptr_t projection,
                                std::uintptr_t mean_sq_distance, isogan::index_t n_landmarks, isogan::index_t n_points,
-                               isogan::index_t n_components, std::uintptr_t embedding, std::uintptr_t stream) {
+                               isogan::index_t n_components, std::uintptr_t embedding, Dtype<T>,
+                               std::uintptr_t stream) {
   isogan::LandmarkTriangulateParams<T> params{reinterpret_cast<const T*>(landmark_geodesic),
-                                      reinterpret_cast<const double*>(projection),
-                                      reinterpret_cast<const double*>(mean_sq_distance), n_landmarks, n_points,
-                                      n_components, reinterpret_cast<T*>(embedding)};
+                                              reinterpret_cast<const double*>(projection),
+                                              reinterpret_cast<const double*>(mean_sq_distance), n_landmarks, n_points,
+                                              n_components, reinterpret_cast<T*>(embedding)};
   py::gil_scoped_release release;
   isogan::triangulate_cuda(params, reinterpret_cast<void*>(stream));
 }
@@ -107,27 +109,16 @@ template <typename T>
 void landmark_min_plus_cuda(std::uintptr_t landmark_geodesic, std::uintptr_t neighbor_index,
                             std::uintptr_t neighbor_distance, isogan::index_t n_landmarks, isogan::index_t n_train,
                             isogan::index_t n_queries, isogan::index_t n_neighbors, std::uintptr_t query_geodesic,
-                            std::uintptr_t stream) {
+                            Dtype<T>, std::uintptr_t stream) {
   isogan::LandmarkMinPlusParams<T> params{reinterpret_cast<const T*>(landmark_geodesic),
-                                  reinterpret_cast<const isogan::index_t*>(neighbor_index),
-                                  reinterpret_cast<const T*>(neighbor_distance), n_landmarks, n_train, n_queries,
-                                  n_neighbors, reinterpret_cast<T*>(query_geodesic)};
+                                          reinterpret_cast<const isogan::index_t*>(neighbor_index),
+                                          reinterpret_cast<const T*>(neighbor_distance), n_landmarks, n_train,
+                                          n_queries, n_neighbors, reinterpret_cast<T*>(query_geodesic)};
   py::gil_scoped_release release;
   isogan::landmark_min_plus_cuda(params, reinterpret_cast<void*>(stream));
 }
 
-// Binds the float32 and float64 instantiations of one CUDA entry as name_f32 / name_f64.
-template <typename F32, typename F64>
-void def_cuda_pair(py::module_& m, const std::string& name, F32 f32, F64 f64, const char* doc) {
-  m.def((name + "_f32").c_str(), f32, doc);
-  m.def((name + "_f64").c_str(), f64, doc);
-}
-#endif
-
-}  // namespace
-
-void bind_landmark(py::module_& m) {
-#ifdef ISOGAN_WITH_CUDA
+void bind_landmark_device_buffer(py::module_& m) {
   using isogan::LandmarkDeviceBuffer;
   // Checks that `host` is C-contiguous and that its bytes fit in the buffer from `offset` on.
   auto check_span = [](const LandmarkDeviceBuffer& buffer, const py::array& host, std::size_t offset) {
@@ -167,36 +158,45 @@ void bind_landmark(py::module_& m) {
             buffer.download(data, offset, n_bytes);
           },
           py::arg("host"), py::arg("offset") = 0, "Fill a C-contiguous host array from bytes [offset, ...).");
-  def_cuda_pair(m, "landmark_maxmin_cuda", &landmark_maxmin_cuda<float>, &landmark_maxmin_cuda<double>,
-                "MaxMin on device arrays: (points, n_points, n_features, n_landmarks, first_landmark, "
-                "landmark_index, min_sq_distance, stream).");
-  def_cuda_pair(m, "landmark_triangulate_cuda", &landmark_triangulate_cuda<float>, &landmark_triangulate_cuda<double>,
-                "Triangulation on device arrays: (landmark_geodesic, projection, mean_sq_distance, n_landmarks, "
-                "n_points, n_components, embedding, stream).");
-  def_cuda_pair(m, "landmark_min_plus_cuda", &landmark_min_plus_cuda<float>, &landmark_min_plus_cuda<double>,
-                "Min-plus to landmarks on device arrays: (landmark_geodesic, neighbor_index, neighbor_distance, "
-                "n_landmarks, n_train, n_queries, n_neighbors, query_geodesic, stream).");
+}
 #endif
-  const char* maxmin_doc =
-      "MaxMin landmarks in input space (Euclidean): (landmark_index (L,) int64, min_sq_distance (N,) float64).";
-  m.def("landmark_maxmin", &landmark_maxmin<float>, py::arg("points").noconvert(), py::arg("n_landmarks"),
-        py::arg("first_landmark"), py::arg("n_jobs"), maxmin_doc);
-  m.def("landmark_maxmin", &landmark_maxmin<double>, py::arg("points").noconvert(), py::arg("n_landmarks"),
-        py::arg("first_landmark"), py::arg("n_jobs"), maxmin_doc);
-  const char* triangulate_doc =
-      "Distance-based triangulation: embedding (N, c) = sum_l projection[:, l] * (G[l]^2 - mean_sq_distance[l]).";
-  m.def("landmark_triangulate", &landmark_triangulate<float>, py::arg("landmark_geodesic").noconvert(),
+
+template <typename T>
+void bind_landmark_for(py::module_& m) {
+  m.def("landmark_maxmin", &landmark_maxmin<T>, py::arg("points").noconvert(), py::arg("n_landmarks"),
+        py::arg("first_landmark"), py::arg("n_jobs"),
+        "MaxMin landmarks in input space (Euclidean): (landmark_index (L,) int64, min_sq_distance (N,) float64).");
+  m.def("landmark_triangulate", &landmark_triangulate<T>, py::arg("landmark_geodesic").noconvert(),
         py::arg("projection").noconvert(), py::arg("mean_sq_distance").noconvert(), py::arg("n_jobs"),
-        triangulate_doc);
-  m.def("landmark_triangulate", &landmark_triangulate<double>, py::arg("landmark_geodesic").noconvert(),
-        py::arg("projection").noconvert(), py::arg("mean_sq_distance").noconvert(), py::arg("n_jobs"),
-        triangulate_doc);
-  const char* min_plus_doc =
-      "Geodesic distances (L, M) from M new points to the landmarks: min_j (w[m, j] + G[l, index[m, j]]).";
-  m.def("landmark_min_plus", &landmark_min_plus<float>, py::arg("landmark_geodesic").noconvert(),
+        "Distance-based triangulation: embedding (N, c) = sum_l projection[:, l] * (G[l]^2 - mean_sq_distance[l]).");
+  m.def("landmark_min_plus", &landmark_min_plus<T>, py::arg("landmark_geodesic").noconvert(),
         py::arg("neighbor_index").noconvert(), py::arg("neighbor_distance").noconvert(), py::arg("n_jobs"),
-        min_plus_doc);
-  m.def("landmark_min_plus", &landmark_min_plus<double>, py::arg("landmark_geodesic").noconvert(),
-        py::arg("neighbor_index").noconvert(), py::arg("neighbor_distance").noconvert(), py::arg("n_jobs"),
-        min_plus_doc);
+        "Geodesic distances (L, M) from M new points to the landmarks: min_j (w[m, j] + G[l, index[m, j]]).");
+#ifdef ISOGAN_WITH_CUDA
+  m.def("landmark_maxmin_cuda", &landmark_maxmin_cuda<T>, py::arg("points"), py::arg("n_points"),
+        py::arg("n_features"), py::arg("n_landmarks"), py::arg("first_landmark"), py::arg("landmark_index"),
+        py::arg("min_sq_distance"), py::arg("dtype"), py::arg("stream"),
+        "landmark_maxmin on device arrays: points (N, D) -> landmark_index (L,) int64, min_sq_distance (N,) "
+        "float64, on `stream`.");
+  m.def("landmark_triangulate_cuda", &landmark_triangulate_cuda<T>, py::arg("landmark_geodesic"),
+        py::arg("projection"), py::arg("mean_sq_distance"), py::arg("n_landmarks"), py::arg("n_points"),
+        py::arg("n_components"), py::arg("embedding"), py::arg("dtype"), py::arg("stream"),
+        "landmark_triangulate on device arrays: landmark_geodesic (L, N), projection (c, L) float64, "
+        "mean_sq_distance (L,) float64 -> embedding (N, c), on `stream`.");
+  m.def("landmark_min_plus_cuda", &landmark_min_plus_cuda<T>, py::arg("landmark_geodesic"),
+        py::arg("neighbor_index"), py::arg("neighbor_distance"), py::arg("n_landmarks"), py::arg("n_train"),
+        py::arg("n_queries"), py::arg("n_neighbors"), py::arg("query_geodesic"), py::arg("dtype"), py::arg("stream"),
+        "landmark_min_plus on device arrays: landmark_geodesic (L, n_train), neighbor_index (M, k) int64, "
+        "neighbor_distance (M, k) -> query_geodesic (L, M), on `stream`.");
+#endif
+}
+
+}  // namespace
+
+void bind_landmark(py::module_& m) {
+  bind_landmark_for<float>(m);
+  bind_landmark_for<double>(m);
+#ifdef ISOGAN_WITH_CUDA
+  bind_landmark_device_buffer(m);
+#endif
 }

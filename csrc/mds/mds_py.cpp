@@ -3,11 +3,11 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <type_traits>
 
 #include "common/bindings.h"
 #include "common/common.h"
@@ -17,6 +17,7 @@
 namespace py = pybind11;
 using isogan::bindings::carray;
 using isogan::bindings::check_shape;
+using isogan::bindings::Dtype;
 using isogan::bindings::run_without_gil;
 
 namespace {
@@ -31,7 +32,7 @@ void mds_check_square(const carray<T>& dist) {
 }
 
 template <typename T>
-void bind_mds_dtype(py::module_& m) {
+void bind_mds_host(py::module_& m) {
   m.def(
       "mds_squared_matmul",
       [](const carray<T>& dist, const carray<double>& w, int n_jobs) {
@@ -112,16 +113,73 @@ void bind_mds_dtype(py::module_& m) {
 }
 
 #ifdef ISOGAN_WITH_CUDA
-// Device-pointer twins: `dist` is a device address (int) of a C-contiguous (n_rows, n_cols) array of
-// `dtype` ('float32' or 'float64'); vector blocks are host float64 arrays; `stream` a cudaStream_t (int).
-template <typename Call>
-auto mds_dispatch_cuda_dtype(const std::string& dtype, Call&& call) {
-  if (dtype == "float32") return call(static_cast<float*>(nullptr));
-  if (dtype == "float64") return call(static_cast<double*>(nullptr));
-  throw std::invalid_argument("dist dtype must be 'float32' or 'float64', got '" + dtype + "'");
+// Device-pointer twins: `dist` is the device address (int) of a C-contiguous (n_rows, n_cols) array
+// whose element type `dtype` names; vector blocks are host float64 arrays; `stream` a cudaStream_t (int).
+template <typename T>
+void bind_mds_cuda(py::module_& m) {
+  m.def(
+      "mds_squared_matmul_cuda",
+      [](std::uintptr_t dist, py::ssize_t n_rows, py::ssize_t n_cols, Dtype<T>, const carray<double>& w,
+         std::uintptr_t stream) {
+        check_shape(w, "w", {n_cols, -1});
+        carray<double> y({n_rows, w.shape(1)});
+        const double* w_data = w.data();
+        double* y_data = y.mutable_data();
+        const py::ssize_t n_vectors = w.shape(1);
+        {
+          py::gil_scoped_release release;
+          isogan::squared_matmul_cuda<T>(reinterpret_cast<const T*>(dist), n_rows, n_cols, w_data, n_vectors, y_data,
+                                         reinterpret_cast<void*>(stream));
+        }
+        return y;
+      },
+      py::arg("dist"), py::arg("n_rows"), py::arg("n_cols"), py::arg("dtype"), py::arg("w").noconvert(),
+      py::arg("stream"), "mds_squared_matmul on a device dist (n_rows, n_cols); w and the result on the host.");
+  m.def(
+      "mds_centered_kernel_matmul_cuda",
+      [](std::uintptr_t dist, py::ssize_t n, Dtype<T>, const carray<double>& v, std::uintptr_t stream) {
+        check_shape(v, "v", {n, -1});
+        carray<double> y({n, v.shape(1)});
+        const double* v_data = v.data();
+        double* y_data = y.mutable_data();
+        const py::ssize_t n_vectors = v.shape(1);
+        {
+          py::gil_scoped_release release;
+          isogan::centered_kernel_matmul_cuda<T>(reinterpret_cast<const T*>(dist), n, v_data, n_vectors, y_data,
+                                                 reinterpret_cast<void*>(stream));
+        }
+        return y;
+      },
+      py::arg("dist"), py::arg("n"), py::arg("dtype"), py::arg("v").noconvert(), py::arg("stream"),
+      "mds_centered_kernel_matmul on a device dist (n, n); v and the result on the host.");
+  m.def(
+      "mds_squared_row_means_cuda",
+      [](std::uintptr_t dist, py::ssize_t n_rows, py::ssize_t n_cols, Dtype<T>, std::uintptr_t stream) {
+        carray<double> row_means({n_rows});
+        double* out = row_means.mutable_data();
+        {
+          py::gil_scoped_release release;
+          isogan::squared_row_means_cuda<T>(reinterpret_cast<const T*>(dist), n_rows, n_cols, out,
+                                            reinterpret_cast<void*>(stream));
+        }
+        return row_means;
+      },
+      py::arg("dist"), py::arg("n_rows"), py::arg("n_cols"), py::arg("dtype"), py::arg("stream"),
+      "mds_squared_row_means on a device dist (n_rows, n_cols); the result on the host.");
+  m.def(
+      "mds_symmetry_report_cuda",
+      [](std::uintptr_t dist, py::ssize_t n, Dtype<T>, std::uintptr_t stream) {
+        const isogan::SymmetryReport report = [&] {
+          py::gil_scoped_release release;
+          return isogan::symmetry_report_cuda<T>(reinterpret_cast<const T*>(dist), n, reinterpret_cast<void*>(stream));
+        }();
+        return py::make_tuple(report.max_asymmetry, report.max_abs);
+      },
+      py::arg("dist"), py::arg("n"), py::arg("dtype"), py::arg("stream"),
+      "mds_symmetry_report on a device dist (n, n).");
 }
 
-void bind_mds_cuda(py::module_& m) {
+void bind_mds_device_matrix_copy(py::module_& m) {
   py::class_<isogan::DeviceMatrixCopy>(m, "MdsDeviceMatrixCopy",
                                        "A GPU copy of a host (n_rows, n_cols) float32/float64 matrix.")
       .def(py::init([](const py::array& host) {
@@ -137,79 +195,23 @@ void bind_mds_cuda(py::module_& m) {
       .def_property_readonly("pointer", [](const isogan::DeviceMatrixCopy& copy) {
         return reinterpret_cast<std::uintptr_t>(copy.data());
       });
-  m.def(
-      "mds_squared_matmul_cuda",
-      [](std::uintptr_t dist, py::ssize_t n_rows, py::ssize_t n_cols, const std::string& dtype,
-         const carray<double>& w, std::uintptr_t stream) {
-        check_shape(w, "w", {n_cols, -1});
-        carray<double> y({n_rows, w.shape(1)});
-        const double* w_data = w.data();
-        double* y_data = y.mutable_data();
-        mds_dispatch_cuda_dtype(dtype, [&](auto* tag) {
-          using T = std::remove_pointer_t<decltype(tag)>;
-          py::gil_scoped_release release;
-          isogan::squared_matmul_cuda<T>(reinterpret_cast<const T*>(dist), n_rows, n_cols, w_data, w.shape(1),
-                                         y_data, reinterpret_cast<void*>(stream));
-          return 0;
-        });
-        return y;
-      },
-      py::arg("dist"), py::arg("n_rows"), py::arg("n_cols"), py::arg("dtype"), py::arg("w").noconvert(),
-      py::arg("stream"));
-  m.def(
-      "mds_centered_kernel_matmul_cuda",
-      [](std::uintptr_t dist, py::ssize_t n, const std::string& dtype, const carray<double>& v,
-         std::uintptr_t stream) {
-        check_shape(v, "v", {n, -1});
-        carray<double> y({n, v.shape(1)});
-        const double* v_data = v.data();
-        double* y_data = y.mutable_data();
-        mds_dispatch_cuda_dtype(dtype, [&](auto* tag) {
-          using T = std::remove_pointer_t<decltype(tag)>;
-          py::gil_scoped_release release;
-          isogan::centered_kernel_matmul_cuda<T>(reinterpret_cast<const T*>(dist), n, v_data, v.shape(1), y_data,
-                                                 reinterpret_cast<void*>(stream));
-          return 0;
-        });
-        return y;
-      },
-      py::arg("dist"), py::arg("n"), py::arg("dtype"), py::arg("v").noconvert(), py::arg("stream"));
-  m.def(
-      "mds_squared_row_means_cuda",
-      [](std::uintptr_t dist, py::ssize_t n_rows, py::ssize_t n_cols, const std::string& dtype,
-         std::uintptr_t stream) {
-        carray<double> row_means({n_rows});
-        double* out = row_means.mutable_data();
-        mds_dispatch_cuda_dtype(dtype, [&](auto* tag) {
-          using T = std::remove_pointer_t<decltype(tag)>;
-          py::gil_scoped_release release;
-          isogan::squared_row_means_cuda<T>(reinterpret_cast<const T*>(dist), n_rows, n_cols, out,
-                                            reinterpret_cast<void*>(stream));
-          return 0;
-        });
-        return row_means;
-      },
-      py::arg("dist"), py::arg("n_rows"), py::arg("n_cols"), py::arg("dtype"), py::arg("stream"));
-  m.def(
-      "mds_symmetry_report_cuda",
-      [](std::uintptr_t dist, py::ssize_t n, const std::string& dtype, std::uintptr_t stream) {
-        const isogan::SymmetryReport report = mds_dispatch_cuda_dtype(dtype, [&](auto* tag) {
-          using T = std::remove_pointer_t<decltype(tag)>;
-          py::gil_scoped_release release;
-          return isogan::symmetry_report_cuda<T>(reinterpret_cast<const T*>(dist), n, reinterpret_cast<void*>(stream));
-        });
-        return py::make_tuple(report.max_asymmetry, report.max_abs);
-      },
-      py::arg("dist"), py::arg("n"), py::arg("dtype"), py::arg("stream"));
 }
 #endif
+
+template <typename T>
+void bind_mds_for(py::module_& m) {
+  bind_mds_host<T>(m);
+#ifdef ISOGAN_WITH_CUDA
+  bind_mds_cuda<T>(m);
+#endif
+}
 
 }  // namespace
 
 void bind_mds(py::module_& m) {
-  bind_mds_dtype<float>(m);
-  bind_mds_dtype<double>(m);
+  bind_mds_for<float>(m);
+  bind_mds_for<double>(m);
 #ifdef ISOGAN_WITH_CUDA
-  bind_mds_cuda(m);
+  bind_mds_device_matrix_copy(m);
 #endif
 }

@@ -1,7 +1,7 @@
 // Fused GAN training ops: bias + activation (+ derivatives), logistic GAN loss, multi-tensor Adam.
-// The kernels know nothing about torch: they take raw addresses of C-contiguous buffers, sizes, a
-// dtype code and, on CUDA, the device and the caller's stream. isogan/ops/*.py wraps them as
-// torch custom ops.
+// The kernels know nothing about torch: they take raw addresses of C-contiguous buffers, sizes, an
+// element type (ScalarType) and, on CUDA, the device and the caller's stream. isogan/ops/*.py wraps
+// them as torch custom ops.
 #pragma once
 
 #include <cstdint>
@@ -11,7 +11,8 @@
 
 namespace isogan::ops {
 
-// Element type of every buffer of one call. Codes match isogan/ops/_native.py.
+// Element type of every buffer of one call; the binding reads it from a torch.dtype (ops/ops_py.cpp,
+// kTorchDtypeNames in this order).
 enum class ScalarType : int { float32 = 0, float64 = 1, float16 = 2, bfloat16 = 3 };
 
 // Codes match ACTIVATIONS in isogan/ops/_bias_act.py.

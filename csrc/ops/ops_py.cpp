@@ -1,5 +1,7 @@
 // Bindings of ops/: the fused GAN kernels (bias_act, gan_loss, multi-tensor Adam) on raw addresses.
-#include <pybind11/numpy.h>
+// They take the addresses of torch tensors (isogan/ops/*.py validates dtype, shape, device and
+// contiguity) and, as every entry point of isogan._core, name the element type by the data's own
+// dtype object: here the tensors' torch.dtype (see common/py_arrays.h for the convention).
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -13,17 +15,53 @@
 #include "ops/ops.h"
 #include "ops/ops_isa.h"
 
+namespace isogan::ops {
+
+// str() of the torch.dtype of each ScalarType, in enum order.
+constexpr const char* kTorchDtypeNames[] = {"torch.float32", "torch.float64", "torch.float16", "torch.bfloat16"};
+
+}  // namespace isogan::ops
+
+namespace pybind11::detail {
+
+// Loads a ScalarType from a torch.dtype with a kernel (float32, float64, float16, bfloat16); any other
+// object does not load (TypeError). Read by name, so the module needs no torch headers.
+template <>
+struct type_caster<isogan::ops::ScalarType> {
+  PYBIND11_TYPE_CASTER(isogan::ops::ScalarType, const_name("torch.dtype"));
+
+  bool load(handle source, bool /*convert*/) {
+    const handle type(reinterpret_cast<PyObject*>(Py_TYPE(source.ptr())));
+    if (str(type.attr("__name__")).cast<std::string>() != "dtype" || !hasattr(type, "__module__") ||
+        str(type.attr("__module__")).cast<std::string>() != "torch") {
+      return false;
+    }
+    const std::string name = str(source).cast<std::string>();
+    for (int code = 0; code < 4; ++code) {
+      if (name == isogan::ops::kTorchDtypeNames[code]) {
+        value = static_cast<isogan::ops::ScalarType>(code);
+        return true;
+      }
+    }
+    return false;
+  }
+};
+
+}  // namespace pybind11::detail
+
 namespace py = pybind11;
 
 namespace {
 
-// The fused GAN ops take raw addresses from torch tensors (isogan/ops/*.py validates dtype, shape,
-// device and contiguity); these wrappers check the scalar arguments once and release the GIL.
-isogan::ops::ScalarType ops_dtype(int code, bool cuda) {
-  if (code < 0 || code > (cuda ? 3 : 1)) {
-    throw std::invalid_argument("unsupported dtype code " + std::to_string(code) + (cuda ? " for CUDA" : " for the CPU"));
+// These wrappers check the scalar arguments once and release the GIL.
+
+// Throws ValueError unless `dtype` is float32 or float64: every CPU kernel and the CUDA Adam
+// (the CUDA bias_act and gan_loss also take float16 and bfloat16).
+void require_float32_or_float64(isogan::ops::ScalarType dtype, const char* what) {
+  if (dtype != isogan::ops::ScalarType::float32 && dtype != isogan::ops::ScalarType::float64) {
+    throw std::invalid_argument(std::string(what) + ": unsupported dtype " +
+                                isogan::ops::kTorchDtypeNames[static_cast<int>(dtype)] + ", float32 or float64 only");
   }
-  return static_cast<isogan::ops::ScalarType>(code);
 }
 
 template <typename Pointer = void*>
@@ -131,12 +169,12 @@ void bind_ops(py::module_& m) {
   m.def(
       "ops_bias_act_cpu",
       [](std::uintptr_t x, std::uintptr_t bias, std::uintptr_t grad, std::uintptr_t out, isogan::index_t outer,
-         isogan::index_t channels, isogan::index_t inner, int dtype, int act, double alpha, double gain, double clamp,
+         isogan::index_t channels, isogan::index_t inner, isogan::ops::ScalarType dtype, int act, double alpha, double gain, double clamp,
          int order) {
         const auto p = ops_bias_act_params(x, bias, grad, out, outer, channels, inner, act, alpha, gain, clamp, order);
-        const auto scalar_type = ops_dtype(dtype, false);
+        require_float32_or_float64(dtype, "bias_act on the CPU");
         py::gil_scoped_release release;
-        isogan::ops::bias_act_cpu(p, scalar_type);
+        isogan::ops::bias_act_cpu(p, dtype);
       },
       py::arg("x"), py::arg("bias"), py::arg("grad"), py::arg("out"), py::arg("outer"), py::arg("channels"),
       py::arg("inner"), py::arg("dtype"), py::arg("act"), py::arg("alpha"), py::arg("gain"), py::arg("clamp"),
@@ -144,11 +182,11 @@ void bind_ops(py::module_& m) {
       "Fused bias + activation (order 0) or its derivative times grad (order 1, 2) on CPU buffers.");
   m.def(
       "ops_gan_loss_cpu",
-      [](std::uintptr_t logits, std::uintptr_t grad, std::uintptr_t out, isogan::index_t n, int dtype, bool real) {
+      [](std::uintptr_t logits, std::uintptr_t grad, std::uintptr_t out, isogan::index_t n, isogan::ops::ScalarType dtype, bool real) {
         const auto p = ops_gan_loss_params(logits, grad, out, n, real);
-        const auto scalar_type = ops_dtype(dtype, false);
+        require_float32_or_float64(dtype, "gan_loss on the CPU");
         py::gil_scoped_release release;
-        isogan::ops::gan_loss_cpu(p, scalar_type);
+        isogan::ops::gan_loss_cpu(p, dtype);
       },
       py::arg("logits"), py::arg("grad"), py::arg("out"), py::arg("n"), py::arg("dtype"), py::arg("real"),
       "Logistic GAN loss (grad == 0) or its gradient on CPU buffers.");
@@ -157,17 +195,14 @@ void bind_ops(py::module_& m) {
       [](const std::vector<std::uintptr_t>& params, const std::vector<std::uintptr_t>& grads,
          const std::vector<std::uintptr_t>& exp_avgs, const std::vector<std::uintptr_t>& exp_avg_sqs,
          const std::vector<isogan::index_t>& sizes, const std::vector<double>& step_sizes,
-         const std::vector<double>& bias_correction2_sqrts, int dtype, double one_minus_beta1, double beta2,
+         const std::vector<double>& bias_correction2_sqrts, isogan::ops::ScalarType dtype, double one_minus_beta1, double beta2,
          double one_minus_beta2, double eps, double weight_decay) {
         const auto p = ops_adam_params(params, grads, exp_avgs, exp_avg_sqs, sizes, step_sizes,
                                        bias_correction2_sqrts, one_minus_beta1, beta2, one_minus_beta2, eps,
                                        weight_decay);
-        const auto scalar_type = ops_dtype(dtype, false);
-        if (scalar_type != isogan::ops::ScalarType::float32 && scalar_type != isogan::ops::ScalarType::float64) {
-          throw std::invalid_argument("adam: float32 or float64 parameters only");
-        }
+        require_float32_or_float64(dtype, "adam");
         py::gil_scoped_release release;
-        isogan::ops::adam_cpu(p, scalar_type);
+        isogan::ops::adam_cpu(p, dtype);
       },
       py::arg("params"), py::arg("grads"), py::arg("exp_avgs"), py::arg("exp_avg_sqs"), py::arg("sizes"),
       py::arg("step_sizes"), py::arg("bias_correction2_sqrts"), py::arg("dtype"), py::arg("one_minus_beta1"),
@@ -177,12 +212,11 @@ void bind_ops(py::module_& m) {
   m.def(
       "ops_bias_act_cuda",
       [](std::uintptr_t x, std::uintptr_t bias, std::uintptr_t grad, std::uintptr_t out, isogan::index_t outer,
-         isogan::index_t channels, isogan::index_t inner, int dtype, int act, double alpha, double gain, double clamp,
+         isogan::index_t channels, isogan::index_t inner, isogan::ops::ScalarType dtype, int act, double alpha, double gain, double clamp,
          int order, int device, std::uintptr_t stream) {
         const auto p = ops_bias_act_params(x, bias, grad, out, outer, channels, inner, act, alpha, gain, clamp, order);
-        const auto scalar_type = ops_dtype(dtype, true);
         py::gil_scoped_release release;
-        isogan::ops::bias_act_cuda(p, scalar_type, device, stream);
+        isogan::ops::bias_act_cuda(p, dtype, device, stream);
       },
       py::arg("x"), py::arg("bias"), py::arg("grad"), py::arg("out"), py::arg("outer"), py::arg("channels"),
       py::arg("inner"), py::arg("dtype"), py::arg("act"), py::arg("alpha"), py::arg("gain"), py::arg("clamp"),
@@ -192,13 +226,12 @@ void bind_ops(py::module_& m) {
         "Length of the float64 scratch buffer the CUDA gan_loss forward needs.");
   m.def(
       "ops_gan_loss_cuda",
-      [](std::uintptr_t logits, std::uintptr_t grad, std::uintptr_t out, isogan::index_t n, int dtype, bool real,
+      [](std::uintptr_t logits, std::uintptr_t grad, std::uintptr_t out, isogan::index_t n, isogan::ops::ScalarType dtype, bool real,
          std::uintptr_t partials, int device, std::uintptr_t stream) {
         const auto p = ops_gan_loss_params(logits, grad, out, n, real);
-        const auto scalar_type = ops_dtype(dtype, true);
         double* scratch = ops_pointer<double*>(partials, "partials", grad == 0);
         py::gil_scoped_release release;
-        isogan::ops::gan_loss_cuda(p, scalar_type, scratch, device, stream);
+        isogan::ops::gan_loss_cuda(p, dtype, scratch, device, stream);
       },
       py::arg("logits"), py::arg("grad"), py::arg("out"), py::arg("n"), py::arg("dtype"), py::arg("real"),
       py::arg("partials"), py::arg("device"), py::arg("stream"),
@@ -208,17 +241,14 @@ void bind_ops(py::module_& m) {
       [](const std::vector<std::uintptr_t>& params, const std::vector<std::uintptr_t>& grads,
          const std::vector<std::uintptr_t>& exp_avgs, const std::vector<std::uintptr_t>& exp_avg_sqs,
          const std::vector<isogan::index_t>& sizes, const std::vector<double>& step_sizes,
-         const std::vector<double>& bias_correction2_sqrts, int dtype, double one_minus_beta1, double beta2,
+         const std::vector<double>& bias_correction2_sqrts, isogan::ops::ScalarType dtype, double one_minus_beta1, double beta2,
          double one_minus_beta2, double eps, double weight_decay, int device, std::uintptr_t stream) {
         const auto p = ops_adam_params(params, grads, exp_avgs, exp_avg_sqs, sizes, step_sizes,
                                        bias_correction2_sqrts, one_minus_beta1, beta2, one_minus_beta2, eps,
                                        weight_decay);
-        const auto scalar_type = ops_dtype(dtype, true);
-        if (scalar_type != isogan::ops::ScalarType::float32 && scalar_type != isogan::ops::ScalarType::float64) {
-          throw std::invalid_argument("adam: float32 or float64 parameters only");
-        }
+        require_float32_or_float64(dtype, "adam");
         py::gil_scoped_release release;
-        isogan::ops::adam_cuda(p, scalar_type, device, stream);
+        isogan::ops::adam_cuda(p, dtype, device, stream);
       },
       py::arg("params"), py::arg("grads"), py::arg("exp_avgs"), py::arg("exp_avg_sqs"), py::arg("sizes"),
       py::arg("step_sizes"), py::arg("bias_correction2_sqrts"), py::arg("dtype"), py::arg("one_minus_beta1"),

@@ -3,7 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -18,7 +18,9 @@
 namespace py = pybind11;
 using isogan::bindings::carray;
 using isogan::bindings::check_shape;
+using isogan::bindings::Dtype;
 using isogan::bindings::run_without_gil;
+using isogan::bindings::vector_to_numpy;
 
 namespace {
 
@@ -77,70 +79,53 @@ isogan::MinPlusParams<T> min_plus_params(const carray<std::int64_t>& query_indpt
   return params;
 }
 
-#ifdef ISOGAN_WITH_CUDA
-// NumPy in, NumPy out: the CUDA side stages through device buffers.
-template <typename T>
-void bind_paths_cuda_dtype(py::module_& m) {
-  m.def(
-      "paths_min_plus_cuda_host",
-      [](const carray<std::int64_t>& query_indptr, const carray<std::int64_t>& neighbor_index,
-         const carray<T>& neighbor_dist, const carray<T>& dist, carray<T>& out) {
-        isogan::MinPlusParams<T> params = min_plus_params(query_indptr, neighbor_index, neighbor_dist, dist, out);
-        for (isogan::index_t e = 0; e < neighbor_index.shape(0); ++e) {
-          if (params.neighbor_index[e] < 0 || params.neighbor_index[e] >= params.n_nodes) {
-            throw std::invalid_argument("neighbor index out of range");
-          }
-        }
-        py::gil_scoped_release release;
-        isogan::min_plus_cuda_host(params);
-      },
-      py::arg("query_indptr").noconvert(), py::arg("neighbor_index").noconvert(),
-      py::arg("neighbor_dist").noconvert(), py::arg("dist").noconvert(), py::arg("out").noconvert(),
-      "The transform min-plus product on the GPU from host arrays.");
-}
-
-// Device-pointer entry points (torch/CuPy memory, the caller's stream); `dtype` is 'float32' or
-// 'float64'. Pointers are trusted: the Python layer derives them from validated GPU arrays.
-template <typename Body>
-void dispatch_float(const std::string& dtype, Body&& body) {
-  if (dtype == "float32") {
-    body(float{});
-  } else if (dtype == "float64") {
-    body(double{});
-  } else {
-    throw std::invalid_argument("dtype must be 'float32' or 'float64', got '" + dtype + "'");
+// Throws ValueError unless `order` (n_nodes,) is a permutation of range(n_nodes).
+void check_permutation(const carray<std::int64_t>& order, const char* name, isogan::index_t n_nodes) {
+  check_shape(order, name, {static_cast<py::ssize_t>(n_nodes)});
+  const std::int64_t* nodes = order.data();
+  std::vector<bool> seen(static_cast<std::size_t>(n_nodes), false);
+  for (isogan::index_t v = 0; v < n_nodes; ++v) {
+    const std::int64_t node = nodes[v];
+    if (node < 0 || node >= n_nodes || seen[node]) {
+      throw std::invalid_argument(std::string(name) + " must be a permutation of range(n_nodes)");
+    }
+    seen[node] = true;
   }
 }
 
-void bind_paths_cuda_pointers(py::module_& m) {
+#ifdef ISOGAN_WITH_CUDA
+// A symmetric CSR graph in device memory; the Python layer derives the addresses from validated arrays.
+template <typename T>
+isogan::CsrGraphView<T> device_graph(std::uintptr_t indptr, std::uintptr_t indices, std::uintptr_t weights,
+                                     isogan::index_t n_nodes) {
+  return {n_nodes, reinterpret_cast<const std::int64_t*>(indptr), reinterpret_cast<const std::int32_t*>(indices),
+          reinterpret_cast<const T*>(weights)};
+}
+
+// Device-pointer entry points (torch/CuPy/DeviceArray memory, the caller's stream); `dtype` names the
+// element type of the weights and distances.
+template <typename T>
+void bind_paths_cuda(py::module_& m) {
   m.def(
       "paths_shortest_paths_cuda",
       [](std::uintptr_t indptr, std::uintptr_t indices, std::uintptr_t weights, isogan::index_t n_nodes,
-         isogan::index_t nnz, std::uintptr_t sources, isogan::index_t n_sources, std::uintptr_t out,
-         const std::string& dtype, std::uintptr_t stream) {
-        dispatch_float(dtype, [&](auto zero) {
-          using T = decltype(zero);
-          const isogan::CsrGraphView<T> graph{n_nodes, reinterpret_cast<const std::int64_t*>(indptr),
-                                              reinterpret_cast<const std::int32_t*>(indices),
-                                              reinterpret_cast<const T*>(weights)};
-          py::gil_scoped_release release;
-          isogan::shortest_paths_cuda(graph, nnz, reinterpret_cast<const std::int64_t*>(sources), n_sources,
-                                      reinterpret_cast<T*>(out), stream);
-        });
+         std::uintptr_t sources, isogan::index_t n_sources, std::uintptr_t out, Dtype<T>, std::uintptr_t stream) {
+        const isogan::CsrGraphView<T> graph = device_graph<T>(indptr, indices, weights, n_nodes);
+        py::gil_scoped_release release;
+        // shortest_paths_cuda ignores its nnz argument (rows come from indptr); the parameter leaves
+        // paths.h once the Dijkstra rewrite there has landed (issue 12).
+        isogan::shortest_paths_cuda(graph, 0, reinterpret_cast<const std::int64_t*>(sources), n_sources,
+                                    reinterpret_cast<T*>(out), stream);
       },
-      py::arg("indptr"), py::arg("indices"), py::arg("weights"), py::arg("n_nodes"), py::arg("nnz"),
-      py::arg("sources"), py::arg("n_sources"), py::arg("out"), py::arg("dtype"), py::arg("stream"),
+      py::arg("indptr"), py::arg("indices"), py::arg("weights"), py::arg("n_nodes"), py::arg("sources"),
+      py::arg("n_sources"), py::arg("out"), py::arg("dtype"), py::arg("stream"),
       "Batched shortest paths on device pointers (symmetric CSR graph) into out (n_sources, n_nodes).");
   m.def(
       "paths_floyd_warshall_cuda",
-      [](std::uintptr_t dist, isogan::index_t n, const std::string& dtype, std::uintptr_t stream,
-         bool from_dense_graph) {
-        dispatch_float(dtype, [&](auto zero) {
-          using T = decltype(zero);
-          py::gil_scoped_release release;
-          if (from_dense_graph) isogan::dense_graph_to_floyd_start_cuda(reinterpret_cast<T*>(dist), n, stream);
-          isogan::floyd_warshall_cuda(reinterpret_cast<T*>(dist), n, stream);
-        });
+      [](std::uintptr_t dist, isogan::index_t n, Dtype<T>, std::uintptr_t stream, bool from_dense_graph) {
+        py::gil_scoped_release release;
+        if (from_dense_graph) isogan::dense_graph_to_floyd_start_cuda(reinterpret_cast<T*>(dist), n, stream);
+        isogan::floyd_warshall_cuda(reinterpret_cast<T*>(dist), n, stream);
       },
       py::arg("dist"), py::arg("n"), py::arg("dtype"), py::arg("stream"), py::arg("from_dense_graph") = false,
       "Blocked Floyd-Warshall in place on a device (n, n) matrix; from_dense_graph first turns an "
@@ -148,15 +133,10 @@ void bind_paths_cuda_pointers(py::module_& m) {
   m.def(
       "paths_csr_floyd_start_cuda",
       [](std::uintptr_t indptr, std::uintptr_t indices, std::uintptr_t weights, isogan::index_t n_nodes,
-         std::uintptr_t dist, const std::string& dtype, std::uintptr_t stream) {
-        dispatch_float(dtype, [&](auto zero) {
-          using T = decltype(zero);
-          const isogan::CsrGraphView<T> graph{n_nodes, reinterpret_cast<const std::int64_t*>(indptr),
-                                              reinterpret_cast<const std::int32_t*>(indices),
-                                              reinterpret_cast<const T*>(weights)};
-          py::gil_scoped_release release;
-          isogan::csr_to_floyd_start_cuda(graph, reinterpret_cast<T*>(dist), stream);
-        });
+         std::uintptr_t dist, Dtype<T>, std::uintptr_t stream) {
+        const isogan::CsrGraphView<T> graph = device_graph<T>(indptr, indices, weights, n_nodes);
+        py::gil_scoped_release release;
+        isogan::csr_to_floyd_start_cuda(graph, reinterpret_cast<T*>(dist), stream);
       },
       py::arg("indptr"), py::arg("indices"), py::arg("weights"), py::arg("n_nodes"), py::arg("dist"),
       py::arg("dtype"), py::arg("stream"),
@@ -164,21 +144,18 @@ void bind_paths_cuda_pointers(py::module_& m) {
   m.def(
       "paths_min_plus_cuda",
       [](std::uintptr_t query_indptr, std::uintptr_t neighbor_index, std::uintptr_t neighbor_dist,
-         std::uintptr_t dist, isogan::index_t n_queries, isogan::index_t n_nodes, std::uintptr_t out,
-         const std::string& dtype, std::uintptr_t stream) {
-        dispatch_float(dtype, [&](auto zero) {
-          using T = decltype(zero);
-          isogan::MinPlusParams<T> params;
-          params.n_queries = n_queries;
-          params.n_nodes = n_nodes;
-          params.query_indptr = reinterpret_cast<const std::int64_t*>(query_indptr);
-          params.neighbor_index = reinterpret_cast<const std::int64_t*>(neighbor_index);
-          params.neighbor_dist = reinterpret_cast<const T*>(neighbor_dist);
-          params.dist = reinterpret_cast<const T*>(dist);
-          params.out = reinterpret_cast<T*>(out);
-          py::gil_scoped_release release;
-          isogan::min_plus_cuda(params, stream);
-        });
+         std::uintptr_t dist, isogan::index_t n_queries, isogan::index_t n_nodes, std::uintptr_t out, Dtype<T>,
+         std::uintptr_t stream) {
+        isogan::MinPlusParams<T> params;
+        params.n_queries = n_queries;
+        params.n_nodes = n_nodes;
+        params.query_indptr = reinterpret_cast<const std::int64_t*>(query_indptr);
+        params.neighbor_index = reinterpret_cast<const std::int64_t*>(neighbor_index);
+        params.neighbor_dist = reinterpret_cast<const T*>(neighbor_dist);
+        params.dist = reinterpret_cast<const T*>(dist);
+        params.out = reinterpret_cast<T*>(out);
+        py::gil_scoped_release release;
+        isogan::min_plus_cuda(params, stream);
       },
       py::arg("query_indptr"), py::arg("neighbor_index"), py::arg("neighbor_dist"), py::arg("dist"),
       py::arg("n_queries"), py::arg("n_nodes"), py::arg("out"), py::arg("dtype"), py::arg("stream"),
@@ -187,7 +164,7 @@ void bind_paths_cuda_pointers(py::module_& m) {
 #endif
 
 template <typename T>
-void bind_paths_dtype(py::module_& m) {
+void bind_paths_for(py::module_& m) {
   m.def(
       "paths_symmetrize",
       [](const carray<std::int64_t>& indptr, const carray<std::int32_t>& indices, const carray<T>& weights) {
@@ -197,13 +174,8 @@ void bind_paths_dtype(py::module_& m) {
           py::gil_scoped_release release;
           graph = isogan::symmetrize_csr(view.n_nodes, view.indptr, view.indices, view.weights);
         }
-        carray<std::int64_t> out_indptr(static_cast<py::ssize_t>(graph.indptr.size()));
-        carray<std::int32_t> out_indices(static_cast<py::ssize_t>(graph.indices.size()));
-        carray<T> out_weights(static_cast<py::ssize_t>(graph.weights.size()));
-        std::copy(graph.indptr.begin(), graph.indptr.end(), out_indptr.mutable_data());
-        std::copy(graph.indices.begin(), graph.indices.end(), out_indices.mutable_data());
-        std::copy(graph.weights.begin(), graph.weights.end(), out_weights.mutable_data());
-        return py::make_tuple(out_indptr, out_indices, out_weights);
+        return py::make_tuple(vector_to_numpy(graph.indptr), vector_to_numpy(graph.indices),
+                              vector_to_numpy(graph.weights));
       },
       py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("weights").noconvert(),
       "Undirected CSR graph (min weight per edge, sorted rows, no self loops) of a CSR matrix.");
@@ -224,16 +196,8 @@ void bind_paths_dtype(py::module_& m) {
         }
         const std::int64_t* order_data = nullptr;
         if (column_order.has_value()) {
-          check_shape(*column_order, "column_order", {static_cast<py::ssize_t>(graph.n_nodes)});
+          check_permutation(*column_order, "column_order", graph.n_nodes);
           order_data = column_order->data();
-          std::vector<bool> seen(static_cast<std::size_t>(graph.n_nodes), false);
-          for (isogan::index_t v = 0; v < graph.n_nodes; ++v) {
-            const std::int64_t node = order_data[v];
-            if (node < 0 || node >= graph.n_nodes || seen[node]) {
-              throw std::invalid_argument("column_order must be a permutation of range(n_nodes)");
-            }
-            seen[node] = true;
-          }
         }
         T* out_data = out.mutable_data();
         const int n_threads = isogan::resolve_threads(n_jobs);
@@ -253,17 +217,11 @@ void bind_paths_dtype(py::module_& m) {
          const carray<std::int64_t>& order, std::int64_t start, std::int64_t stop, carray<T>& out, int n_jobs) {
         const isogan::CsrGraphView<T> graph = graph_view(indptr, indices, weights);
         const py::ssize_t n_nodes = static_cast<py::ssize_t>(graph.n_nodes);
-        check_shape(order, "order", {n_nodes});
+        check_permutation(order, "order", graph.n_nodes);
         check_shape(out, "out", {n_nodes, n_nodes});
         if (start < 0 || stop < start || stop > n_nodes) {
           throw std::invalid_argument("need 0 <= start <= stop <= n_nodes, got start=" + std::to_string(start) +
                                       ", stop=" + std::to_string(stop));
-        }
-        std::vector<bool> seen(static_cast<std::size_t>(n_nodes), false);
-        for (py::ssize_t p = 0; p < n_nodes; ++p) {
-          const std::int64_t node = order.data()[p];
-          if (node < 0 || node >= n_nodes || seen[node]) throw std::invalid_argument("order must be a permutation of range(n_nodes)");
-          seen[node] = true;
         }
         const std::int64_t* order_data = order.data();
         T* out_data = out.mutable_data();
@@ -303,19 +261,16 @@ void bind_paths_dtype(py::module_& m) {
       py::arg("n_jobs") = 0,
       "out[q, j] = min over q's neighbours e of neighbor_dist[e] + dist[neighbor_index[e], j].");
 #ifdef ISOGAN_WITH_CUDA
-  bind_paths_cuda_dtype<T>(m);
+  bind_paths_cuda<T>(m);
 #endif
 }
 
 }  // namespace
 
 void bind_paths(py::module_& m) {
-  bind_paths_dtype<float>(m);
-  bind_paths_dtype<double>(m);
+  bind_paths_for<float>(m);
+  bind_paths_for<double>(m);
   m.def("paths_shortest_paths_cuda_scratch_bytes", &isogan::shortest_paths_cuda_scratch_bytes,
         py::arg("n_nodes"), py::arg("n_sources"),
         "Device scratch bytes of one batched GPU shortest-path call (besides its output); in every build.");
-#ifdef ISOGAN_WITH_CUDA
-  bind_paths_cuda_pointers(m);
-#endif
 }

@@ -277,81 +277,45 @@ class FakeDeviceCore:
 
         return Buffer()
 
-    def _knn(self, dtype):
-        def search(queries, points, n_queries, n_points, n_features, n_neighbors, metric, p, exclude_self, distances,
-                   indices, stream):
-            q = self.view(queries, dtype, (n_queries, n_features))
-            x = self.view(points, dtype, (n_points, n_features))
-            found_distances, found_indices = _core.knn_kneighbors(q.copy(), x.copy(), n_neighbors, metric, p,
-                                                                  exclude_self, 1)
-            self.view(distances, dtype, (n_queries, n_neighbors))[:] = found_distances
-            self.view(indices, np.int64, (n_queries, n_neighbors))[:] = found_indices
+    def knn_kneighbors_cuda(self, queries, points, n_queries, n_points, n_features, n_neighbors, metric, p,
+                            exclude_self, distances, indices, dtype, stream):
+        assert isinstance(dtype, np.dtype)
+        q = self.view(queries, dtype, (n_queries, n_features))
+        x = self.view(points, dtype, (n_points, n_features))
+        found_distances, found_indices = _core.knn_kneighbors(q.copy(), x.copy(), n_neighbors, metric, p,
+                                                              exclude_self, 1)
+        self.view(distances, dtype, (n_queries, n_neighbors))[:] = found_distances
+        self.view(indices, np.int64, (n_queries, n_neighbors))[:] = found_indices
 
-        return search
+    def landmark_maxmin_cuda(self, points, n_points, n_features, n_landmarks, first, landmark_index, min_sq_distance,
+                             dtype, stream):
+        assert isinstance(dtype, np.dtype)
+        x = self.view(points, dtype, (n_points, n_features)).copy()
+        index, min_sq = _core.landmark_maxmin(x, n_landmarks, first, 1)
+        self.view(landmark_index, np.int64, (n_landmarks,))[:] = index
+        self.view(min_sq_distance, np.float64, (n_points,))[:] = min_sq
 
-    @property
-    def knn_kneighbors_cuda_ptr_float32(self):
-        return self._knn(np.float32)
+    def landmark_triangulate_cuda(self, geodesic, projection, mean_sq, n_landmarks, n_points, n_components, embedding,
+                                  dtype, stream):
+        assert isinstance(dtype, np.dtype)
+        result = _core.landmark_triangulate(
+            self.view(geodesic, dtype, (n_landmarks, n_points)).copy(),
+            self.view(projection, np.float64, (n_components, n_landmarks)).copy(),
+            self.view(mean_sq, np.float64, (n_landmarks,)).copy(), 1)
+        self.view(embedding, dtype, (n_points, n_components))[:] = result
 
-    @property
-    def knn_kneighbors_cuda_ptr_float64(self):
-        return self._knn(np.float64)
+    def landmark_min_plus_cuda(self, geodesic, index, distance, n_landmarks, n_train, n_queries, n_neighbors, out,
+                               dtype, stream):
+        assert isinstance(dtype, np.dtype)
+        result = _core.landmark_min_plus(
+            self.view(geodesic, dtype, (n_landmarks, n_train)).copy(),
+            self.view(index, np.int64, (n_queries, n_neighbors)).copy(),
+            self.view(distance, dtype, (n_queries, n_neighbors)).copy(), 1)
+        self.view(out, dtype, (n_landmarks, n_queries))[:] = result
 
-    def _maxmin(self, dtype):
-        def maxmin(points, n_points, n_features, n_landmarks, first, landmark_index, min_sq_distance, stream):
-            x = self.view(points, dtype, (n_points, n_features)).copy()
-            index, min_sq = _core.landmark_maxmin(x, n_landmarks, first, 1)
-            self.view(landmark_index, np.int64, (n_landmarks,))[:] = index
-            self.view(min_sq_distance, np.float64, (n_points,))[:] = min_sq
-
-        return maxmin
-
-    @property
-    def landmark_maxmin_cuda_f32(self):
-        return self._maxmin(np.float32)
-
-    @property
-    def landmark_maxmin_cuda_f64(self):
-        return self._maxmin(np.float64)
-
-    def _triangulate(self, dtype):
-        def triangulate(geodesic, projection, mean_sq, n_landmarks, n_points, n_components, embedding, stream):
-            result = _core.landmark_triangulate(
-                self.view(geodesic, dtype, (n_landmarks, n_points)).copy(),
-                self.view(projection, np.float64, (n_components, n_landmarks)).copy(),
-                self.view(mean_sq, np.float64, (n_landmarks,)).copy(), 1)
-            self.view(embedding, dtype, (n_points, n_components))[:] = result
-
-        return triangulate
-
-    @property
-    def landmark_triangulate_cuda_f32(self):
-        return self._triangulate(np.float32)
-
-    @property
-    def landmark_triangulate_cuda_f64(self):
-        return self._triangulate(np.float64)
-
-    def _min_plus(self, dtype):
-        def min_plus(geodesic, index, distance, n_landmarks, n_train, n_queries, n_neighbors, out, stream):
-            result = _core.landmark_min_plus(
-                self.view(geodesic, dtype, (n_landmarks, n_train)).copy(),
-                self.view(index, np.int64, (n_queries, n_neighbors)).copy(),
-                self.view(distance, dtype, (n_queries, n_neighbors)).copy(), 1)
-            self.view(out, dtype, (n_landmarks, n_queries))[:] = result
-
-        return min_plus
-
-    @property
-    def landmark_min_plus_cuda_f32(self):
-        return self._min_plus(np.float32)
-
-    @property
-    def landmark_min_plus_cuda_f64(self):
-        return self._min_plus(np.float64)
-
-    def paths_shortest_paths_cuda(self, indptr, indices, weights, n_nodes, nnz, sources, n_sources, out, dtype,
-                                  stream):
+    def paths_shortest_paths_cuda(self, indptr, indices, weights, n_nodes, sources, n_sources, out, dtype, stream):
+        assert isinstance(dtype, np.dtype)
+        nnz = int(self.view(indptr, np.int64, (n_nodes + 1,))[-1])
         result = np.empty((n_sources, n_nodes), dtype=dtype)
         _core.paths_dijkstra(self.view(indptr, np.int64, (n_nodes + 1,)).copy(),
                              self.view(indices, np.int32, (nnz,)).copy(), self.view(weights, dtype, (nnz,)).copy(),

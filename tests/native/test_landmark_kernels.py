@@ -119,7 +119,6 @@ def test_maxmin_parallel_path_matches_oracle():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_cuda_kernels_match_cpu(dtype):
     torch = pytest.importorskip("torch")
-    suffix = "_f32" if dtype == np.float32 else "_f64"
     rng = np.random.default_rng(4)
     stream = torch.cuda.current_stream().cuda_stream
 
@@ -131,8 +130,8 @@ def test_cuda_kernels_match_cpu(dtype):
     index = torch.empty(25, dtype=torch.int64, device="cuda")
     min_sq = torch.empty(3000, dtype=torch.float64, device="cuda")
     points_gpu = to_device(points)
-    getattr(_core, "landmark_maxmin_cuda" + suffix)(
-        points_gpu.data_ptr(), 3000, 5, 25, 3, index.data_ptr(), min_sq.data_ptr(), stream)
+    _core.landmark_maxmin_cuda(
+        points_gpu.data_ptr(), 3000, 5, 25, 3, index.data_ptr(), min_sq.data_ptr(), np.dtype(dtype), stream)
     expected_index, expected_sq = _core.landmark_maxmin(points, 25, 3, 1)
     np.testing.assert_array_equal(index.cpu().numpy(), expected_index)
     np.testing.assert_allclose(min_sq.cpu().numpy(), expected_sq, rtol=1e-12)
@@ -142,8 +141,9 @@ def test_cuda_kernels_match_cpu(dtype):
     mean_sq = rng.uniform(0, 10, size=25)
     embedding = torch.empty((3000, 2), dtype=points_gpu.dtype, device="cuda")
     geodesic_gpu, projection_gpu, mean_gpu = to_device(geodesic), to_device(projection), to_device(mean_sq)
-    getattr(_core, "landmark_triangulate_cuda" + suffix)(
-        geodesic_gpu.data_ptr(), projection_gpu.data_ptr(), mean_gpu.data_ptr(), 25, 3000, 2, embedding.data_ptr(), stream)
+    _core.landmark_triangulate_cuda(
+        geodesic_gpu.data_ptr(), projection_gpu.data_ptr(), mean_gpu.data_ptr(), 25, 3000, 2, embedding.data_ptr(),
+        np.dtype(dtype), stream)
     np.testing.assert_allclose(embedding.cpu().numpy(), _core.landmark_triangulate(geodesic, projection, mean_sq, 1),
                                rtol=1e-5, atol=1e-4)
 
@@ -151,7 +151,8 @@ def test_cuda_kernels_match_cpu(dtype):
     neighbor_distance = rng.uniform(0, 1, size=(400, 7)).astype(dtype)
     out = torch.empty((25, 400), dtype=points_gpu.dtype, device="cuda")
     index_gpu, distance_gpu = to_device(neighbor_index), to_device(neighbor_distance)
-    getattr(_core, "landmark_min_plus_cuda" + suffix)(
-        geodesic_gpu.data_ptr(), index_gpu.data_ptr(), distance_gpu.data_ptr(), 25, 3000, 400, 7, out.data_ptr(), stream)
+    _core.landmark_min_plus_cuda(
+        geodesic_gpu.data_ptr(), index_gpu.data_ptr(), distance_gpu.data_ptr(), 25, 3000, 400, 7, out.data_ptr(),
+        np.dtype(dtype), stream)
     torch.cuda.synchronize()
     np.testing.assert_allclose(out.cpu().numpy(), _core.landmark_min_plus(geodesic, neighbor_index, neighbor_distance, 1))

@@ -344,7 +344,7 @@ def test_cuda_matches_cpu_and_stays_on_device(dtype):
     on_gpu = torch.from_numpy(dist).cuda()
     block = np.random.default_rng(0).standard_normal((300, 5))
     cpu_product = _core.mds_centered_kernel_matmul(dist, block, 0)
-    gpu_product = _core.mds_centered_kernel_matmul_cuda(on_gpu.data_ptr(), 300, np.dtype(dtype).name, block,
+    gpu_product = _core.mds_centered_kernel_matmul_cuda(on_gpu.data_ptr(), 300, np.dtype(dtype), block,
                                                        torch.cuda.current_stream().cuda_stream)
     assert relative_error(gpu_product, cpu_product) < 1e-12
     cpu = classical_mds(dist, 3, random_state=0)

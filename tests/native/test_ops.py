@@ -546,9 +546,9 @@ def test_native_entry_points_reject_bad_arguments():
 
     x = torch.zeros(4)
     out = torch.empty(4)
-    good = (x.data_ptr(), 0, 0, out.data_ptr(), 1, 4, 1, 0, 2, 0.2, 1.0, -1.0, 0)
+    good = (x.data_ptr(), 0, 0, out.data_ptr(), 1, 4, 1, torch.float32, 2, 0.2, 1.0, -1.0, 0)
     _core.ops_bias_act_cpu(*good)
-    for position, value, message in [(0, 0, "null"), (7, 2, "dtype"), (8, 9, "activation"), (12, 3, "order"),
+    for position, value, message in [(0, 0, "null"), (7, torch.float16, "dtype"), (8, 9, "activation"), (12, 3, "order"),
                                      (5, 0, "channels"), (2, 0, "null")]:  # fmt: skip
         bad = list(good)
         bad[position] = value
@@ -557,9 +557,9 @@ def test_native_entry_points_reject_bad_arguments():
         with pytest.raises(ValueError, match=message):
             _core.ops_bias_act_cpu(*bad)
     with pytest.raises(ValueError, match="at least one"):
-        _core.ops_gan_loss_cpu(x.data_ptr(), 0, out.data_ptr(), 0, 0, True)
+        _core.ops_gan_loss_cpu(x.data_ptr(), 0, out.data_ptr(), 0, torch.float32, True)
     with pytest.raises(ValueError, match="one entry per parameter"):
-        _core.ops_adam_cpu([x.data_ptr()], [], [], [], [4], [0.1], [1.0], 0, 0.1, 0.999, 0.001, 1e-8, 0.0)
+        _core.ops_adam_cpu([x.data_ptr()], [], [], [], [4], [0.1], [1.0], torch.float32, 0.1, 0.999, 0.001, 1e-8, 0.0)
 
 
 def test_gan_loss_non_contiguous_logits():

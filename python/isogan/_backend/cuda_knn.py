@@ -22,13 +22,13 @@ def host_kneighbors(queries: np.ndarray, points: np.ndarray, k: int, code: int, 
     # Inputs, the (M, k) distances and int64 indices, and the kernel's (M, k) float64 heap keys.
     need = (queries.size + (0 if code == PRECOMPUTED else points.size)) * itemsize + queries.shape[0] * k * (16 + itemsize)
     ensure_memory(need, "the kNN search", "Use float32 data, fewer points or device='cpu'.", device="cuda")
-    return _core.knn_kneighbors_cuda(queries, points, k, code, p, exclude_self)
+    return _core.knn_kneighbors_cuda_host(queries, points, k, code, p, exclude_self)
 
 
 def host_radius(queries: np.ndarray, points: np.ndarray, radius: float, code: int, p: float,
                 exclude_self: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Radius neighbours of host queries among host points, searched on the GPU (host CSR parts)."""
-    return _core.knn_radius_cuda(queries, points, radius, code, p, exclude_self)
+    return _core.knn_radius_cuda_host(queries, points, radius, code, p, exclude_self)
 
 
 def device_module(x: Any) -> Any:
@@ -57,10 +57,6 @@ def check_device_array(x: Any, name: str, precomputed: bool) -> Any:
     return view
 
 
-def _ptr_fn(name: str, dtype: np.dtype) -> Any:
-    return getattr(_core, f"knn_{name}_cuda_ptr_{np.dtype(dtype).name}")
-
-
 def device_kneighbors(fit: Any, queries: Any | None, k: int, code: int, p: float) -> tuple[Any, Any]:
     exclude_self = queries is None
     queries = fit if queries is None else queries
@@ -73,9 +69,9 @@ def device_kneighbors(fit: Any, queries: Any | None, k: int, code: int, p: float
                   device="cuda")
     distances = device_empty(queries, (m, k), q_view.dtype)
     indices = device_empty(queries, (m, k), np.dtype(np.int64))
-    _ptr_fn("kneighbors", q_view.dtype)(
+    _core.knn_kneighbors_cuda(
         q_view.pointer, f_view.pointer, m, n_points, q_view.shape[1], k, code, p, exclude_self,
-        device_array_view(distances).pointer, device_array_view(indices).pointer, q_view.stream)
+        device_array_view(distances).pointer, device_array_view(indices).pointer, q_view.dtype, q_view.stream)
     return distances, indices
 
 
@@ -89,14 +85,14 @@ def device_radius(fit: Any, queries: Any | None, radius: float, code: int, p: fl
     indptr = device_empty(queries, (m + 1,), np.dtype(np.int64))
     args = (q_view.pointer, f_view.pointer, m, n_points, q_view.shape[1], radius, code, p, exclude_self,
             device_array_view(indptr).pointer)
-    nnz = int(_ptr_fn("radius_count", q_view.dtype)(*args, q_view.stream))
+    nnz = int(_core.knn_radius_count_cuda(*args, q_view.dtype, q_view.stream))
     ensure_memory(nnz * (8 + q_view.dtype.itemsize), "the radius-neighbour graph",
                   "Use a smaller radius, fewer points or device='cpu'.", device="cuda")
     indices = device_empty(queries, (nnz,), np.dtype(np.int64))
     distances = device_empty(queries, (nnz,), q_view.dtype)
     if nnz > 0:
-        _ptr_fn("radius_fill", q_view.dtype)(*args, device_array_view(indices).pointer,
-                                             device_array_view(distances).pointer, q_view.stream)
+        _core.knn_radius_fill_cuda(*args, device_array_view(indices).pointer, device_array_view(distances).pointer,
+                                   q_view.dtype, q_view.stream)
     return indptr, indices, distances, n_points
 
 

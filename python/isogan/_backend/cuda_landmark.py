@@ -71,10 +71,6 @@ def _download(buffer: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarra
     return out
 
 
-def _suffix(dtype: np.dtype) -> str:
-    return "_f32" if np.dtype(dtype) == np.float32 else "_f64"
-
-
 class ResidentPoints:
     """(N, D) points held on the device between the kNN and MaxMin stages.
 
@@ -169,12 +165,12 @@ def _search_block(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``n_found`` nearest candidates of each query, searched on the device and copied to the host.
 
-    ``search`` is ``_core.knn_kneighbors_cuda_ptr_<dtype>``; the device results pass through
+    ``search`` is ``_core.knn_kneighbors_cuda``; the device results pass through
     ``distances_buffer`` and ``indices_buffer``. Returns ``(distances, indices)``, both of shape
     ``(n_queries, n_found)``, indices int64 into the candidates.
     """
     search(queries_pointer, candidates_pointer, n_queries, n_candidates, n_features, n_found, metric_code, p, False,
-           distances_buffer.pointer, indices_buffer.pointer, 0)
+           distances_buffer.pointer, indices_buffer.pointer, dtype, 0)
     distances = np.empty((n_queries, n_found), dtype=dtype)
     indices = np.empty((n_queries, n_found), dtype=np.int64)
     distances_buffer.download(distances, 0)
@@ -208,7 +204,7 @@ def device_kneighbors(
     """
     n_samples, n_features = resident.shape
     dtype = resident.dtype
-    search = getattr(_core, f"knn_kneighbors_cuda_ptr_{dtype.name}")
+    search = _core.knn_kneighbors_cuda
     width = n_neighbors + 1
     block = min(n_samples, GPU_QUERY_BLOCK_ROWS)
     block_distances = _allocate(block * width * dtype.itemsize, "a block of kNN distances")
@@ -264,7 +260,7 @@ def streamed_kneighbors(
     """
     n_samples, n_features = points.shape
     dtype = np.dtype(dtype)
-    search = getattr(_core, f"knn_kneighbors_cuda_ptr_{dtype.name}")
+    search = _core.knn_kneighbors_cuda
     width = n_neighbors + 1
     query_buffer = _allocate(block_rows * n_features * dtype.itemsize, "a block of query points")
     candidate_buffer = _allocate(block_rows * n_features * dtype.itemsize, "a block of candidate points")
@@ -386,9 +382,9 @@ def maxmin_cuda(resident: ResidentPoints, n_landmarks: int, first_landmark: int)
         raise ValueError(f"Need 1 <= n_landmarks <= {n_points} and 0 <= first_landmark < {n_points}")
     landmark_index = _allocate(n_landmarks * 8, "the MaxMin landmark indices")
     min_sq_distance = _allocate(n_points * 8, "the MaxMin distances")
-    getattr(_core, "landmark_maxmin_cuda" + _suffix(resident.dtype))(
+    _core.landmark_maxmin_cuda(
         resident.pointer, n_points, n_features, n_landmarks, first_landmark, landmark_index.pointer,
-        min_sq_distance.pointer, 0,
+        min_sq_distance.pointer, resident.dtype, 0,
     )
     return _download(landmark_index, (n_landmarks,), np.dtype(np.int64))
 
@@ -400,8 +396,8 @@ def _device_shortest_paths(symmetric: Any, landmark_index: np.ndarray, device_ro
     weights = _upload(symmetric.weights, "the neighbour graph weights")
     sources = _upload(np.asarray(landmark_index, dtype=np.int64), "the landmark indices")
     _core.paths_shortest_paths_cuda(
-        indptr.pointer, indices.pointer, weights.pointer, symmetric.n_nodes, symmetric.n_edges, sources.pointer,
-        landmark_index.size, device_rows.pointer, symmetric.dtype.name, 0,
+        indptr.pointer, indices.pointer, weights.pointer, symmetric.n_nodes, sources.pointer, landmark_index.size,
+        device_rows.pointer, symmetric.dtype, 0,
     )
 
 
@@ -436,9 +432,9 @@ def triangulate_cuda(
     device_projection = _upload(projection, "the triangulation projection")
     device_mean = _upload(mean_sq_distance, "the landmark mean squared distances")
     embedding = _allocate(n_points * n_components * np.dtype(dtype).itemsize, "the embedding")
-    getattr(_core, "landmark_triangulate_cuda" + _suffix(dtype))(
+    _core.landmark_triangulate_cuda(
         device_geodesic.pointer, device_projection.pointer, device_mean.pointer, n_landmarks, n_points, n_components,
-        embedding.pointer, 0,
+        embedding.pointer, np.dtype(dtype), 0,
     )
     return _download(embedding, (n_points, n_components), np.dtype(dtype))
 
@@ -468,9 +464,9 @@ def min_plus_cuda(landmark_columns: np.ndarray, neighbor_index: np.ndarray, neig
     device_index = _upload(neighbor_index, "the neighbour indices")
     device_distance = _upload(neighbor_distance, "the neighbour distances")
     out = _allocate(n_landmarks * n_queries * dtype.itemsize, "the new points' landmark distances")
-    getattr(_core, "landmark_min_plus_cuda" + _suffix(dtype))(
+    _core.landmark_min_plus_cuda(
         device_columns.pointer, device_index.pointer, device_distance.pointer, n_landmarks, n_columns, n_queries,
-        n_neighbors, out.pointer, 0,
+        n_neighbors, out.pointer, dtype, 0,
     )
     return out
 

@@ -41,16 +41,16 @@ class DeviceMatrix:
         return matrix
 
     def centered_matmul(self, block: np.ndarray) -> np.ndarray:
-        return _core.mds_centered_kernel_matmul_cuda(self.pointer, self.shape[0], self.dtype.name,
+        return _core.mds_centered_kernel_matmul_cuda(self.pointer, self.shape[0], self.dtype,
                                                       np.ascontiguousarray(block, dtype=np.float64), self.stream)
 
     def squared_matmul(self, block: np.ndarray) -> np.ndarray:
-        return _core.mds_squared_matmul_cuda(self.pointer, self.shape[0], self.shape[1], self.dtype.name,
+        return _core.mds_squared_matmul_cuda(self.pointer, self.shape[0], self.shape[1], self.dtype,
                                              np.ascontiguousarray(block, dtype=np.float64), self.stream)
 
     def row_means(self) -> np.ndarray:
-        return _core.mds_squared_row_means_cuda(self.pointer, self.shape[0], self.shape[1], self.dtype.name,
+        return _core.mds_squared_row_means_cuda(self.pointer, self.shape[0], self.shape[1], self.dtype,
                                                 self.stream)
 
     def symmetry(self) -> tuple[float, float]:
-        return _core.mds_symmetry_report_cuda(self.pointer, self.shape[0], self.dtype.name, self.stream)
+        return _core.mds_symmetry_report_cuda(self.pointer, self.shape[0], self.dtype, self.stream)

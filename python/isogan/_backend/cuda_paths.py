@@ -179,13 +179,13 @@ def _run_paths_on_device(graph: "SymmetricGraph", method: str, sources: np.ndarr
     weights, weights_pointer = upload(graph.weights)
     if method == "FW":
         _core.paths_csr_floyd_start_cuda(indptr_pointer, indices_pointer, weights_pointer, n_nodes,
-                                         out_view.pointer, graph.dtype.name, stream)
-        _core.paths_floyd_warshall_cuda(out_view.pointer, n_nodes, graph.dtype.name, stream, False)
+                                         out_view.pointer, graph.dtype, stream)
+        _core.paths_floyd_warshall_cuda(out_view.pointer, n_nodes, graph.dtype, stream, False)
     else:
         rows = np.arange(n_nodes, dtype=np.int64) if sources is None else np.ascontiguousarray(sources, np.int64)
         device_sources, sources_pointer = upload(rows)
-        _core.paths_shortest_paths_cuda(indptr_pointer, indices_pointer, weights_pointer, n_nodes, graph.n_edges,
-                                        sources_pointer, rows.size, out_view.pointer, graph.dtype.name, stream)
+        _core.paths_shortest_paths_cuda(indptr_pointer, indices_pointer, weights_pointer, n_nodes,
+                                        sources_pointer, rows.size, out_view.pointer, graph.dtype, stream)
 
 
 def _resolved_gpu_method(graph: "SymmetricGraph", method: str, sources: np.ndarray | None) -> str:
@@ -289,7 +289,7 @@ def geodesic_on_device_input(graph: Any, method: str, indices: Any) -> Any:
     if _has_nan_or_negative(dist):
         raise ValueError("graph contains negative or NaN edge weights; geodesic distances need non-negative weights")
     dist_view = device_array_view(dist)
-    _core.paths_floyd_warshall_cuda(dist_view.pointer, n_nodes, view.dtype.name, dist_view.stream, True)
+    _core.paths_floyd_warshall_cuda(dist_view.pointer, n_nodes, view.dtype, dist_view.stream, True)
     if sources is None:
         return dist
     rows = dist[sources.tolist()]
@@ -321,7 +321,7 @@ def min_plus_on_device(
         n_queries,
         n_nodes,
         device_array_view(out).pointer if n_queries * n_nodes else 0,
-        view.dtype.name,
+        view.dtype,
         view.stream,
     )
     return out

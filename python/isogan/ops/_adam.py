@@ -49,7 +49,7 @@ def _run_native(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, e
         [_native.address(p) for p in params], [_native.address(g) for g in grads],
         [_native.address(m) for m in exp_avgs], [_native.address(v) for v in exp_avg_sqs],
         [p.numel() for p in params], [c[0] for c in corrections], [c[1] for c in corrections],
-        _native.dtype_code(params[0].dtype), 1 - beta1, beta2, 1 - beta2, eps, weight_decay,
+        params[0].dtype, 1 - beta1, beta2, 1 - beta2, eps, weight_decay,
     )  # fmt: skip
     if device.type == "cuda":
         _core.ops_adam_cuda(*args, device.index, _native.cuda_stream(device))

@@ -205,7 +205,7 @@ def _run_native(
     outer = x.numel() // (channels * inner)
     args = (
         _native.address(x), _native.address(b), _native.address(grad), _native.address(out),
-        outer, channels, inner, _native.dtype_code(x.dtype), ACTIVATIONS[act].code,
+        outer, channels, inner, x.dtype, ACTIVATIONS[act].code,
         float(alpha), float(gain), -1.0 if clamp is None else float(clamp), order,
     )  # fmt: skip
     if x.device.type == "cuda":

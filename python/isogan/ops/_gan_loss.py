@@ -43,7 +43,7 @@ def _run_native(grad: torch.Tensor | None, logits: torch.Tensor, real: bool) -> 
         # CPU tensor accompany CUDA tensors, so move it there (a no-op in the usual case).
         grad = grad.to(device=logits.device, dtype=logits.dtype).contiguous()
     args = (_native.address(logits), _native.address(grad), _native.address(out), logits.numel(),
-            _native.dtype_code(logits.dtype), bool(real))  # fmt: skip
+            logits.dtype, bool(real))  # fmt: skip
     if logits.device.type == "cuda":
         # Per-block partial sums of the forward, reduced in a fixed order (deterministic).
         partials = torch.empty(_core.ops_gan_loss_cuda_partials(), dtype=torch.float64, device=logits.device)

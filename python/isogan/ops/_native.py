@@ -1,7 +1,7 @@
 """Bridge from torch tensors to the pointer-taking kernels of :mod:`isogan._core`.
 
-The native kernels know nothing about torch: they take raw addresses, sizes, a dtype code and, on
-CUDA, the device index and the caller's stream handle. This module turns tensors into those
+The native kernels know nothing about torch: they take raw addresses, sizes, the tensors'
+``torch.dtype`` and, on CUDA, the device index and the caller's stream handle. This module turns tensors into those
 arguments and says which (device, dtype) pairs have a native kernel.
 """
 
@@ -11,8 +11,6 @@ import torch
 
 from isogan import _core
 
-# Must match isogan::ops::ScalarType in csrc/ops/ops.h.
-_DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3}
 _CPU_DTYPES = (torch.float32, torch.float64)
 _CUDA_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
@@ -36,11 +34,6 @@ def native_supports(device: torch.device, dtype: torch.dtype) -> bool:
 def supported_dtypes(device: torch.device) -> tuple[torch.dtype, ...]:
     """Return the floating dtypes the fused ops accept on ``device``."""
     return _CUDA_DTYPES if device.type == "cuda" else _CPU_DTYPES
-
-
-def dtype_code(dtype: torch.dtype) -> int:
-    """Return the ``isogan::ops::ScalarType`` code of ``dtype``."""
-    return _DTYPE_CODES[dtype]
 
 
 def address(tensor: torch.Tensor | None) -> int:
