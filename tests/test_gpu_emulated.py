@@ -85,12 +85,26 @@ def _check_dtype(dtype) -> None:
     assert isinstance(dtype, np.dtype), dtype
 
 
-def _shortest_paths(indptr, indices, weights, n_nodes, sources, n_sources, out, dtype, stream):
+def _sources_per_batch(n_nodes: int, n_sources: int, flag_budget_bytes: int) -> int:
+    """The batch the native call takes, read back from its own scratch arithmetic (csrc/paths/paths.h)."""
+    scratch = _core.paths_shortest_paths_cuda_scratch_bytes(n_nodes, n_sources, flag_budget_bytes)
+    return (scratch - 4) // (2 * max(n_nodes, 1))
+
+
+def _shortest_paths(indptr, indices, weights, n_nodes, sources, n_sources, out, dtype, stream,
+                    flag_budget_bytes=_core.PATHS_FLAG_BUDGET_BYTES):
     _check_dtype(dtype)
     offsets = _at(indptr, (n_nodes + 1,), np.int64)
     nnz = int(offsets[-1])
     graph = (offsets, _at(indices, (nnz,), np.int32), _at(weights, (nnz,), dtype))
-    _core.paths_dijkstra(*graph, _at(sources, (n_sources,), np.int64), _at(out, (n_sources, n_nodes), dtype), 0)
+    rows, all_sources = _at(out, (n_sources, n_nodes), dtype), _at(sources, (n_sources,), np.int64)
+    batch = _sources_per_batch(n_nodes, n_sources, flag_budget_bytes)
+    for first in range(0, n_sources, batch):
+        _core.paths_dijkstra(*graph, all_sources[first : first + batch], rows[first : first + batch], 0)
+        _shortest_paths.batches += 1
+
+
+_shortest_paths.batches = 0
 
 
 def _csr_floyd_start(indptr, indices, weights, n_nodes, dist, dtype, stream):
@@ -139,6 +153,7 @@ def emulated_gpu(monkeypatch):
     """Make isogan believe a GPU is there, backed by the CPU twins above."""
     EmulatedDeviceArray.registry.clear()
     EmulatedDeviceArray.allocations.clear()
+    _shortest_paths.batches = 0
     status = {"available": True, "reason": "", "device_count": 1, "driver_version": 13000, "runtime_version": 13000}
     fakes = {
         "cuda_status": lambda: status,
@@ -188,6 +203,19 @@ def test_device_result_stays_a_device_array(emulated_gpu):
     result = paths_module.geodesic_distances_device(graph, "D")
     assert isinstance(result, emulated_gpu) and result.shape == (120, 120) and result.dtype == np.float32
     np.testing.assert_allclose(result.to_host(), shortest_path(graph, directed=False), rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_small_flag_budget_batches_sources_on_the_emulated_gpu(emulated_gpu, dtype):
+    # 2 * 130 * 7 bytes of flags: 7 sources a batch, so 130 sources run in 19 batches, the last ragged.
+    graph = swiss_roll_graph(130, 6, dtype)
+    symmetric = paths_module.as_symmetric_csr(graph)
+    result = cuda_paths.geodesic_on_device(symmetric, "D", None, emulated_gpu, flag_budget_bytes=2 * 130 * 7)
+    assert _shortest_paths.batches == 19
+    np.testing.assert_allclose(result.to_host(), shortest_path(graph, directed=False),
+                               rtol=1e-5 if dtype == np.float32 else 1e-12)
+    with pytest.raises(ValueError, match="flag_budget_bytes"):
+        _core.paths_shortest_paths_cuda_scratch_bytes(130, 130, 0)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -91,33 +91,42 @@ template <typename T>
 void min_plus_cpu(const MinPlusParams<T>& params, int n_threads, Cancellation& cancel);
 
 // Batched GPU shortest paths: how many sources one launch takes (all of them when the two
-// (sources, n_nodes) byte flag arrays fit a 1 GiB budget) and the device scratch bytes one call
+// (sources, n_nodes) byte flag arrays fit `flag_budget_bytes`, 1 GiB unless a caller, such as a
+// test of the batched branch on a small graph, passes less) and the device scratch bytes one call
 // allocates besides its output. Plain arithmetic, in every build, so that memory predictions are
 // testable without a GPU.
 constexpr index_t kShortestPathsFlagBudgetBytes = index_t{1} << 30;
 
-inline index_t shortest_paths_sources_per_batch(index_t n_nodes, index_t n_sources) {
-  const index_t fitting = kShortestPathsFlagBudgetBytes / (2 * (n_nodes > 1 ? n_nodes : 1));
+inline index_t shortest_paths_sources_per_batch(index_t n_nodes, index_t n_sources,
+                                                index_t flag_budget_bytes = kShortestPathsFlagBudgetBytes) {
+  const index_t fitting = flag_budget_bytes / (2 * (n_nodes > 1 ? n_nodes : 1));
   const index_t batch = n_sources < fitting ? n_sources : fitting;
   return batch > 1 ? batch : 1;
 }
 
-inline index_t shortest_paths_cuda_scratch_bytes(index_t n_nodes, index_t n_sources) {
-  return 2 * shortest_paths_sources_per_batch(n_nodes, n_sources) * n_nodes + static_cast<index_t>(sizeof(int));
+inline index_t shortest_paths_cuda_scratch_bytes(index_t n_nodes, index_t n_sources,
+                                                 index_t flag_budget_bytes = kShortestPathsFlagBudgetBytes) {
+  return 2 * shortest_paths_sources_per_batch(n_nodes, n_sources, flag_budget_bytes) * n_nodes +
+         static_cast<index_t>(sizeof(int));
 }
+
+// The transform min-plus on the GPU puts queries on grid.y, so one launch takes at most 65,535 of
+// them (CUDA's grid.y limit); more are split over launches of at most `max_queries_per_launch`.
+constexpr index_t kMinPlusMaxQueriesPerLaunch = 65535;
 
 #ifdef ISOGAN_WITH_CUDA
 // CUDA twins. All pointers are device pointers, all work is queued on `stream` (no host
 // synchronisation except where a convergence flag must be read back, documented per function).
 
 // Batched multi-source shortest paths (frontier Bellman-Ford with atomic min relaxation) over a
-// symmetric CSR graph on the device. Synchronises `stream` once per few rounds to read the
+// symmetric CSR graph on the device, shortest_paths_sources_per_batch(n_nodes, n_sources,
+// flag_budget_bytes) sources per batch. Synchronises `stream` once per few rounds to read the
 // "anything changed" flag.
 // indptr: (n_nodes + 1,) int64; indices: (nnz,) int32; weights: (nnz,) T;
 // sources: (n_sources,) int64; out: (n_sources, n_nodes) row-major.
 template <typename T>
-void shortest_paths_cuda(const CsrGraphView<T>& graph, index_t nnz, const index_t* sources, index_t n_sources,
-                         T* out, std::uintptr_t stream);
+void shortest_paths_cuda(const CsrGraphView<T>& graph, const index_t* sources, index_t n_sources, T* out,
+                         std::uintptr_t stream, index_t flag_budget_bytes = kShortestPathsFlagBudgetBytes);
 
 // Blocked Floyd-Warshall in place on the device. dist: (n, n) row-major, as for the CPU twin.
 template <typename T>
@@ -135,15 +144,11 @@ void csr_to_floyd_start_cuda(const CsrGraphView<T>& graph, T* dist, std::uintptr
 template <typename T>
 void dense_graph_to_floyd_start_cuda(T* dist, index_t n, std::uintptr_t stream);
 
-// Device twin of min_plus_cpu; every pointer in `params` is a device pointer.
+// Device twin of min_plus_cpu; every pointer in `params` is a device pointer. Queries go
+// max_queries_per_launch at a time, in [1, kMinPlusMaxQueriesPerLaunch].
 template <typename T>
-void min_plus_cuda(const MinPlusParams<T>& params, std::uintptr_t stream);
-
-// Host-memory twin (NumPy in, NumPy out): copies the inputs to device buffers, runs the kernel on
-// the legacy default stream, copies the result back, synchronises. Same arguments as above, host
-// pointers.
-template <typename T>
-void min_plus_cuda_host(const MinPlusParams<T>& params);
+void min_plus_cuda(const MinPlusParams<T>& params, std::uintptr_t stream,
+                   index_t max_queries_per_launch = kMinPlusMaxQueriesPerLaunch);
 #endif
 
 }  // namespace isogan

@@ -260,13 +260,12 @@ __global__ void min_plus_kernel(MinPlusParams<T> params) {
 }  // namespace
 
 template <typename T>
-void shortest_paths_cuda(const CsrGraphView<T>& graph, index_t nnz, const index_t* sources, index_t n_sources,
-                         T* out, std::uintptr_t stream_handle) {
-  (void)nnz;
+void shortest_paths_cuda(const CsrGraphView<T>& graph, const index_t* sources, index_t n_sources, T* out,
+                         std::uintptr_t stream_handle, index_t flag_budget_bytes) {
   const index_t n_nodes = graph.n_nodes;
   if (n_sources == 0 || n_nodes == 0) return;
   cudaStream_t stream = reinterpret_cast<cudaStream_t>(stream_handle);
-  const index_t batch = shortest_paths_sources_per_batch(n_nodes, n_sources);
+  const index_t batch = shortest_paths_sources_per_batch(n_nodes, n_sources, flag_budget_bytes);
   DeviceBuffer<std::uint8_t> active(static_cast<std::size_t>(batch * n_nodes), stream);
   DeviceBuffer<std::uint8_t> next_active(static_cast<std::size_t>(batch * n_nodes), stream);
   DeviceBuffer<int> changed(1, stream);
@@ -333,14 +332,13 @@ void dense_graph_to_floyd_start_cuda(T* dist, index_t n, std::uintptr_t stream_h
 }
 
 template <typename T>
-void min_plus_cuda(const MinPlusParams<T>& params, std::uintptr_t stream_handle) {
+void min_plus_cuda(const MinPlusParams<T>& params, std::uintptr_t stream_handle, index_t max_queries_per_launch) {
   if (params.n_queries == 0 || params.n_nodes == 0) return;
   cudaStream_t stream = reinterpret_cast<cudaStream_t>(stream_handle);
-  // Queries on grid.y (at most 65535 per launch), columns on grid.x.
-  constexpr index_t kMaxQueriesPerLaunch = 65535;
-  for (index_t first = 0; first < params.n_queries; first += kMaxQueriesPerLaunch) {
+  // Queries on grid.y, columns on grid.x.
+  for (index_t first = 0; first < params.n_queries; first += max_queries_per_launch) {
     MinPlusParams<T> part = params;
-    part.n_queries = std::min(kMaxQueriesPerLaunch, params.n_queries - first);
+    part.n_queries = std::min(max_queries_per_launch, params.n_queries - first);
     part.query_indptr = params.query_indptr + first;
     part.out = params.out + first * params.n_nodes;
     const unsigned int column_blocks = static_cast<unsigned int>(std::min<index_t>((params.n_nodes + kThreads - 1) / kThreads, 1024));
@@ -349,53 +347,12 @@ void min_plus_cuda(const MinPlusParams<T>& params, std::uintptr_t stream_handle)
   }
 }
 
-namespace {
-
-template <typename T>
-DeviceBuffer<T> upload(const T* host, std::size_t count, cudaStream_t stream) {
-  DeviceBuffer<T> device(count, stream);
-  if (count > 0) ISOGAN_CUDA_CHECK(cudaMemcpyAsync(device.data(), host, count * sizeof(T), cudaMemcpyHostToDevice, stream));
-  return device;
-}
-
-template <typename T>
-void download(T* host, const DeviceBuffer<T>& device, cudaStream_t stream) {
-  if (device.size() > 0) {
-    ISOGAN_CUDA_CHECK(cudaMemcpyAsync(host, device.data(), device.size() * sizeof(T), cudaMemcpyDeviceToHost, stream));
-  }
-  ISOGAN_CUDA_CHECK(cudaStreamSynchronize(stream));
-}
-
-}  // namespace
-
-template <typename T>
-void min_plus_cuda_host(const MinPlusParams<T>& params) {
-  cudaStream_t stream = nullptr;
-  const std::size_t n_queries = static_cast<std::size_t>(params.n_queries);
-  const std::size_t n_nodes = static_cast<std::size_t>(params.n_nodes);
-  const std::size_t nnz = static_cast<std::size_t>(params.query_indptr[params.n_queries]);
-  DeviceBuffer<index_t> query_indptr = upload(params.query_indptr, n_queries + 1, stream);
-  DeviceBuffer<index_t> neighbor_index = upload(params.neighbor_index, nnz, stream);
-  DeviceBuffer<T> neighbor_dist = upload(params.neighbor_dist, nnz, stream);
-  DeviceBuffer<T> dist = upload(params.dist, n_nodes * n_nodes, stream);
-  DeviceBuffer<T> out(n_queries * n_nodes, stream);
-  MinPlusParams<T> device_params = params;
-  device_params.query_indptr = query_indptr.data();
-  device_params.neighbor_index = neighbor_index.data();
-  device_params.neighbor_dist = neighbor_dist.data();
-  device_params.dist = dist.data();
-  device_params.out = out.data();
-  min_plus_cuda(device_params, 0);
-  download(params.out, out, stream);
-}
-
 #define ISOGAN_INSTANTIATE_PATHS_CUDA(T)                                                                           \
-  template void shortest_paths_cuda<T>(const CsrGraphView<T>&, index_t, const index_t*, index_t, T*, std::uintptr_t); \
+  template void shortest_paths_cuda<T>(const CsrGraphView<T>&, const index_t*, index_t, T*, std::uintptr_t, index_t); \
   template void floyd_warshall_cuda<T>(T*, index_t, std::uintptr_t);                                               \
   template void dense_graph_to_floyd_start_cuda<T>(T*, index_t, std::uintptr_t);                                   \
-  template void min_plus_cuda<T>(const MinPlusParams<T>&, std::uintptr_t);                                       \
-  template void csr_to_floyd_start_cuda<T>(const CsrGraphView<T>&, T*, std::uintptr_t);                          \
-  template void min_plus_cuda_host<T>(const MinPlusParams<T>&);
+  template void min_plus_cuda<T>(const MinPlusParams<T>&, std::uintptr_t, index_t);                              \
+  template void csr_to_floyd_start_cuda<T>(const CsrGraphView<T>&, T*, std::uintptr_t);
 
 ISOGAN_INSTANTIATE_PATHS_CUDA(float)
 ISOGAN_INSTANTIATE_PATHS_CUDA(double)

@@ -93,6 +93,13 @@ void check_permutation(const carray<std::int64_t>& order, const char* name, isog
   }
 }
 
+// Throws ValueError unless the batched GPU shortest paths' flag budget is positive.
+void check_flag_budget(isogan::index_t flag_budget_bytes) {
+  if (flag_budget_bytes < 1) {
+    throw std::invalid_argument("flag_budget_bytes must be >= 1, got " + std::to_string(flag_budget_bytes));
+  }
+}
+
 #ifdef ISOGAN_WITH_CUDA
 // A symmetric CSR graph in device memory; the Python layer derives the addresses from validated arrays.
 template <typename T>
@@ -109,17 +116,19 @@ void bind_paths_cuda(py::module_& m) {
   m.def(
       "paths_shortest_paths_cuda",
       [](std::uintptr_t indptr, std::uintptr_t indices, std::uintptr_t weights, isogan::index_t n_nodes,
-         std::uintptr_t sources, isogan::index_t n_sources, std::uintptr_t out, Dtype<T>, std::uintptr_t stream) {
+         std::uintptr_t sources, isogan::index_t n_sources, std::uintptr_t out, Dtype<T>, std::uintptr_t stream,
+         isogan::index_t flag_budget_bytes) {
+        check_flag_budget(flag_budget_bytes);
         const isogan::CsrGraphView<T> graph = device_graph<T>(indptr, indices, weights, n_nodes);
         py::gil_scoped_release release;
-        // shortest_paths_cuda ignores its nnz argument (rows come from indptr); the parameter leaves
-        // paths.h once the Dijkstra rewrite there has landed (issue 12).
-        isogan::shortest_paths_cuda(graph, 0, reinterpret_cast<const std::int64_t*>(sources), n_sources,
-                                    reinterpret_cast<T*>(out), stream);
+        isogan::shortest_paths_cuda(graph, reinterpret_cast<const std::int64_t*>(sources), n_sources,
+                                    reinterpret_cast<T*>(out), stream, flag_budget_bytes);
       },
       py::arg("indptr"), py::arg("indices"), py::arg("weights"), py::arg("n_nodes"), py::arg("sources"),
       py::arg("n_sources"), py::arg("out"), py::arg("dtype"), py::arg("stream"),
-      "Batched shortest paths on device pointers (symmetric CSR graph) into out (n_sources, n_nodes).");
+      py::arg("flag_budget_bytes") = isogan::kShortestPathsFlagBudgetBytes,
+      "Batched shortest paths on device pointers (symmetric CSR graph) into out (n_sources, n_nodes); the sources\n"
+      "go in batches whose two (batch, n_nodes) byte flag arrays fit flag_budget_bytes (default 1 GiB).");
   m.def(
       "paths_floyd_warshall_cuda",
       [](std::uintptr_t dist, isogan::index_t n, Dtype<T>, std::uintptr_t stream, bool from_dense_graph) {
@@ -145,7 +154,12 @@ void bind_paths_cuda(py::module_& m) {
       "paths_min_plus_cuda",
       [](std::uintptr_t query_indptr, std::uintptr_t neighbor_index, std::uintptr_t neighbor_dist,
          std::uintptr_t dist, isogan::index_t n_queries, isogan::index_t n_nodes, std::uintptr_t out, Dtype<T>,
-         std::uintptr_t stream) {
+         std::uintptr_t stream, isogan::index_t max_queries_per_launch) {
+        if (max_queries_per_launch < 1 || max_queries_per_launch > isogan::kMinPlusMaxQueriesPerLaunch) {
+          throw std::invalid_argument("max_queries_per_launch must be in [1, " +
+                                      std::to_string(isogan::kMinPlusMaxQueriesPerLaunch) + "], got " +
+                                      std::to_string(max_queries_per_launch));
+        }
         isogan::MinPlusParams<T> params;
         params.n_queries = n_queries;
         params.n_nodes = n_nodes;
@@ -155,11 +169,12 @@ void bind_paths_cuda(py::module_& m) {
         params.dist = reinterpret_cast<const T*>(dist);
         params.out = reinterpret_cast<T*>(out);
         py::gil_scoped_release release;
-        isogan::min_plus_cuda(params, stream);
+        isogan::min_plus_cuda(params, stream, max_queries_per_launch);
       },
       py::arg("query_indptr"), py::arg("neighbor_index"), py::arg("neighbor_dist"), py::arg("dist"),
       py::arg("n_queries"), py::arg("n_nodes"), py::arg("out"), py::arg("dtype"), py::arg("stream"),
-      "The transform min-plus product on device pointers.");
+      py::arg("max_queries_per_launch") = isogan::kMinPlusMaxQueriesPerLaunch,
+      "The transform min-plus product on device pointers, max_queries_per_launch queries (at most 65535) a launch.");
 }
 #endif
 
@@ -270,7 +285,15 @@ void bind_paths_for(py::module_& m) {
 void bind_paths(py::module_& m) {
   bind_paths_for<float>(m);
   bind_paths_for<double>(m);
-  m.def("paths_shortest_paths_cuda_scratch_bytes", &isogan::shortest_paths_cuda_scratch_bytes,
-        py::arg("n_nodes"), py::arg("n_sources"),
-        "Device scratch bytes of one batched GPU shortest-path call (besides its output); in every build.");
+  // The defaults of the GPU thresholds that only large inputs reach, for the Python callers (every build).
+  m.attr("PATHS_FLAG_BUDGET_BYTES") = isogan::kShortestPathsFlagBudgetBytes;
+  m.attr("MIN_PLUS_MAX_QUERIES_PER_LAUNCH") = isogan::kMinPlusMaxQueriesPerLaunch;
+  m.def(
+      "paths_shortest_paths_cuda_scratch_bytes",
+      [](isogan::index_t n_nodes, isogan::index_t n_sources, isogan::index_t flag_budget_bytes) {
+        check_flag_budget(flag_budget_bytes);
+        return isogan::shortest_paths_cuda_scratch_bytes(n_nodes, n_sources, flag_budget_bytes);
+      },
+      py::arg("n_nodes"), py::arg("n_sources"), py::arg("flag_budget_bytes") = isogan::kShortestPathsFlagBudgetBytes,
+      "Device scratch bytes of one batched GPU shortest-path call (besides its output); in every build.");
 }

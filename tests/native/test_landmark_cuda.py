@@ -22,6 +22,10 @@ def test_paths_scratch_mirrors_the_kernel_batching():
     assert memory_module.paths_scratch_bytes(1000, 50) == 2 * 50 * 1000 + 4
     # More nodes than the budget holds for one source: still one source per batch.
     assert memory_module.paths_scratch_bytes(2**30, 10) == 2 * 2**30 + 4
+    # A smaller budget (what a test passes to reach the batched branch): 2 * 1000 * 7 bytes, 7 sources.
+    assert memory_module.paths_scratch_bytes(1000, 50, 2 * 1000 * 7) == 2 * 7 * 1000 + 4
+    assert memory_module.GPU_PATHS_FLAG_BUDGET_BYTES == 2**30
+    assert memory_module.GPU_MIN_PLUS_QUERIES_PER_LAUNCH == 65535
 
 
 def test_maxmin_pool_is_all_points_until_the_traffic_budget():
@@ -43,6 +47,9 @@ def test_predict_fit_device_bytes_arithmetic():
     assert bytes_.paths == graph + L * 8 + rows + (2 * L * n + 4)
     assert bytes_.triangulation == rows + c * L * 8 + L * 8 + n * c * s
     assert bytes_.peak == max(bytes_.knn, bytes_.maxmin, bytes_.paths, bytes_.triangulation)
+    # Fewer query rows per kNN launch hold fewer results on the device.
+    small_blocks = memory_module.predict_fit_device_bytes(n, d, k, L, c, s, query_block_rows=64)
+    assert small_blocks.knn == points + 64 * (k + 1) * (s + 8 + 8)
 
 
 def test_predict_fit_device_bytes_at_target_scale():
@@ -177,15 +184,14 @@ def test_maxmin_cuda_matches_cpu(dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.cuda
 @needs_gpu
-def test_device_kneighbors_matches_cpu_across_query_blocks(dtype, monkeypatch):
+def test_device_kneighbors_matches_cpu_across_query_blocks(dtype):
     rng = np.random.default_rng(2)
     X = np.vstack([rng.normal(size=(200, 3)), np.ones((15, 3)), rng.integers(0, 3, size=(85, 3))]).astype(dtype)
-    monkeypatch.setattr(lc, "GPU_QUERY_BLOCK_ROWS", 64)
-    monkeypatch.setattr(memory_module, "GPU_QUERY_BLOCK_ROWS", 64)  # several blocks and a ragged last one
     for metric in (_EUCLIDEAN, _MANHATTAN):
         expected_distances, expected_indices = _core.knn_kneighbors(X, X, 6, metric, 2.0, True, 1)
         resident = lc.upload_points(X, 50, np.dtype(dtype))
-        distances, indices = lc.device_kneighbors(resident, 6, metric, 2.0)
+        # 64 query rows a launch (2**19 by default): several blocks and a ragged last one.
+        distances, indices = lc.device_kneighbors(resident, 6, metric, 2.0, query_block_rows=64)
         np.testing.assert_array_equal(indices, expected_indices)
         np.testing.assert_array_equal(distances, expected_distances)
 
@@ -208,11 +214,14 @@ def test_shortest_paths_from_landmarks_match_scipy(dtype):
     graph.sum_duplicates()
     symmetric = paths.as_symmetric_csr(graph)
     sources = np.array([0, 5, 160, 299, 5], dtype=np.int64)
-    rows_buffer = lc._allocate(sources.size * n * np.dtype(dtype).itemsize, "test rows")
-    lc._device_shortest_paths(symmetric, sources, rows_buffer)
-    got = lc._download(rows_buffer, (sources.size, n), np.dtype(dtype))
     expected = dijkstra(graph.astype(np.float64), directed=False, indices=sources)
-    np.testing.assert_allclose(got, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    # The default budget takes all 5 sources in one batch; 2 * n * 2 bytes of flags, 2 sources a
+    # batch (the branch that 1 GiB reaches only past 2**29 / N sources).
+    for flag_budget_bytes in (memory_module.GPU_PATHS_FLAG_BUDGET_BYTES, 2 * n * 2):
+        rows_buffer = lc._allocate(sources.size * n * np.dtype(dtype).itemsize, "test rows")
+        lc._device_shortest_paths(symmetric, sources, rows_buffer, flag_budget_bytes)
+        got = lc._download(rows_buffer, (sources.size, n), np.dtype(dtype))
+        np.testing.assert_allclose(got, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -238,11 +247,12 @@ def test_triangulate_and_min_plus_cuda_match_cpu(dtype):
 # ------------------------------------------------------------------------------ orchestration on a fake device (CPU)
 class FakeDeviceCore:
     """Stands in for isogan._core's CUDA entries: 'device' memory is host memory at real addresses,
-    and each device kernel runs its CPU twin on views of it. The signatures mirror bindings.cpp, so
+    and each device kernel runs its CPU twin on views of it. The signatures mirror csrc/*/*_py.cpp, so
     the GPU pipeline's pointer arithmetic, shapes and argument order run without a GPU."""
 
     def __init__(self):
         self._blocks = {}  # base address -> uint8 array
+        self.shortest_path_batches = 0
 
     def __getattr__(self, name):
         return getattr(_core, name)
@@ -313,14 +323,20 @@ class FakeDeviceCore:
             self.view(distance, dtype, (n_queries, n_neighbors)).copy(), 1)
         self.view(out, dtype, (n_landmarks, n_queries))[:] = result
 
-    def paths_shortest_paths_cuda(self, indptr, indices, weights, n_nodes, sources, n_sources, out, dtype, stream):
+    def paths_shortest_paths_cuda(self, indptr, indices, weights, n_nodes, sources, n_sources, out, dtype, stream,
+                                  flag_budget_bytes=_core.PATHS_FLAG_BUDGET_BYTES):
         assert isinstance(dtype, np.dtype)
         nnz = int(self.view(indptr, np.int64, (n_nodes + 1,))[-1])
-        result = np.empty((n_sources, n_nodes), dtype=dtype)
-        _core.paths_dijkstra(self.view(indptr, np.int64, (n_nodes + 1,)).copy(),
-                             self.view(indices, np.int32, (nnz,)).copy(), self.view(weights, dtype, (nnz,)).copy(),
-                             self.view(sources, np.int64, (n_sources,)).copy(), result, 1)
-        self.view(out, dtype, (n_sources, n_nodes))[:] = result
+        graph = (self.view(indptr, np.int64, (n_nodes + 1,)).copy(), self.view(indices, np.int32, (nnz,)).copy(),
+                 self.view(weights, dtype, (nnz,)).copy())
+        all_sources = self.view(sources, np.int64, (n_sources,)).copy()
+        # The batch the native call takes, from its own scratch arithmetic (csrc/paths/paths.h).
+        batch = (_core.paths_shortest_paths_cuda_scratch_bytes(n_nodes, n_sources, flag_budget_bytes) - 4) // (2 * n_nodes)
+        for first in range(0, n_sources, batch):
+            result = np.empty((min(batch, n_sources - first), n_nodes), dtype=dtype)
+            _core.paths_dijkstra(*graph, all_sources[first : first + batch], result, 1)
+            self.view(out + first * n_nodes * dtype.itemsize, dtype, result.shape)[:] = result
+            self.shortest_path_batches += 1
 
 
 
@@ -356,12 +372,19 @@ def test_gpu_pipeline_on_fake_device_equals_cpu_estimator(fake_device, monkeypat
     from isogan import Isomap
 
     X = _swiss_roll(700, dtype)
-    monkeypatch.setattr(lc, "GPU_QUERY_BLOCK_ROWS", 128)
-    monkeypatch.setattr(memory_module, "GPU_QUERY_BLOCK_ROWS", 128)  # several kNN query blocks
+
+    class SmallLaunches(lc.CudaBackend):
+        """128 kNN query rows a launch (several blocks) and 7 landmarks a shortest-path batch."""
+
+        def __init__(self, n_jobs=None):
+            super().__init__(n_jobs, query_block_rows=128, flag_budget_bytes=2 * 700 * 7)
+
+    monkeypatch.setattr(lc, "CudaBackend", SmallLaunches)
     params = dict(n_neighbors=8, n_landmarks=40, landmark_method=landmark_method, random_state=0)
     cpu = Isomap(device="cpu", **params).fit(X)
     gpu = Isomap(device="cuda", **params).fit(X)
     assert fake_device._blocks  # the pipeline ran on the fake device
+    assert fake_device.shortest_path_batches == 6  # 40 landmarks, 7 a batch
     np.testing.assert_array_equal(gpu.landmark_index_, cpu.landmark_index_)
     np.testing.assert_array_equal(gpu.landmark_model_.landmark_geodesic, cpu.landmark_model_.landmark_geodesic)
     np.testing.assert_allclose(gpu.embedding_, cpu.embedding_, rtol=1e-6, atol=1e-6 * np.abs(cpu.embedding_).max())

@@ -143,8 +143,10 @@ _AVAILABLE_VARIANTS = _VARIANTS[: _VARIANTS.index(isogan._core.ops_best_cpu_vari
 def cpu_variant(request):
     """Run a test with each instruction-set variant of the CPU kernels this machine executes."""
     isogan._core.ops_set_cpu_variant(request.param)
+    assert isogan._core.ops_cpu_variant() == request.param
     yield request.param
     isogan._core.ops_set_cpu_variant(isogan._core.ops_best_cpu_variant())
+    assert isogan._core.ops_cpu_variant() == isogan._core.ops_best_cpu_variant()
 
 
 def _float32_sweep() -> torch.Tensor:

@@ -92,6 +92,14 @@ def test_scratch_bytes_arithmetic():
     batch = (1 << 30) // (2 * 100_000)
     assert _core.paths_shortest_paths_cuda_scratch_bytes(100_000, 100_000) == 2 * batch * 100_000 + 4
     assert _core.paths_shortest_paths_cuda_scratch_bytes(10, 0) == 2 * 10 + 4
+    # The budget is a parameter (1 GiB by default): 2 * 1000 * 3 bytes hold 3 sources, 1 byte still one.
+    assert _core.paths_shortest_paths_cuda_scratch_bytes(1000, 1000, 2 * 1000 * 3) == 2 * 3 * 1000 + 4
+    assert _core.paths_shortest_paths_cuda_scratch_bytes(1000, 1000, 1) == 2 * 1000 + 4
+    assert predict_device_bytes(1000, 5000, 1000, 4, "D", 2 * 1000 * 3) == \
+        1000 * 1000 * 4 + 1001 * 8 + 5000 * 8 + 1000 * 8 + 2 * 3 * 1000 + 4
+    for budget in (0, -1):
+        with pytest.raises(ValueError, match="flag_budget_bytes must be >= 1"):
+            _core.paths_shortest_paths_cuda_scratch_bytes(1000, 1000, budget)
 
 
 def test_predict_device_bytes_arithmetic():
@@ -201,3 +209,43 @@ def test_gpu_memory_refused_before_allocation(monkeypatch):
         geodesic_distances(swiss_roll_graph(100, 5, np.float64), device="cuda")
     monkeypatch.undo()
     assert geodesic_distances(swiss_roll_graph(100, 5, np.float64), device="cuda").shape == (100, 100)
+
+
+# ----------------------------------------------------------------------------- thresholds only large inputs reach (GPU)
+@cuda
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", ["random", "components", "duplicates", "zero-weights"])
+def test_bellman_ford_in_several_source_batches_matches_scipy(case, dtype):
+    # 1 GiB of flags batches the sources only past 2**29 / N of them; 2 * N * 7 bytes batches 7 at a
+    # time, the last batch ragged.
+    graph = adversarial_graphs(dtype)[case]
+    symmetric = as_symmetric_csr(graph)
+    n_nodes = symmetric.n_nodes
+    reference = scipy_reference(graph)
+    for sources in (None, np.array([n_nodes - 1, 0, 3, 3, 17, 2, 9, 11, 5], dtype=np.int64)):
+        result = cuda_paths.geodesic_on_device(symmetric, "D", sources, DeviceArray, flag_budget_bytes=2 * n_nodes * 7)
+        assert_matches(result.to_host(), reference if sources is None else reference[sources], dtype)
+
+
+@cuda
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_min_plus_in_several_launches_matches_cpu(dtype):
+    # 65,535 queries a launch by default (CUDA's grid.y limit); 7 a launch splits 40 queries into 6.
+    rng = np.random.default_rng(5)
+    n_nodes, n_queries = 200, 40
+    dist = scipy_reference(swiss_roll_graph(n_nodes, 6, dtype)).astype(dtype)
+    counts = rng.integers(1, 6, size=n_queries)
+    query_indptr = np.r_[0, np.cumsum(counts)].astype(np.int64)
+    neighbor_index = rng.integers(0, n_nodes, size=int(query_indptr[-1])).astype(np.int64)
+    neighbor_dist = rng.uniform(0, 2, size=neighbor_index.size).astype(dtype)
+    expected = np.empty((n_queries, n_nodes), dtype=dtype)
+    _core.paths_min_plus(query_indptr, neighbor_index, neighbor_dist, dist, expected, 1)
+    device_dist = DeviceArray.from_host(dist)
+    for max_queries_per_launch in (memory.GPU_MIN_PLUS_QUERIES_PER_LAUNCH, 7, 1):
+        got = cuda_paths.min_plus_on_device(query_indptr, neighbor_index, neighbor_dist, device_dist, n_queries,
+                                            max_queries_per_launch=max_queries_per_launch)
+        np.testing.assert_array_equal(got.to_host(), expected)
+    for bad in (0, 65536):
+        with pytest.raises(ValueError, match="max_queries_per_launch"):
+            cuda_paths.min_plus_on_device(query_indptr, neighbor_index, neighbor_dist, device_dist, n_queries,
+                                          max_queries_per_launch=bad)

@@ -31,10 +31,12 @@ from isogan import paths as _paths
 from isogan._backend.cpu import check_landmark_host_memory, float_dtype
 from isogan._backend import memory
 from isogan._backend.memory import (
+    GPU_PATHS_FLAG_BUDGET_BYTES,
     GPU_QUERY_BLOCK_ROWS,
     check_fit_device_memory,
     landmark_remedy,
     maxmin_pool_size,
+    paths_scratch_bytes,
     predict_fit_device_bytes,
     streamed_chunk_rows,
     transform_chunk_rows,
@@ -179,7 +181,8 @@ def _search_block(
 
 
 def device_kneighbors(
-    resident: ResidentPoints, n_neighbors: int, metric_code: int, p: float, show: bool = False
+    resident: ResidentPoints, n_neighbors: int, metric_code: int, p: float, show: bool = False,
+    query_block_rows: int = GPU_QUERY_BLOCK_ROWS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest other points of every resident point, query block by query block.
 
@@ -195,6 +198,8 @@ def device_kneighbors(
         Minkowski power.
     show : bool, default=False
         Progress bar.
+    query_block_rows : int, default=GPU_QUERY_BLOCK_ROWS
+        Query rows per launch (2**19); the device holds one block of results at a time.
 
     Returns
     -------
@@ -206,7 +211,9 @@ def device_kneighbors(
     dtype = resident.dtype
     search = _core.knn_kneighbors_cuda
     width = n_neighbors + 1
-    block = min(n_samples, GPU_QUERY_BLOCK_ROWS)
+    if query_block_rows < 1:
+        raise ValueError(f"query_block_rows must be >= 1, got {query_block_rows}")
+    block = min(n_samples, query_block_rows)
     block_distances = _allocate(block * width * dtype.itemsize, "a block of kNN distances")
     block_indices = _allocate(block * width * 8, "a block of kNN indices")
     distances = np.empty((n_samples, n_neighbors), dtype=dtype)
@@ -301,7 +308,7 @@ def streamed_kneighbors(
 
 def knn_graph_cuda(
     points: Any, n_neighbors: int, metric_code: int, p: float, dtype: np.dtype, *, n_landmarks: int,
-    n_components: int, chunk_rows: int, show: bool = False,
+    n_components: int, chunk_rows: int, show: bool = False, query_block_rows: int = GPU_QUERY_BLOCK_ROWS,
 ) -> tuple[Any, ResidentPoints | None]:
     """kNN graph of host or out-of-core points on the GPU; the points stay on the device.
 
@@ -323,6 +330,8 @@ def knn_graph_cuda(
         Rows per host block while uploading.
     show : bool, default=False
         Progress bars.
+    query_block_rows : int, default=GPU_QUERY_BLOCK_ROWS
+        Query rows per kNN launch over the resident points (see :func:`device_kneighbors`).
 
     Returns
     -------
@@ -341,12 +350,12 @@ def knn_graph_cuda(
     dtype = np.dtype(dtype)
     free = memory.available_device_bytes()
     prediction = predict_fit_device_bytes(n_samples, n_features, n_neighbors, n_landmarks, n_components,
-                                          dtype.itemsize)
+                                          dtype.itemsize, query_block_rows=query_block_rows)
     resident = None
     if prediction.knn <= free:
         check_fit_device_memory(prediction, n_samples, n_landmarks, dtype, free_bytes=free)
         resident = upload_points(points, chunk_rows, dtype, show)
-        distances, indices = device_kneighbors(resident, n_neighbors, metric_code, p, show)
+        distances, indices = device_kneighbors(resident, n_neighbors, metric_code, p, show, query_block_rows)
     else:
         # The points do not fit: stream query blocks and candidate blocks through the device.
         block_rows = streamed_chunk_rows(n_samples, n_features, n_neighbors, dtype.itemsize, free)
@@ -389,15 +398,19 @@ def maxmin_cuda(resident: ResidentPoints, n_landmarks: int, first_landmark: int)
     return _download(landmark_index, (n_landmarks,), np.dtype(np.int64))
 
 
-def _device_shortest_paths(symmetric: Any, landmark_index: np.ndarray, device_rows: Any) -> None:
-    """Batched shortest paths from the landmarks into the (L, N) device rows."""
+def _device_shortest_paths(symmetric: Any, landmark_index: np.ndarray, device_rows: Any,
+                           flag_budget_bytes: int = GPU_PATHS_FLAG_BUDGET_BYTES) -> None:
+    """Batched shortest paths from the landmarks into the (L, N) device rows.
+
+    The landmarks go in batches whose two (batch, N) byte-flag arrays fit ``flag_budget_bytes``.
+    """
     indptr = _upload(symmetric.indptr, "the neighbour graph offsets")
     indices = _upload(symmetric.indices, "the neighbour graph columns")
     weights = _upload(symmetric.weights, "the neighbour graph weights")
     sources = _upload(np.asarray(landmark_index, dtype=np.int64), "the landmark indices")
     _core.paths_shortest_paths_cuda(
         indptr.pointer, indices.pointer, weights.pointer, symmetric.n_nodes, sources.pointer, landmark_index.size,
-        device_rows.pointer, symmetric.dtype, 0,
+        device_rows.pointer, symmetric.dtype, 0, flag_budget_bytes,
     )
 
 
@@ -522,12 +535,23 @@ class CudaBackend:
     ----------
     n_jobs : int or None, default=None
         Host threads (symmetrisation, MDS of the L x L block).
+    query_block_rows : int, default=GPU_QUERY_BLOCK_ROWS
+        Query rows per kNN launch over the resident points (2**19).
+    flag_budget_bytes : int, default=GPU_PATHS_FLAG_BUDGET_BYTES
+        Bytes of the landmark shortest paths' two (batch, N) flag arrays per batch of landmarks
+        (1 GiB).
+
+    Both defaults are reached only by large inputs; tests pass smaller values to run those branches
+    on small ones.
     """
 
     name = "cuda"
 
-    def __init__(self, n_jobs: int | None = None) -> None:
+    def __init__(self, n_jobs: int | None = None, *, query_block_rows: int = GPU_QUERY_BLOCK_ROWS,
+                 flag_budget_bytes: int = GPU_PATHS_FLAG_BUDGET_BYTES) -> None:
         self.n_jobs = n_jobs
+        self.query_block_rows = query_block_rows
+        self.flag_budget_bytes = flag_budget_bytes
         self._resident: ResidentPoints | None = None
         self._resident_source: Any = None
         self._device_rows: Any = None
@@ -555,7 +579,7 @@ class CudaBackend:
                                   **options)
         graph, self._resident = knn_graph_cuda(
             points, n_neighbors, native[0], native[1], float_dtype(points.dtype), n_landmarks=n_landmarks,
-            n_components=n_components, chunk_rows=chunk_rows, show=show,
+            n_components=n_components, chunk_rows=chunk_rows, show=show, query_block_rows=self.query_block_rows,
         )
         self._resident_source = points
         return graph
@@ -591,8 +615,10 @@ class CudaBackend:
     def _allocate_rows(self, shape: tuple[int, int], dtype: np.dtype, n_edges: int) -> Any:
         n_landmarks, n_samples = shape
         check_landmark_host_memory(n_samples, n_landmarks, None, 0, dtype)
-        prediction = predict_fit_device_bytes(n_samples, 0, 0, n_landmarks, 2, dtype.itemsize, n_edges=n_edges,
-                                              maxmin_candidates=0, knn_on_device=False)
+        prediction = predict_fit_device_bytes(
+            n_samples, 0, 0, n_landmarks, 2, dtype.itemsize, n_edges=n_edges, maxmin_candidates=0, knn_on_device=False,
+            scratch_bytes=paths_scratch_bytes(n_samples, n_landmarks, self.flag_budget_bytes),
+        )
         check_fit_device_memory(prediction, n_samples, n_landmarks, dtype)
         return _allocate(n_landmarks * n_samples * dtype.itemsize,
                          f"the ({n_landmarks}, {n_samples}) {dtype.name} landmark geodesic rows")
@@ -602,7 +628,7 @@ class CudaBackend:
         symmetric = _paths.as_symmetric_csr(graph)
         shape = (landmark_index.size, symmetric.n_nodes)
         self._device_rows = self._allocate_rows(shape, symmetric.dtype, symmetric.n_edges)
-        _device_shortest_paths(symmetric, landmark_index, self._device_rows)
+        _device_shortest_paths(symmetric, landmark_index, self._device_rows, self.flag_budget_bytes)
         return _download(self._device_rows, shape, symmetric.dtype)
 
     def rows_from_host(self, host_rows: np.ndarray) -> np.ndarray:

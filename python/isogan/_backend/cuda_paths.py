@@ -18,7 +18,12 @@ from scipy.sparse.csgraph import shortest_path
 
 from isogan import _core
 from isogan._backend.arrays import DeviceArray, device_array_view, device_empty, from_host_like
-from isogan._backend.memory import ensure_memory, paths_device_bytes
+from isogan._backend.memory import (
+    GPU_MIN_PLUS_QUERIES_PER_LAUNCH,
+    GPU_PATHS_FLAG_BUDGET_BYTES,
+    ensure_memory,
+    paths_device_bytes,
+)
 
 if TYPE_CHECKING:
     from isogan.paths import SymmetricGraph
@@ -147,16 +152,18 @@ def choose_gpu_method(n_nodes: int, n_edges: int, n_sources: int, all_pairs: boo
     return choice
 
 
-def _ensure_device_paths_memory(graph: "SymmetricGraph", n_sources: int, method: str) -> None:
+def _ensure_device_paths_memory(graph: "SymmetricGraph", n_sources: int, method: str,
+                                flag_budget_bytes: int = GPU_PATHS_FLAG_BUDGET_BYTES) -> None:
     n_nodes = graph.n_nodes
-    needed = paths_device_bytes(n_nodes, graph.n_edges, n_sources, graph.dtype.itemsize, method)
+    needed = paths_device_bytes(n_nodes, graph.n_edges, n_sources, graph.dtype.itemsize, method, flag_budget_bytes)
     name = "Floyd-Warshall" if method == "FW" else "batched Bellman-Ford"
     what = (f"the ({n_sources}, {n_nodes}) {graph.dtype.name} geodesic distance matrix on the GPU "
             f"({name}, with its graph and scratch)")
     ensure_memory(needed, what, _DEVICE_MEMORY_REMEDY, device="cuda")
 
 
-def _run_paths_on_device(graph: "SymmetricGraph", method: str, sources: np.ndarray | None, out: Any) -> None:
+def _run_paths_on_device(graph: "SymmetricGraph", method: str, sources: np.ndarray | None, out: Any,
+                         flag_budget_bytes: int) -> None:
     """Write the geodesic rows of ``sources`` (None: all, in node order) into the GPU array ``out``.
 
     The graph (O(E)) is uploaded with ``out``'s library (torch, CuPy or DeviceArray) and every
@@ -185,7 +192,8 @@ def _run_paths_on_device(graph: "SymmetricGraph", method: str, sources: np.ndarr
         rows = np.arange(n_nodes, dtype=np.int64) if sources is None else np.ascontiguousarray(sources, np.int64)
         device_sources, sources_pointer = upload(rows)
         _core.paths_shortest_paths_cuda(indptr_pointer, indices_pointer, weights_pointer, n_nodes,
-                                        sources_pointer, rows.size, out_view.pointer, graph.dtype, stream)
+                                        sources_pointer, rows.size, out_view.pointer, graph.dtype, stream,
+                                        flag_budget_bytes)
 
 
 def _resolved_gpu_method(graph: "SymmetricGraph", method: str, sources: np.ndarray | None) -> str:
@@ -200,16 +208,20 @@ def geodesic_on_device(
     method: str,
     sources: np.ndarray | None,
     allocate: Callable[[tuple[int, int], np.dtype], Any],
+    *,
+    flag_budget_bytes: int = GPU_PATHS_FLAG_BUDGET_BYTES,
 ) -> Any:
     """Geodesic rows of a validated host graph, computed on the GPU into ``allocate(shape, dtype)``.
 
-    The GPU method is resolved and its device bytes checked before anything is allocated.
+    The GPU method is resolved and its device bytes checked before anything is allocated. The
+    batched Bellman-Ford ('D') takes its sources in batches whose two (batch, N) byte-flag arrays
+    fit ``flag_budget_bytes`` (1 GiB; less makes small graphs run in several batches).
     """
     n_sources = graph.n_nodes if sources is None else sources.size
     method = _resolved_gpu_method(graph, method, sources)
-    _ensure_device_paths_memory(graph, n_sources, method)
+    _ensure_device_paths_memory(graph, n_sources, method, flag_budget_bytes)
     out = allocate((n_sources, graph.n_nodes), graph.dtype)
-    _run_paths_on_device(graph, method, sources, out)
+    _run_paths_on_device(graph, method, sources, out, flag_budget_bytes)
     return out
 
 
@@ -304,9 +316,13 @@ def _to_device_like(array: np.ndarray, like: Any) -> Any:
 
 
 def min_plus_on_device(
-    query_indptr: np.ndarray, neighbor_index: np.ndarray, neighbor_dist: np.ndarray, dist: Any, n_queries: int
+    query_indptr: np.ndarray, neighbor_index: np.ndarray, neighbor_dist: np.ndarray, dist: Any, n_queries: int,
+    *, max_queries_per_launch: int = GPU_MIN_PLUS_QUERIES_PER_LAUNCH,
 ) -> Any:
-    """The transform min-plus on a GPU geodesic matrix; the result stays on that GPU."""
+    """The transform min-plus on a GPU geodesic matrix; the result stays on that GPU.
+
+    Queries go ``max_queries_per_launch`` a launch (65,535, CUDA's grid.y limit, at most).
+    """
     view = device_array_view(dist)
     n_nodes = view.shape[0]
     device_indptr = _to_device_like(query_indptr, dist)
@@ -323,6 +339,7 @@ def min_plus_on_device(
         device_array_view(out).pointer if n_queries * n_nodes else 0,
         view.dtype,
         view.stream,
+        max_queries_per_launch,
     )
     return out
 

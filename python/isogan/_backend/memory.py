@@ -23,6 +23,10 @@ MDS_DEVICE_TILE_VECTORS = 16
 
 # Query rows per GPU kNN launch: 2**19 threads fill an H100/H200 (132 SMs x 2048 threads) about twice.
 GPU_QUERY_BLOCK_ROWS = 1 << 19
+# Bytes of the batched GPU shortest paths' two (sources, N) flag arrays per batch of sources, and
+# queries per launch of the GPU min-plus (CUDA's grid.y limit): csrc/paths/paths.h's defaults.
+GPU_PATHS_FLAG_BUDGET_BYTES = int(_core.PATHS_FLAG_BUDGET_BYTES)
+GPU_MIN_PLUS_QUERIES_PER_LAUNCH = int(_core.MIN_PLUS_MAX_QUERIES_PER_LAUNCH)
 # A full GPU MaxMin reads all N * D values once per landmark; above this many bytes in total it
 # runs on a uniformly drawn candidate pool instead (16 GiB: a few seconds of HBM traffic).
 GPU_MAXMIN_TRAFFIC_BYTES = 16 * 2**30
@@ -119,12 +123,14 @@ def mds_device_product_bytes(n_samples: int, n_components: int) -> int:
     return 2 * 8 * n_samples * padded
 
 
-def paths_device_bytes(n_nodes: int, n_edges: int, n_sources: int, itemsize: int, method: str) -> int:
+def paths_device_bytes(n_nodes: int, n_edges: int, n_sources: int, itemsize: int, method: str,
+                       flag_budget_bytes: int = GPU_PATHS_FLAG_BUDGET_BYTES) -> int:
     """Device bytes one GPU shortest-path call allocates, predicted before any allocation.
 
     The (n_sources, N) output, the uploaded symmetric CSR graph (int64 offsets, int32 columns,
     weights), and for 'D' the int64 sources and the batched kernel's two byte-flag arrays
-    (``_core.paths_shortest_paths_cuda_scratch_bytes``).
+    (``_core.paths_shortest_paths_cuda_scratch_bytes``, batches of sources whose flags fit
+    ``flag_budget_bytes``).
 
     Examples
     --------
@@ -135,7 +141,7 @@ def paths_device_bytes(n_nodes: int, n_edges: int, n_sources: int, itemsize: int
     n_nodes, n_edges, n_sources = int(n_nodes), int(n_edges), int(n_sources)
     total = n_sources * n_nodes * itemsize + (n_nodes + 1) * 8 + n_edges * (4 + itemsize)
     if method == "D":
-        total += n_sources * 8 + paths_scratch_bytes(n_nodes, n_sources)
+        total += n_sources * 8 + paths_scratch_bytes(n_nodes, n_sources, flag_budget_bytes)
     return total
 
 
@@ -172,14 +178,14 @@ def landmark_fit_host_bytes(n_samples: int, n_landmarks: int, n_neighbors: int |
     return rows + graph + n_samples * n_components * 8 + landmark_mds
 
 
-def paths_scratch_bytes(n_samples: int, n_landmarks: int) -> int:
+def paths_scratch_bytes(n_samples: int, n_landmarks: int, flag_budget_bytes: int = GPU_PATHS_FLAG_BUDGET_BYTES) -> int:
     """Device scratch of the batched shortest-path kernel for L sources over N nodes.
 
     Two byte flags per (source, node) of one batch of sources, plus a 4-byte flag; the batch holds
-    as many sources as fit in 1 GiB of flags (at least one). The paths stage's own arithmetic
-    (``csrc/paths/paths.h``), bound in every build.
+    as many sources as fit in ``flag_budget_bytes`` of flags (1 GiB by default, at least one
+    source). The paths stage's own arithmetic (``csrc/paths/paths.h``), bound in every build.
     """
-    return int(_core.paths_shortest_paths_cuda_scratch_bytes(n_samples, n_landmarks))
+    return int(_core.paths_shortest_paths_cuda_scratch_bytes(n_samples, n_landmarks, flag_budget_bytes))
 
 
 @dataclass(frozen=True)
@@ -254,6 +260,7 @@ def predict_fit_device_bytes(
     knn_on_device: bool = True,
     knn_chunk_rows: int | None = None,
     scratch_bytes: int | None = None,
+    query_block_rows: int = GPU_QUERY_BLOCK_ROWS,
 ) -> DeviceBytes:
     """Predict the device bytes of each phase of the GPU landmark fit.
 
@@ -282,6 +289,8 @@ def predict_fit_device_bytes(
         through the device instead (:func:`streamed_chunk_rows`).
     scratch_bytes : int, optional
         Shortest-path scratch; default :func:`paths_scratch_bytes`.
+    query_block_rows : int, default=GPU_QUERY_BLOCK_ROWS
+        Query rows per kNN launch over the resident points (2**19).
 
     Returns
     -------
@@ -294,7 +303,7 @@ def predict_fit_device_bytes(
     748412
     """
     points = n_samples * n_features * itemsize
-    block = min(n_samples, GPU_QUERY_BLOCK_ROWS)
+    block = min(n_samples, query_block_rows)
     # kNN asks for k + 1 neighbours (the point itself is dropped on the host); the kernel keeps a
     # float64 heap key per result entry.
     knn = points + block * (n_neighbors + 1) * (itemsize + 8 + 8) if knn_on_device else 0
