@@ -181,6 +181,13 @@ def test_maxmin_cuda_matches_cpu(dtype):
         lc.maxmin_cuda(resident, 401, 0)
 
 
+def test_device_kneighbors_refuses_empty_query_blocks():
+    resident = lc.ResidentPoints(None, (10, 3), np.dtype(np.float64))  # refused before any device access
+    for bad in (0, -4):
+        with pytest.raises(ValueError, match="query_block_rows must be >= 1"):
+            lc.device_kneighbors(resident, 2, _EUCLIDEAN, 2.0, query_block_rows=bad)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.cuda
 @needs_gpu

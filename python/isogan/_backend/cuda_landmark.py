@@ -207,12 +207,12 @@ def device_kneighbors(
     indices : ndarray of shape (n_samples, k), int64
         Sorted by (distance, index), the point itself excluded, as :func:`isogan.knn.kneighbors`.
     """
+    if query_block_rows < 1:
+        raise ValueError(f"query_block_rows must be >= 1, got {query_block_rows}")
     n_samples, n_features = resident.shape
     dtype = resident.dtype
     search = _core.knn_kneighbors_cuda
     width = n_neighbors + 1
-    if query_block_rows < 1:
-        raise ValueError(f"query_block_rows must be >= 1, got {query_block_rows}")
     block = min(n_samples, query_block_rows)
     block_distances = _allocate(block * width * dtype.itemsize, "a block of kNN distances")
     block_indices = _allocate(block * width * 8, "a block of kNN indices")
