@@ -63,3 +63,19 @@ def test_memory_check_predicts_the_spilled_footprint(monkeypatch):
     CpuBackend(memory_budget=2**30).check_fit_memory(points, 10, 1000, 2)
     with pytest.raises(MemoryError, match="landmark geodesic rows"):
         CpuBackend(memory_budget=2**33).check_fit_memory(points, 10, 1000, 2)
+
+
+def test_spill_decision_is_the_one_checked_before_the_fit(swiss_roll, monkeypatch):
+    # Plenty of memory when the fit is checked, almost none once the graph is built: the rows the
+    # check placed in memory must stay there (a late spill would skip the disk check).
+    from isogan._backend import cpu
+
+    readings = iter([2**40])
+    monkeypatch.setattr(cpu, "available_host_bytes", lambda: next(readings, 1000))
+    backend = cpu.CpuBackend()
+    points = np.ascontiguousarray(swiss_roll)
+    backend.check_fit_memory(points, 10, 50, 2)
+    graph = backend.neighbor_graph(points, 10, chunk_rows=points.shape[0])
+    rows = backend.landmark_rows(graph, np.arange(50), path_method="auto", show=False)
+    assert isinstance(rows, np.ndarray)
+    np.testing.assert_array_equal(rows, isogan.geodesic_distances(graph, indices=np.arange(50), device="cpu"))

@@ -59,7 +59,8 @@ class CpuBackend:
         Threads (None: all cores, bounded by ``threadpoolctl`` / ``OMP_NUM_THREADS``).
     memory_budget : int or None, default=None
         Bytes of landmark rows held in memory at most; None: half the host memory available when
-        the fit starts.
+        the fit starts (read once, by :meth:`check_fit_memory` or the first stage that needs it,
+        and kept for the life of this backend).
     """
 
     name = "cpu"
@@ -67,9 +68,18 @@ class CpuBackend:
     def __init__(self, n_jobs: int | None = None, memory_budget: int | None = None) -> None:
         self.n_jobs = n_jobs
         self.memory_budget = memory_budget
+        self._resolved_budget: int | None = None
 
     def _budget(self) -> int:
-        return int(available_host_bytes() // 2 if self.memory_budget is None else self.memory_budget)
+        """The budget in bytes, resolved once: the spill decision checked before the fit is the one it runs.
+
+        Resolving it again when the rows are computed would see less free memory (the graph is
+        built by then) and could spill a fit whose disk was never checked.
+        """
+        if self._resolved_budget is None:
+            budget = available_host_bytes() // 2 if self.memory_budget is None else self.memory_budget
+            self._resolved_budget = int(budget)
+        return self._resolved_budget
 
     def _spill_block_bytes(self, n_landmarks: int, n_samples: int, itemsize: int) -> int | None:
         """Bytes of rows in memory at once when they must spill (None: they fit the budget)."""
