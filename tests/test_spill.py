@@ -48,10 +48,41 @@ def test_spill_reads_stay_within_one_block(swiss_roll, monkeypatch):
 
 
 def test_spill_disk_is_checked_before_the_fit(swiss_roll, monkeypatch):
+    from isogan._backend import cpu
+
     usage = collections.namedtuple("usage", "total used free")
     monkeypatch.setattr(spill.shutil, "disk_usage", lambda path: usage(10**9, 10**9, 1000))
-    with pytest.raises(OSError, match="needs 1,200,000 bytes .* of disk"):
+    searches = []
+    monkeypatch.setattr(cpu.CpuBackend, "neighbor_graph", lambda *args, **kwargs: searches.append("knn"))
+    # 50 rows x 3000 points x 8 bytes: all of them on disk.
+    with pytest.raises(OSError, match="needs 1,200,000 bytes .* of disk .* only 1,000 bytes are free"):
         isogan.Isomap(n_neighbors=10, n_landmarks=50, memory_budget=10_000).fit(swiss_roll)
+    assert searches == []
+
+
+def test_prediction_counts_one_block_in_memory_and_all_rows_on_disk():
+    from isogan._backend.cpu import CpuBackend
+
+    points = np.empty((1_000_000, 3), dtype=np.float32)
+    rows = 500 * 1_000_000 * 4
+    in_memory = CpuBackend(memory_budget=rows).predict_fit_bytes(points, 10, 500, 2)
+    spilled = CpuBackend(memory_budget=rows - 1).predict_fit_bytes(points, 10, 500, 2)
+    assert in_memory.disk == 0 and spilled.disk == rows
+    # A quarter of the budget in memory instead of all the rows; the rest of the footprint is the same.
+    assert in_memory.memory - spilled.memory == rows - (rows - 1) // 4
+    assert spilled.memory == memory.landmark_fit_host_bytes(1_000_000, 500, 10, 2, 4, rows_in_memory=(rows - 1) // 4)
+
+
+def test_functional_landmark_isomap_spills_out_of_core_input(swiss_roll, tmp_path):
+    path = tmp_path / "points.npy"
+    np.save(path, swiss_roll)
+    # Read from disk in blocks of 1000 rows both times (MaxMin then runs on a pool of 1000 points).
+    options = dict(n_landmarks=60, n_neighbors=10, random_state=0, chunk_rows=1000)
+    in_memory = isogan.landmark.landmark_isomap(str(path), **options)
+    spilled = isogan.landmark.landmark_isomap(str(path), **options, memory_budget=30_000)
+    assert isinstance(spilled.landmark_geodesic, np.memmap)
+    np.testing.assert_array_equal(spilled.landmark_geodesic, in_memory.landmark_geodesic)
+    np.testing.assert_array_equal(spilled.embedding, in_memory.embedding)
 
 
 def test_memory_check_predicts_the_spilled_footprint(monkeypatch):
