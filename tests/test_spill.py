@@ -110,3 +110,39 @@ def test_spill_decision_is_the_one_checked_before_the_fit(swiss_roll, monkeypatc
     rows = backend.landmark_rows(graph, np.arange(50), path_method="auto", show=False)
     assert isinstance(rows, np.ndarray)
     np.testing.assert_array_equal(rows, isogan.geodesic_distances(graph, indices=np.arange(50), device="cpu"))
+
+
+@pytest.mark.parametrize("special", [None, np.inf, np.nan])
+def test_spilled_rows_track_largest_and_kept_columns(special):
+    from isogan._backend.cpu import CpuBackend
+
+    rows = np.random.default_rng(0).random((7, 50)).astype(np.float32)
+    if special is not None:
+        rows[4, 13] = special
+    kept_columns = np.array([31, 2, 49, 13, 0, 7, 20])
+    backend = CpuBackend()
+    for kept in (kept_columns, None):
+        spilled = spill.SpilledRows(rows.shape, rows.dtype, block_bytes=7 * 4 * 9, kept_columns=kept)
+        for start in range(0, 7, 3):
+            spilled.write_rows(start, rows[start : start + 3])
+        np.testing.assert_array_equal(backend.rows_largest(spilled), rows.max())
+        np.testing.assert_array_equal(backend.landmark_block(spilled, kept_columns),
+                                      rows[:, kept_columns].astype(np.float64))
+        # Columns other than the kept ones are read back from the file.
+        np.testing.assert_array_equal(backend.landmark_block(spilled, kept_columns[::-1]),
+                                      rows[:, kept_columns[::-1]].astype(np.float64))
+        spilled.close()
+
+
+def test_spilled_fit_maps_the_file_only_for_the_model(swiss_roll, monkeypatch):
+    # Gathering the landmark block through a memory map would fault in most of the file.
+    mapped = []
+    original = spill.SpilledRows.as_array
+
+    def counting_as_array(self):
+        mapped.append(self.shape)
+        return original(self)
+
+    monkeypatch.setattr(spill.SpilledRows, "as_array", counting_as_array)
+    isogan.Isomap(n_neighbors=10, n_landmarks=50, random_state=0, memory_budget=100_000).fit(swiss_roll)
+    assert mapped == [(50, swiss_roll.shape[0])]

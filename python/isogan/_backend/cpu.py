@@ -189,7 +189,7 @@ class CpuBackend:
                 _paths.geodesic_distances(graph, method=path_method, indices=landmark_index, n_jobs=self.n_jobs,
                                           device="cpu", progress=show)
             )
-        spilled = SpilledRows((landmark_index.size, n_samples), dtype, block_bytes)
+        spilled = SpilledRows((landmark_index.size, n_samples), dtype, block_bytes, kept_columns=landmark_index)
         block_rows = block_bytes // (n_samples * dtype.itemsize)
         for start, rows in _paths.geodesic_row_blocks(graph, landmark_index, block_rows, n_jobs=self.n_jobs,
                                                       progress=show):
@@ -203,13 +203,21 @@ class CpuBackend:
     def rows_largest(self, rows: np.ndarray | SpilledRows) -> np.generic:
         """max() propagates inf and NaN without an (L, N) temporary."""
         if isinstance(rows, SpilledRows):
+            if rows.largest is not None and rows.rows_written == rows.shape[0]:
+                return rows.largest
             return np.max([block.max() for _, block in rows.column_blocks()])
         return rows.max()
 
     def landmark_block(self, rows: np.ndarray | SpilledRows, landmark_index: np.ndarray) -> np.ndarray:
-        """Columns of the landmarks, float64."""
+        """Columns of the landmarks, float64 (spilled: kept in memory when the rows were written)."""
         if isinstance(rows, SpilledRows):
-            rows = rows.as_array()
+            if rows.kept is not None and np.array_equal(rows.kept_columns, landmark_index):
+                return rows.kept.astype(np.float64)
+            block_of_landmarks = np.empty((rows.shape[0], landmark_index.size), dtype=np.float64)
+            for start, columns in rows.column_blocks():
+                inside = (landmark_index >= start) & (landmark_index < start + columns.shape[1])
+                block_of_landmarks[:, inside] = columns[:, landmark_index[inside] - start]
+            return block_of_landmarks
         return rows[:, landmark_index].astype(np.float64)
 
     def triangulate(self, rows: np.ndarray | SpilledRows, projection: np.ndarray,
