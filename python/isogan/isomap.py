@@ -133,12 +133,14 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         None: scikit-learn's behaviour (the eigenvectors may differ run to run in the last bits).
     memory_budget : int or None, default=None
         Landmark Isomap on the CPU: bytes of (L, N) landmark rows kept in memory. Past it the rows
-        are computed block by block into a temporary file (in ``TMPDIR``, removed when the model
-        is) and read back by blocks for the triangulation, so N = 10M with L = 500 fits a 24 GB
-        machine; ``landmark_model_.landmark_geodesic`` is then a read-only memory map. Spilling
-        was chosen over recomputing the rows in a second pass, which would double the dominant
-        shortest-path stage. None: half the host memory available when the fit starts. The disk
-        needed is checked before the fit (OSError naming the bytes).
+        are computed by blocks (a quarter of the budget, at most 1 GiB) into an unlinked temporary
+        file in ``TMPDIR`` (freed with the model) and read back by blocks for the triangulation;
+        ``landmark_model_.landmark_geodesic`` is then a read-only memory map. Spilling was chosen
+        over recomputing the rows in a second pass: triangulation needs every row after the MDS of
+        the (L, L) block, which needs every row, so recomputing runs the dominant shortest-path
+        stage twice (``benchmarks/RESULTS.md``, "10 million points"). None: half the host memory
+        available when the fit starts. The pre-fit check predicts the spilled footprint and checks
+        the disk the rows need before any work (OSError naming the bytes).
 
     Attributes
     ----------

@@ -29,7 +29,8 @@ distinct points uniformly.
 Memory
 ------
 Held at once: the neighbour graph (N * k values and indices, twice after symmetrisation), the
-landmark rows (L * N in the input dtype) and O(N * c) outputs. For out-of-core input
+landmark rows (L * N in the input dtype; on the CPU past ``memory_budget`` one block of them, the
+rest spilled to a temporary file) and O(N * c) outputs. For out-of-core input
 (``np.memmap`` or a ``.npy`` path) the points are never loaded whole: the kNN graph is built over
 blocks of ``chunk_rows`` query rows times ``chunk_rows`` candidate rows read from the file, so the
 points in memory are at most ``2 * chunk_rows * D`` values; MaxMin then runs on a uniformly drawn

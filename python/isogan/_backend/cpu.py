@@ -9,7 +9,13 @@ import numpy as np
 from isogan import _core
 from isogan import knn as _knn
 from isogan import paths as _paths
-from isogan._backend.memory import available_host_bytes, landmark_remedy, ensure_memory, landmark_fit_host_bytes
+from isogan._backend.memory import (
+    HostFitBytes,
+    available_host_bytes,
+    ensure_memory,
+    landmark_fit_host_bytes,
+    landmark_remedy,
+)
 from isogan._backend.policy import threads
 from isogan._backend.spill import SpilledRows, check_spill_disk
 from isogan.io import NpyRows, is_out_of_core
@@ -24,26 +30,43 @@ def float_dtype(dtype: Any) -> np.dtype:
 _SPILL_BLOCK_BYTES = 2**30
 
 
+def predict_landmark_host_bytes(n_samples: int, n_landmarks: int, n_neighbors: int | None, n_components: int,
+                                dtype: Any, spill_block_bytes: int | None = None) -> HostFitBytes:
+    """Host memory and disk of a landmark fit; with ``spill_block_bytes`` its rows go to disk.
+
+    Spilled, only ``spill_block_bytes`` of the (L, N) rows are in memory at once and all of them
+    are on disk.
+    """
+    itemsize = float_dtype(dtype).itemsize
+    memory = landmark_fit_host_bytes(n_samples, n_landmarks, n_neighbors, n_components, itemsize, spill_block_bytes)
+    disk = 0 if spill_block_bytes is None else n_landmarks * n_samples * itemsize
+    return HostFitBytes(memory=memory, disk=disk)
+
+
 def check_landmark_host_memory(n_samples: int, n_landmarks: int, n_neighbors: int | None, n_components: int,
                                dtype: Any, spill_block_bytes: int | None = None) -> None:
     """Refuse up front a landmark fit whose rows (or, spilled, one block of them) and graph cannot fit.
 
     With ``spill_block_bytes`` the (L, N) rows go to disk and only that many bytes of them are in
     memory at once; the disk they need is checked too.
+
+    Raises
+    ------
+    MemoryError
+        When the predicted peak exceeds the available host memory (bytes and a remedy named).
+    OSError
+        When the spilled rows exceed the free disk of ``TMPDIR`` (bytes named).
     """
     dtype = float_dtype(dtype)
-    remedy = landmark_remedy(dtype)
-    needed = landmark_fit_host_bytes(n_samples, n_landmarks, n_neighbors, n_components, dtype.itemsize)
+    needed = predict_landmark_host_bytes(n_samples, n_landmarks, n_neighbors, n_components, dtype, spill_block_bytes)
+    rows = "landmark geodesic rows," if spill_block_bytes is None else \
+        "landmark geodesic rows spilled to disk, one block in memory,"
     what = (f"Landmark Isomap of {n_samples} points with {n_landmarks} landmarks ({dtype.name}: the "
-            f"({n_landmarks}, {n_samples}) landmark geodesic rows and the neighbour graph)")
-    rows_bytes = n_landmarks * n_samples * dtype.itemsize
-    if spill_block_bytes is not None:
-        needed += spill_block_bytes - rows_bytes
-        what = what.replace("landmark geodesic rows", "landmark geodesic rows spilled to disk, one block in memory,")
-    what = what.replace("and the neighbour graph)", f"the neighbour graph and the ({n_landmarks}, {n_landmarks}) landmark MDS)")
-    ensure_memory(needed, what, remedy)
-    if spill_block_bytes is not None:
-        check_spill_disk(rows_bytes)
+            f"({n_landmarks}, {n_samples}) {rows} the neighbour graph and the ({n_landmarks}, {n_landmarks}) "
+            "landmark MDS)")
+    ensure_memory(needed.memory, what, landmark_remedy(dtype))
+    if needed.disk:
+        check_spill_disk(needed.disk)
 
 
 class CpuBackend:
@@ -59,7 +82,8 @@ class CpuBackend:
         Threads (None: all cores, bounded by ``threadpoolctl`` / ``OMP_NUM_THREADS``).
     memory_budget : int or None, default=None
         Bytes of landmark rows held in memory at most; None: half the host memory available when
-        the fit starts.
+        the fit starts (read once, by :meth:`check_fit_memory` or the first stage that needs it,
+        and kept for the life of this backend).
     """
 
     name = "cpu"
@@ -67,9 +91,18 @@ class CpuBackend:
     def __init__(self, n_jobs: int | None = None, memory_budget: int | None = None) -> None:
         self.n_jobs = n_jobs
         self.memory_budget = memory_budget
+        self._resolved_budget: int | None = None
 
     def _budget(self) -> int:
-        return int(available_host_bytes() // 2 if self.memory_budget is None else self.memory_budget)
+        """The budget in bytes, resolved once: the spill decision checked before the fit is the one it runs.
+
+        Resolving it again when the rows are computed would see less free memory (the graph is
+        built by then) and could spill a fit whose disk was never checked.
+        """
+        if self._resolved_budget is None:
+            budget = available_host_bytes() // 2 if self.memory_budget is None else self.memory_budget
+            self._resolved_budget = int(budget)
+        return self._resolved_budget
 
     def _spill_block_bytes(self, n_landmarks: int, n_samples: int, itemsize: int) -> int | None:
         """Bytes of rows in memory at once when they must spill (None: they fit the budget)."""
@@ -77,6 +110,31 @@ class CpuBackend:
         if n_landmarks * n_samples * itemsize <= budget:
             return None
         return max(n_samples * itemsize, min(budget // 4, _SPILL_BLOCK_BYTES))
+
+    def predict_fit_bytes(self, points: Any, n_neighbors: int | None, n_landmarks: int,
+                          n_components: int) -> HostFitBytes:
+        """Host memory at the fit's peak and disk it spills to, under this backend's budget.
+
+        Parameters
+        ----------
+        points : array of shape (n_samples, n_features)
+            The points (only their shape and dtype are read).
+        n_neighbors : int or None
+            k of the neighbour graph (None: a radius graph, counted as one neighbour per point).
+        n_landmarks : int
+            L.
+        n_components : int
+            c.
+
+        Returns
+        -------
+        HostFitBytes
+            ``disk`` is 0 when the (L, N) rows fit the budget and stay in memory.
+        """
+        n_samples = points.shape[0]
+        dtype = float_dtype(points.dtype)
+        return predict_landmark_host_bytes(n_samples, n_landmarks, n_neighbors, n_components, dtype,
+                                           self._spill_block_bytes(n_landmarks, n_samples, dtype.itemsize))
 
     def check_fit_memory(self, points: Any, n_neighbors: int | None, n_landmarks: int, n_components: int) -> None:
         """Refuse up front a fit whose landmark rows (or their spill block), graph or spill disk cannot fit."""
@@ -131,7 +189,7 @@ class CpuBackend:
                 _paths.geodesic_distances(graph, method=path_method, indices=landmark_index, n_jobs=self.n_jobs,
                                           device="cpu", progress=show)
             )
-        spilled = SpilledRows((landmark_index.size, n_samples), dtype, block_bytes)
+        spilled = SpilledRows((landmark_index.size, n_samples), dtype, block_bytes, kept_columns=landmark_index)
         block_rows = block_bytes // (n_samples * dtype.itemsize)
         for start, rows in _paths.geodesic_row_blocks(graph, landmark_index, block_rows, n_jobs=self.n_jobs,
                                                       progress=show):
@@ -145,13 +203,21 @@ class CpuBackend:
     def rows_largest(self, rows: np.ndarray | SpilledRows) -> np.generic:
         """max() propagates inf and NaN without an (L, N) temporary."""
         if isinstance(rows, SpilledRows):
+            if rows.largest is not None and rows.rows_written == rows.shape[0]:
+                return rows.largest
             return np.max([block.max() for _, block in rows.column_blocks()])
         return rows.max()
 
     def landmark_block(self, rows: np.ndarray | SpilledRows, landmark_index: np.ndarray) -> np.ndarray:
-        """Columns of the landmarks, float64."""
+        """Columns of the landmarks, float64 (spilled: kept in memory when the rows were written)."""
         if isinstance(rows, SpilledRows):
-            rows = rows.as_array()
+            if rows.kept is not None and np.array_equal(rows.kept_columns, landmark_index):
+                return rows.kept.astype(np.float64)
+            block_of_landmarks = np.empty((rows.shape[0], landmark_index.size), dtype=np.float64)
+            for start, columns in rows.column_blocks():
+                inside = (landmark_index >= start) & (landmark_index < start + columns.shape[1])
+                block_of_landmarks[:, inside] = columns[:, landmark_index[inside] - start]
+            return block_of_landmarks
         return rows[:, landmark_index].astype(np.float64)
 
     def triangulate(self, rows: np.ndarray | SpilledRows, projection: np.ndarray,

@@ -163,19 +163,36 @@ def exact_fit_device_bytes(n_samples: int, n_neighbors: int | None, n_components
 
 # ------------------------------------------------------------------------------ landmark Isomap
 def landmark_fit_host_bytes(n_samples: int, n_landmarks: int, n_neighbors: int | None, n_components: int,
-                            itemsize: int) -> int:
+                            itemsize: int, rows_in_memory: int | None = None) -> int:
     """Host bytes of a landmark fit at its peak (the landmark MDS, with the rows still held).
 
-    The (L, N) landmark rows, the kNN result and its symmetrised CSR form (values + int32 columns
+    The (L, N) landmark rows (or, when they are spilled to disk, the ``rows_in_memory`` bytes of
+    them held at once), the kNN result and its symmetrised CSR form (values + int32 columns
     + int64 offsets, twice while symmetrising), the (N, c) embedding, and four float64 (L, L)
     arrays of the landmark MDS (the block, its symmetrised copy, its squares, the fitted kernel
     state's copy).
     """
-    rows = n_landmarks * n_samples * itemsize
+    rows = n_landmarks * n_samples * itemsize if rows_in_memory is None else int(rows_in_memory)
     edges = 2 * n_samples * (n_neighbors or 1)
     graph = 2 * (edges * (itemsize + 4) + (n_samples + 1) * 8) + n_samples * (n_neighbors or 1) * (itemsize + 8)
     landmark_mds = 4 * n_landmarks * n_landmarks * 8
     return rows + graph + n_samples * n_components * 8 + landmark_mds
+
+
+@dataclass(frozen=True)
+class HostFitBytes:
+    """What a CPU landmark fit needs before it starts.
+
+    Attributes
+    ----------
+    memory : int
+        Peak host bytes (:func:`landmark_fit_host_bytes`).
+    disk : int
+        Bytes of landmark rows spilled to a temporary file; 0 when they stay in memory.
+    """
+
+    memory: int
+    disk: int
 
 
 def paths_scratch_bytes(n_samples: int, n_landmarks: int, flag_budget_bytes: int = GPU_PATHS_FLAG_BUDGET_BYTES) -> int:

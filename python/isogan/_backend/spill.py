@@ -52,13 +52,32 @@ class SpilledRows:
         Bytes of rows held in memory at a time when they are read back (:meth:`column_blocks`).
     directory : str, optional
         Where the file lives (default: ``tempfile.gettempdir()``, i.e. ``TMPDIR``).
+    kept_columns : ndarray of int, optional
+        Columns copied into memory as the rows are written (:attr:`kept`), e.g. the landmarks'
+        own columns: gathering them afterwards from the file would touch a page of every row
+        for each column, i.e. most of the file (the process's resident memory grows by it, as
+        mapped file pages count in RSS).
+
+    Attributes
+    ----------
+    largest : numpy scalar or None
+        Largest value written so far (NaN when one is NaN), None before the first row.
+    rows_written : int
+        Rows written so far (all rows once ``rows_written == shape[0]``, when each row is written once).
+    kept : ndarray of shape (n_rows, len(kept_columns)) or None
+        The kept columns of the rows written so far.
     """
 
-    def __init__(self, shape: tuple[int, int], dtype: np.dtype, block_bytes: int, directory: str | None = None) -> None:
+    def __init__(self, shape: tuple[int, int], dtype: np.dtype, block_bytes: int, directory: str | None = None,
+                 kept_columns: np.ndarray | None = None) -> None:
         self.block_bytes = int(block_bytes)
         self.shape = (int(shape[0]), int(shape[1]))
         self.dtype = np.dtype(dtype)
         self.nbytes = self.shape[0] * self.shape[1] * self.dtype.itemsize
+        self.largest: np.generic | None = None
+        self.rows_written = 0
+        self.kept_columns = None if kept_columns is None else np.asarray(kept_columns, dtype=np.int64)
+        self.kept = None if kept_columns is None else np.empty((self.shape[0], self.kept_columns.size), self.dtype)
         check_spill_disk(self.nbytes, directory)
         descriptor, path = tempfile.mkstemp(prefix="isogan-landmark-rows-", suffix=".bin", dir=directory)
         os.unlink(path)
@@ -74,6 +93,13 @@ class SpilledRows:
     def write_rows(self, start: int, rows: np.ndarray) -> None:
         """Write rows ``start ... start + len(rows)`` (C-contiguous, this dtype)."""
         rows = np.ascontiguousarray(rows, dtype=self.dtype)
+        if rows.size:
+            # np.maximum propagates NaN, as max() over the whole array would.
+            block_largest = rows.max()
+            self.largest = block_largest if self.largest is None else np.maximum(self.largest, block_largest)
+        self.rows_written += rows.shape[0]
+        if self.kept is not None:
+            self.kept[start : start + rows.shape[0]] = rows[:, self.kept_columns]
         view = memoryview(rows).cast("B")
         offset = start * self.shape[1] * self.dtype.itemsize
         done = 0
