@@ -199,8 +199,11 @@ def run_on_dask(args: argparse.Namespace) -> int:
         print(f"Dask scheduler {client.scheduler.address}: {len(workers)} worker(s), {n_threads} thread(s); "
               f"dashboard at {client.dashboard_link}")
         if args.chunk_rows is None and n_threads:
+            # zarr and parquet keep their storage chunks; a .npy file and a dataset get blocks for every thread.
             rows = max(1, math.ceil(points.shape[0] / (_BLOCKS_PER_THREAD * n_threads)))
-            if args.input is None or args.input.suffix.lower() == ".npy":
+            if args.input is None:
+                points = points.rechunk({0: rows})
+            elif args.input.suffix.lower() == ".npy":
                 points, name = _open_points(args, rows)
         print(f"input {name}: {points.shape[0]} points x {points.shape[1]} features ({points.dtype}), "
               f"{points.numblocks[0]} row blocks")
