@@ -88,21 +88,22 @@ def _fail(message: str, status: int) -> int:
     return status
 
 
-def _open_points(args: argparse.Namespace, chunk_rows: int | None) -> tuple[Any, str]:
-    """The input as a row-chunked dask array (lazy for --input) and its name."""
+def _open_points(args: argparse.Namespace, chunk_rows: int | None) -> tuple[Any, str, Any]:
+    """The input as a row-chunked dask array (lazy for --input), its name, and the Dataset of --dataset (else None)."""
     import dask.array as da
 
     from isogan.datasets import load_dataset
     from isogan.io import dask_points
 
+    dataset = None
     if args.input is not None:
         points, name = dask_points(args.input, chunk_rows), args.input.name
+        if args.n_samples is not None:
+            points = points[: args.n_samples]
     else:
-        X = load_dataset(args.dataset, n_samples=args.n_samples).X
-        points, name = da.from_array(X, chunks=(chunk_rows or X.shape[0], -1)), args.dataset
-    if args.input is not None and args.n_samples is not None:
-        points = points[: args.n_samples]
-    return (points if args.dtype is None else points.astype(args.dtype)), name
+        dataset = load_dataset(args.dataset, n_samples=args.n_samples)
+        points, name = da.from_array(dataset.X, chunks=(chunk_rows or dataset.X.shape[0], -1)), args.dataset
+    return (points if args.dtype is None else points.astype(args.dtype)), name, dataset
 
 
 def _embedding_format(args: argparse.Namespace, n_samples: int) -> str:
@@ -189,7 +190,7 @@ def run_on_dask(args: argparse.Namespace) -> int:
     prepare_outputs(args)
     start = time.perf_counter()
     try:
-        points, name = _open_points(args, args.chunk_rows)
+        points, name, dataset = _open_points(args, args.chunk_rows)
     except (ValueError, OSError, ImportError) as error:
         return _fail(str(error), 2)
     output_format = _embedding_format(args, points.shape[0])
@@ -204,7 +205,7 @@ def run_on_dask(args: argparse.Namespace) -> int:
             if args.input is None:
                 points = points.rechunk({0: rows})
             elif args.input.suffix.lower() == ".npy":
-                points, name = _open_points(args, rows)
+                points, name, dataset = _open_points(args, rows)
         print(f"input {name}: {points.shape[0]} points x {points.shape[1]} features ({points.dtype}), "
               f"{points.numblocks[0]} row blocks")
         load_seconds = time.perf_counter() - start
@@ -227,7 +228,9 @@ def run_on_dask(args: argparse.Namespace) -> int:
             if not args.no_plot:
                 step = max(1, math.ceil(embedding.shape[0] / PLOT_POINTS))
                 picture_path = args.out / "embedding.png"
-                plot(embedding[::step].compute(), Dataset(name, None, None, ""), picture_path,
+                colour, label = ((None, "") if dataset is None or dataset.colour is None
+                                 else (dataset.colour[::step], dataset.colour_label))
+                plot(embedding[::step].compute(), Dataset(name, None, colour, label), picture_path,
                      n_points=embedding.shape[0])
                 written.append(str(picture_path))
     report({"load": load_seconds, **isomap.timings_}, fit_seconds, written)
