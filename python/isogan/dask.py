@@ -223,7 +223,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         timings["knn"] = time.perf_counter() - start
         start = time.perf_counter()
         graph, component_labels = connect_components(graph, points, metric=metric, metric_params=metric_params,
-                                                     chunk_rows=max(points.chunks[0]), stacklevel=5)
+                                                     chunk_rows=max(points.chunks[0]), stacklevel=6)
         graph = graph.astype(points.dtype, copy=False)
         timings["connect"] = time.perf_counter() - start
         model = fit_landmark_model(
