@@ -1,8 +1,10 @@
-"""isogan.dask.Isomap when the cluster fails: a scheduler that is gone, workers without the memory
+"""isogan.dask.Isomap when the cluster fails: a scheduler gone before or during the fit, workers without the memory
 for the fit (refused before any work), and a worker that its nanny ends for memory mid-fit (a clear
 error after Dask's retries, not a hang). A worker killed during the landmark paths (the fit then
 completes identically) is in test_dask.py."""
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -34,6 +36,7 @@ def _start_scheduler(tmp_path):
     while not scheduler_file.exists() or not scheduler_file.read_text().strip():
         if time.monotonic() > deadline or process.poll() is not None:
             process.kill()
+            process.wait()
             pytest.fail("the dask scheduler did not start")
         time.sleep(0.1)
     return process, scheduler_file
@@ -54,6 +57,39 @@ def test_scheduler_gone_raises_within_seconds(tmp_path):
             client.close(timeout=2)
     finally:
         process.kill()
+        process.wait()
+
+
+class _KillScheduler(distributed.WorkerPlugin):
+    """Kills the scheduler's process when the first landmark-row task starts."""
+
+    def __init__(self, scheduler_pid):
+        self.scheduler_pid = scheduler_pid
+
+    def transition(self, key, start, finish, **kwargs):
+        if finish == "executing" and str(key).startswith(ROWS_KEY_PREFIX):
+            os.kill(self.scheduler_pid, signal.SIGKILL)
+
+
+def test_scheduler_lost_mid_fit_raises_without_hanging(tmp_path):
+    process, scheduler_file = _start_scheduler(tmp_path)
+    worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
+                               str(scheduler_file), "--nthreads", "1", "--no-nanny", "--no-dashboard"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+            client = distributed.Client(scheduler_file=str(scheduler_file), set_as_default=False, timeout=10)
+            client.wait_for_workers(1, timeout=30)
+            client.register_plugin(_KillScheduler(process.pid))
+            start = time.perf_counter()
+            with client.as_current(), pytest.raises(RuntimeError, match="tasks were cancelled.*connection to the scheduler"):
+                Isomap(n_neighbors=8, n_landmarks=20).fit(swiss_roll(400))
+            assert time.perf_counter() - start < 20
+            client.close(timeout=2)
+    finally:
+        for child in (worker, process):
+            child.kill()
+            child.wait()
 
 
 def test_workers_with_a_small_memory_limit_are_refused_before_any_work():

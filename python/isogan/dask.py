@@ -8,6 +8,7 @@ dependencies ``pip install isogan[dask]``.
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import time
 from numbers import Integral
@@ -194,6 +195,10 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 "ended it. Give the workers more memory (memory_limit), add workers or use fewer landmarks; the "
                 "worker logs say why."
             ) from error
+        except concurrent.futures.CancelledError as error:
+            # Dask cancels every pending future at once when the scheduler connection is lost.
+            reasons = " ".join(str(error).split())  # Dask's message spans lines
+            raise RuntimeError(f"The fit's Dask tasks were cancelled, so it stopped: {reasons}") from error
 
     def _fit_stages(self, X: Any) -> None:
         """validate -> persist -> kNN graph -> connect -> landmark pipeline on the Dask backend."""
@@ -260,8 +265,9 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Raises
         ------
         RuntimeError
-            When no ``distributed.Client`` is active, or its scheduler is gone; when every worker
-            that ran one task died (most often past its memory limit: Dask's ``KilledWorker``).
+            When no ``distributed.Client`` is active, or its scheduler is gone (also when it goes
+            during the fit: Dask cancels the tasks); when every worker that ran one task died (most
+            often past its memory limit: Dask's ``KilledWorker``).
         ValueError
             Bad parameters or input (with :class:`isogan.Isomap`'s wording); NaN or infinity in a
             block of X (naming the block and its rows).
