@@ -116,8 +116,9 @@ def test_disconnected_graph_is_joined_like_in_memory(current):
     X = np.vstack([swiss_roll(400), swiss_roll(300, seed=1) + 100.0])
     with pytest.warns(UserWarning, match="connected components"):
         reference = in_memory(X, n_landmarks=30, random_state=0)
-    with pytest.warns(UserWarning, match="connected components"):
+    with pytest.warns(UserWarning, match="connected components") as record:
         model = Isomap(n_neighbors=N_NEIGHBORS, n_landmarks=30, random_state=0).fit(da.from_array(X, chunks=(250, 3)))
+    assert record[0].filename == __file__  # the warning points at the caller's fit
     assert relative_error(model.embedding_.compute(), reference.embedding_) <= 1e-10
 
 

@@ -8,12 +8,17 @@ dependencies ``pip install isogan[dask]``.
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import time
 from numbers import Integral
 from typing import Any
 
+# First, so that a missing dask is reported with the extra to install (isogan[dask]).
+from isogan._backend.dask import DaskBackend, active_client
+
 import dask.array as da
+import distributed
 import numpy as np
 from sklearn.base import (
     BaseEstimator,
@@ -24,7 +29,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from isogan import isomap as _isomap
 from isogan._backend.cpu import float_dtype
-from isogan._backend.dask import DaskBackend, active_client
 from isogan._compat import Interval, fit_context
 from isogan._ranges import check_point_range
 from isogan.connect import connect_components
@@ -181,6 +185,22 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return {"metric": "minkowski", "p": self.p, "algorithm": self.neighbors_algorithm}
 
     def _fit(self, X: Any) -> None:
+        """The fit, with a task whose workers all died (most often past their memory limit) named."""
+        try:
+            self._fit_stages(X)
+        except distributed.KilledWorker as error:
+            raise RuntimeError(
+                f"The Dask workers died running task {error.task!r} ({error.allowed_failures + 1} tries, the last "
+                f"on {error.last_worker.address}); most often a worker went past its memory limit and its nanny "
+                "ended it. Give the workers more memory (memory_limit), add workers or use fewer landmarks; the "
+                "worker logs say why."
+            ) from error
+        except concurrent.futures.CancelledError as error:
+            # Dask cancels every pending future at once when the scheduler connection is lost.
+            reasons = " ".join(str(error).split())  # Dask's message spans lines
+            raise RuntimeError(f"The fit's Dask tasks were cancelled, so it stopped: {reasons}") from error
+
+    def _fit_stages(self, X: Any) -> None:
         """validate -> persist -> kNN graph -> connect -> landmark pipeline on the Dask backend."""
         if self.n_landmarks is None:
             raise ValueError("isogan.dask.Isomap runs landmark Isomap only: pass n_landmarks=L "
@@ -208,7 +228,7 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         timings["knn"] = time.perf_counter() - start
         start = time.perf_counter()
         graph, component_labels = connect_components(graph, points, metric=metric, metric_params=metric_params,
-                                                     chunk_rows=max(points.chunks[0]), stacklevel=4)
+                                                     chunk_rows=max(points.chunks[0]), stacklevel=6)
         graph = graph.astype(points.dtype, copy=False)
         timings["connect"] = time.perf_counter() - start
         model = fit_landmark_model(
@@ -245,7 +265,9 @@ class Isomap(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Raises
         ------
         RuntimeError
-            When no ``distributed.Client`` is active, or its scheduler is gone.
+            When no ``distributed.Client`` is active, or its scheduler is gone (also when it goes
+            during the fit: Dask cancels the tasks); when every worker that ran one task died (most
+            often past its memory limit: Dask's ``KilledWorker``).
         ValueError
             Bad parameters or input (with :class:`isogan.Isomap`'s wording); NaN or infinity in a
             block of X (naming the block and its rows).

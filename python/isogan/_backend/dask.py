@@ -98,12 +98,17 @@ def active_client() -> distributed.Client:
             "with `from distributed import Client; client = Client()` (a local cluster) or "
             "`Client('tcp://scheduler-address:8786')`."
         ) from None
+    address = getattr(client.scheduler, "address", None)
+    gone = (f"its scheduler ({address}) cannot be reached. Start the scheduler again, or start a new client "
+            "with `from distributed import Client; client = Client()`.")
     if client.status != "running":
-        raise RuntimeError(
-            f"The active distributed.Client is {client.status!r}: its scheduler "
-            f"({getattr(client.scheduler, 'address', None)}) cannot be reached. Start the scheduler again, or "
-            "start a new client with `from distributed import Client; client = Client()`."
-        )
+        raise RuntimeError(f"The active distributed.Client is {client.status!r}: {gone}")
+    # The client notices a dead scheduler only when it next talks to it: ask, within the connect timeout.
+    timeout = dask.utils.parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), default="s")
+    try:
+        client.sync(client.scheduler.identity, callback_timeout=timeout)
+    except (OSError, TimeoutError) as error:
+        raise RuntimeError(f"The active distributed.Client got no answer within {timeout:g} s ({error}): {gone}") from None
     return client
 
 
@@ -254,6 +259,14 @@ def _sum_partials(dtype: np.dtype, *partials: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ backend
+def _wait_or_raise(futures: list[Any]) -> None:
+    """Wait for ``futures``; raise the first failure (a task's own exception, or Dask's ``KilledWorker``)."""
+    distributed.wait(futures)
+    for future in futures:
+        if future.status == "error":
+            future.result()
+
+
 def _row_starts(chunks: tuple[int, ...]) -> list[int]:
     return [int(start) for start in np.concatenate([[0], np.cumsum(chunks)[:-1]])]
 
@@ -322,7 +335,7 @@ class DaskBackend:
     def _on_shares(self, function: Any, rows: DaskRows, *arguments: Any) -> list[Any]:
         """``function(share, *arguments)`` for every share, run where the share lives; the results gathered."""
         return self.client.gather([self.client.submit(function, share, *arguments, workers=workers,
-                                                      allow_other_workers=True)
+                                                      allow_other_workers=workers is not None)
                                    for share, workers in zip(rows.futures, self._holders(rows))])
 
     def _fits_one_worker(self, points: Any) -> bool:
@@ -483,7 +496,7 @@ class DaskBackend:
                    for number, (start, stop) in enumerate(bounds)]
         if show:
             self._progress(futures, "landmark shortest paths")
-        distributed.wait(futures)
+        _wait_or_raise(futures)
         return DaskRows(bounds, futures, (int(landmark_index.size), int(graph.shape[0])), np.dtype(graph.dtype))
 
     def rows_from_host(self, host_rows: np.ndarray) -> DaskRows:
@@ -531,7 +544,7 @@ class DaskBackend:
             optimize_graph=False)
         if self.show:
             self._progress(distributed.futures_of(embedding), "triangulation")
-        distributed.wait(embedding)
+        _wait_or_raise(distributed.futures_of(embedding))
         return embedding
 
     def rows_result(self, rows: DaskRows) -> DaskRows:

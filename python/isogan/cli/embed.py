@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from isogan.cli._checks import positive_int, prepare_output_dir, require_plotting
+from isogan.cli._embed_dask import configure_dask
 from isogan.datasets import Dataset, load_dataset
 
 OUTPUT_FILES = ("embedding.npy", "embedding.png")
@@ -32,8 +33,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     source.add_argument(
         "--input",
         type=Path,
-        metavar="FILE.npy",
-        help="a float32/float64 .npy file read out of core in blocks of --chunk-rows rows (needs --n-landmarks)",
+        metavar="PATH",
+        help="a float32/float64 .npy file read out of core in blocks of --chunk-rows rows (needs --n-landmarks); "
+        "with --scheduler also a zarr array (.zarr) or .parquet file(s), read by the workers",
     )
     parser.add_argument(
         "--n-landmarks", type=positive_int, default=None, metavar="L", help="landmark Isomap with L landmarks (default exact)"
@@ -64,8 +66,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="points to draw from swiss-roll/s-curve (default 2000), or first N rows of digits/files",
     )
     parser.add_argument(
-        "--dtype", default="float64", choices=("float32", "float64"), help="working precision (default float64)"
+        "--dtype", default=None, choices=("float32", "float64"),
+        help="working precision (default float64; --input keeps the file's float32 or float64)",
     )
+    configure_dask(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,16 +93,20 @@ def run(args: argparse.Namespace) -> int:
     """
     from isogan.isomap import Isomap
 
+    if args.scheduler is not None:
+        from isogan.cli._embed_dask import run_on_dask
+
+        return run_on_dask(args)
     if args.input is not None:
         return _run_out_of_core(args)
-    _prepare_outputs(args)
+    prepare_outputs(args)
     start = time.perf_counter()
     try:
         dataset = load_dataset(args.dataset, n_samples=args.n_samples)
     except (ValueError, OSError) as error:
         print(f"isogan embed: error: {error}", file=sys.stderr)
         return 2
-    X = dataset.X.astype(args.dtype, copy=False)
+    X = dataset.X.astype(args.dtype or "float64", copy=False)
     load_seconds = time.perf_counter() - start
     print(f"dataset {dataset.name}: {X.shape[0]} points x {X.shape[1]} features ({X.dtype})")
 
@@ -135,7 +143,7 @@ def _run_out_of_core(args: argparse.Namespace) -> int:
     if not args.input.is_file():
         print(f"isogan embed: error: no such file: {args.input}", file=sys.stderr)
         return 2
-    _prepare_outputs(args)
+    prepare_outputs(args)
     start = time.perf_counter()
     try:
         model = landmark_isomap(
@@ -157,8 +165,19 @@ def _run_out_of_core(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prepare_outputs(args: argparse.Namespace) -> None:
-    """Before the fit: the output folder exists and is writable, and the plot can be drawn."""
+def prepare_outputs(args: argparse.Namespace) -> None:
+    """Before the fit: the output folder exists and is writable, and the plot can be drawn.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options (``out``, ``no_plot``).
+
+    Raises
+    ------
+    isogan.cli._checks.CommandError
+        As :func:`isogan.cli._checks.prepare_output_dir` and :func:`isogan.cli._checks.require_plotting`.
+    """
     prepare_output_dir(args.out, OUTPUT_FILES)
     if not args.no_plot:
         require_plotting()
@@ -172,8 +191,23 @@ def _write_outputs(args: argparse.Namespace, embedding: np.ndarray, dataset: Dat
     written = [str(embedding_path)]
     if not args.no_plot:
         picture_path = args.out / "embedding.png"
-        _plot(embedding, dataset, picture_path)
+        plot(embedding, dataset, picture_path)
         written.append(str(picture_path))
+    report(timings, fit_seconds, written)
+
+
+def report(timings: dict[str, float], fit_seconds: float, written: list[str]) -> None:
+    """Print the time of each stage, the whole fit's and the files written.
+
+    Parameters
+    ----------
+    timings : dict of str to float
+        Seconds per stage, in the order to print.
+    fit_seconds : float
+        Seconds of the whole fit.
+    written : list of str
+        Paths of the files written.
+    """
     print(f"{'stage':<12}{'seconds':>10}")
     for stage, seconds in timings.items():
         print(f"{stage:<12}{seconds:>10.3f}")
@@ -182,8 +216,20 @@ def _write_outputs(args: argparse.Namespace, embedding: np.ndarray, dataset: Dat
     sys.stdout.flush()
 
 
-def _plot(embedding: np.ndarray, dataset: Dataset, path: Path) -> None:
-    """Scatter the first two coordinates (or the only one against the point index)."""
+def plot(embedding: np.ndarray, dataset: Dataset, path: Path, n_points: int | None = None) -> None:
+    """Scatter the first two coordinates (or the only one against the point index).
+
+    Parameters
+    ----------
+    embedding : ndarray of shape (n_shown, n_components)
+        The coordinates to draw.
+    dataset : isogan.datasets.Dataset
+        Its name titles the plot; its colour (if any) colours the points.
+    path : Path
+        The picture written.
+    n_points : int or None, default=None
+        Points of the whole embedding when ``embedding`` is an evenly spaced sample of it.
+    """
     from isogan._plotting import pyplot
 
     plt = pyplot()
@@ -204,7 +250,8 @@ def _plot(embedding: np.ndarray, dataset: Dataset, path: Path) -> None:
         figure.colorbar(scatter, ax=axes, label=dataset.colour_label)
     axes.set_xlabel(x_label)
     axes.set_ylabel(y_label)
-    axes.set_title(f"Isomap of {dataset.name} ({embedding.shape[0]} points)")
+    shown = "" if n_points is None or n_points == embedding.shape[0] else f", {embedding.shape[0]} shown"
+    axes.set_title(f"Isomap of {dataset.name} ({n_points or embedding.shape[0]} points{shown})")
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
