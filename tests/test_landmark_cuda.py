@@ -177,7 +177,7 @@ def test_gpu_streamed_knn_when_points_do_not_fit(monkeypatch, dtype):
     from isogan import _core
     from isogan._backend import cuda_landmark as _landmark_cuda
     from isogan._backend import memory
-    from isogan.knn import _EUCLIDEAN
+    from isogan._knn_checks import _EUCLIDEAN
 
     rng = np.random.default_rng(5)
     X = np.vstack([rng.normal(size=(600, 200)), np.zeros((30, 200)), rng.integers(0, 2, size=(70, 200))]).astype(dtype)

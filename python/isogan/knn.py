@@ -48,177 +48,41 @@ two device arrays; :func:`knn_graph` and :func:`radius_neighbors` return a
 
 from __future__ import annotations
 
-import math
 import sys
-from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.neighbors import NearestNeighbors
-from sklearn.utils import check_array
 
 from isogan import _core
 from isogan._backend import approx_knn, cuda_knn
 from isogan._backend.arrays import is_device_array
-from isogan._backend.memory import ensure_memory
 from isogan._backend.policy import check_device, resolve_device, threads
+from isogan._knn_checks import (
+    _EUCLIDEAN,
+    _LEAF_SIZE,
+    PRECOMPUTED,
+    _check_algorithm,
+    _check_features,
+    _check_host,
+    _check_k_fits,
+    _check_mode,
+    _check_not_approximate_radius,
+    _check_radius,
+    _check_tree_memory,
+    _out_dtype,
+    _require_device_pair,
+    _Shape,
+    _square_check,
+    _use_tree,
+    check_n_neighbors,
+    native_metric,
+)
+from isogan._knn_results import merge_nearest, neighbors_to_csr, recall_at_k
 
 __all__ = ["PRECOMPUTED", "check_n_neighbors", "kneighbors", "kneighbors_blocked", "knn_graph", "merge_nearest",
            "native_metric", "neighbors_to_csr", "radius_neighbors", "recall_at_k"]
-
-# Native metric codes (csrc/knn/knn.h, enum Metric).
-_EUCLIDEAN, _MANHATTAN, _CHEBYSHEV, _MINKOWSKI, PRECOMPUTED = range(5)
-_ALIASES = {
-    "euclidean": _EUCLIDEAN,
-    "l2": _EUCLIDEAN,
-    "manhattan": _MANHATTAN,
-    "cityblock": _MANHATTAN,
-    "l1": _MANHATTAN,
-    "chebyshev": _CHEBYSHEV,
-    "infinity": _CHEBYSHEV,
-    "precomputed": PRECOMPUTED,
-}
-
-
-def native_metric(metric: Any, p: Any, metric_params: dict | None) -> tuple[int, float] | None:
-    """Return the native (metric code, p) for a metric, or None when scikit-learn must serve it.
-
-    Parameters
-    ----------
-    metric : str or callable
-        As in :func:`knn_graph`.
-    p : float
-        Minkowski power.
-    metric_params : dict or None
-        Extra metric arguments (any makes scikit-learn serve the metric).
-
-    Returns
-    -------
-    tuple of (int, float) or None
-        The code of ``csrc/knn/knn.h``'s ``Metric`` (:data:`PRECOMPUTED` for distances given)
-        and the power, or None.
-    """
-    if metric_params or not isinstance(metric, str):
-        return None
-    if metric in _ALIASES:
-        return _ALIASES[metric], 2.0
-    if metric != "minkowski" or not isinstance(p, Real) or isinstance(p, bool) or not p >= 1:
-        return None
-    p = float(p)
-    if p == 1.0:
-        return _MANHATTAN, 1.0
-    if p == 2.0:
-        return _EUCLIDEAN, 2.0
-    if math.isinf(p):
-        return _CHEBYSHEV, p
-    return _MINKOWSKI, p
-
-
-_ALGORITHMS = ("approximate", "auto", "ball_tree", "brute", "kd_tree")
-# kd-tree leaf size (points per leaf): 16 was fastest of 8/16/32 for swiss roll N=100k, k=10.
-_LEAF_SIZE = 16
-# 'auto' crossover, measured on Gaussian data (k=10, one thread): the tree is faster for every N
-# at D <= 5, for N >= 32768 at D = 6 (2.3x at N=64000), and slower at D >= 8 up to N=64000.
-_TREE_MAX_FEATURES = 5
-_TREE_D6_MIN_SAMPLES = 32768
-
-
-def _check_algorithm(algorithm: Any, precomputed: bool) -> str:
-    """Validate ``algorithm`` (scikit-learn's wording); refuse a tree or approximate search for distances given."""
-    if not isinstance(algorithm, str) or algorithm not in _ALGORITHMS:
-        raise ValueError(
-            "The 'algorithm' parameter must be a str among {" + ", ".join(repr(name) for name in _ALGORITHMS) + "}. "
-            f"Got {algorithm!r} instead."
-        )
-    if precomputed and algorithm == "approximate":
-        raise ValueError(
-            "algorithm='approximate' searches points, not distances: with metric='precomputed' use an exact "
-            "algorithm ('auto' or 'brute')."
-        )
-    if precomputed and algorithm in ("kd_tree", "ball_tree"):
-        raise ValueError(
-            f"Metric 'precomputed' not valid. Use sorted(sklearn.neighbors.VALID_METRICS['{algorithm}']) to get "
-            "valid options. Metric can also be a callable function."
-        )
-    return algorithm
-
-
-def _use_tree(algorithm: str, code: int, n_samples_fit: int, n_features: int, device: str) -> bool:
-    """Whether a native search runs through the kd-tree (CPU, Minkowski metrics only)."""
-    if device != "cpu" or code == PRECOMPUTED or algorithm == "brute":
-        return False
-    if algorithm in ("kd_tree", "ball_tree"):
-        return True
-    return n_features <= _TREE_MAX_FEATURES or (n_features == 6 and n_samples_fit >= _TREE_D6_MIN_SAMPLES)
-
-
-def _check_tree_memory(fit: np.ndarray, n_result_bytes: int) -> None:
-    """Refuse up front a kd-tree search whose tree and result cannot fit in host memory."""
-    n_samples, n_features = fit.shape
-    need = int(_core.knn_kdtree_bytes(n_samples, n_features, fit.dtype.itemsize, _LEAF_SIZE)) + n_result_bytes
-    ensure_memory(need, f"the kd-tree over {n_samples} x {n_features} points and the kNN result",
-                  "Use float32 data, fewer points or algorithm='brute'.")
-
-
-def _check_not_approximate_radius(algorithm: str) -> None:
-    if algorithm == "approximate":
-        raise ValueError("algorithm='approximate' finds k nearest neighbours only; a radius search needs an exact "
-                         "algorithm ('auto', 'brute' or 'kd_tree').")
-
-
-def check_n_neighbors(n_neighbors: Any) -> int:
-    """``n_neighbors`` as an int >= 1 (scikit-learn's TypeError / ValueError wording otherwise)."""
-    if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, Integral):
-        if isinstance(n_neighbors, Real) and n_neighbors <= 0:
-            raise ValueError(f"Expected n_neighbors > 0. Got {n_neighbors}")
-        raise TypeError(f"n_neighbors does not take {type(n_neighbors)} value, enter integer value")
-    if n_neighbors <= 0:
-        raise ValueError(f"Expected n_neighbors > 0. Got {n_neighbors}")
-    return int(n_neighbors)
-
-
-def _check_radius(radius: Any) -> float:
-    if isinstance(radius, bool) or not isinstance(radius, Real) or not radius >= 0:
-        raise ValueError(f"The 'radius' parameter must be a float in the range [0, inf). Got {radius!r} instead.")
-    return float(radius)
-
-
-def _check_mode(mode: Any) -> None:
-    if mode not in ("distance", "connectivity"):
-        raise ValueError(f"The 'mode' parameter must be a str among {{'connectivity', 'distance'}}. Got {mode!r} instead.")
-
-
-def _check_host(X: Any, precomputed: bool, input_name: str = "X") -> Any:
-    """Validate a host array (or sparse matrix) like scikit-learn's NearestNeighbors.fit does."""
-    if precomputed and not sp.issparse(X):
-        X = check_array(X, dtype=[np.float64, np.float32], order="C", ensure_non_negative=True, input_name=input_name)
-    else:
-        X = check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32], order="C", input_name=input_name)
-    return X
-
-
-def _square_check(X: Any) -> None:
-    if X.shape[0] != X.shape[1]:
-        raise ValueError(f"Precomputed matrix must be square. Input is a {X.shape[0]}x{X.shape[1]} matrix.")
-
-
-def _check_k_fits(n_neighbors: int, n_samples_fit: int, n_queries: int, query_is_train: bool) -> None:
-    if query_is_train and n_neighbors >= n_samples_fit:
-        raise ValueError(
-            f"Expected n_neighbors < n_samples_fit, but n_neighbors = {n_neighbors}, "
-            f"n_samples_fit = {n_samples_fit}, n_samples = {n_queries}"
-        )
-    if not query_is_train and n_neighbors > n_samples_fit:
-        raise ValueError(
-            f"Expected n_neighbors <= n_samples_fit, but n_neighbors = {n_neighbors}, "
-            f"n_samples_fit = {n_samples_fit}, n_samples = {n_queries}"
-        )
-
-
-def _out_dtype(X: Any) -> np.dtype:
-    return np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64)
-
 
 # ---------------------------------------------------------------- host search (numpy in, numpy out)
 def _host_kneighbors(fit: np.ndarray, queries: np.ndarray | None, k: int, code: int, p: float, n_jobs: int,
@@ -636,58 +500,7 @@ def radius_neighbors(
     return sp.csr_matrix((distances, indices, indptr), shape=(n_queries, n_fit))
 
 
-class _Shape:
-    """Just a shape, for the checks shared by host and GPU input."""
-
-    def __init__(self, shape: tuple[int, ...]) -> None:
-        self.shape = shape
-
-
-def _check_features(n_query_features: int, n_fit_features: int, query_dtype: Any = None, fit_dtype: Any = None) -> None:
-    if n_query_features != n_fit_features:
-        raise ValueError(f"Y has {n_query_features} features, but X_fit has {n_fit_features} features.")
-    if query_dtype is not None and query_dtype != fit_dtype:
-        raise TypeError(f"GPU query dtype {query_dtype} differs from the fit set's {fit_dtype}; convert one of them.")
-
-
-def _require_device_pair(X_fit: Any, Y: Any, device: str) -> None:
-    """GPU input runs on its GPU; mixing host and GPU arrays, or asking for the CPU, is refused."""
-    resolve_device(device, "knn")
-    if device == "cpu":
-        raise ValueError("GPU input with device='cpu': move the arrays to the host first (e.g. .cpu() / .get()).")
-    if not is_device_array(X_fit) or (Y is not None and not is_device_array(Y)):
-        raise ValueError("X_fit and Y must both be GPU arrays or both host arrays.")
-    resolve_device("cuda", "knn")
-
-
 # ---------------------------------------------------------------- blocks and components
-def merge_nearest(
-    best_distance: np.ndarray, best_index: np.ndarray, found_distance: np.ndarray, found_index: np.ndarray, width: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Merge running nearest lists with the nearest of one more candidate block.
-
-    Blocks must come in increasing index order: the stable sort then sends ties to the smaller
-    index, as one search over all candidates does.
-
-    Parameters
-    ----------
-    best_distance, best_index : ndarrays of shape (n_queries, w0)
-        The running lists (``inf`` / -1 where not filled yet).
-    found_distance, found_index : ndarrays of shape (n_queries, w1)
-        The block's nearest, indices already offset to global ones.
-    width : int
-        Entries kept per query.
-
-    Returns
-    -------
-    distance, index : ndarrays of shape (n_queries, min(width, w0 + w1))
-    """
-    merged_distance = np.concatenate([best_distance, found_distance], axis=1)
-    merged_index = np.concatenate([best_index, found_index], axis=1)
-    order = np.argsort(merged_distance, axis=1, kind="stable")[:, :width]
-    return np.take_along_axis(merged_distance, order, axis=1), np.take_along_axis(merged_index, order, axis=1)
-
-
 def kneighbors_blocked(
     points: Any, n_neighbors: int, chunk_rows: int, *, show: bool = False, **options: Any
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -752,59 +565,3 @@ def kneighbors_blocked(
             indices[query_start : query_start + n_query] = best_index
             distances[query_start : query_start + n_query] = best_distance
     return distances, indices
-
-
-def neighbors_to_csr(distances: np.ndarray, indices: np.ndarray, n_samples: int) -> sp.csr_matrix:
-    """The (n_samples, n_samples) distance graph of k neighbours per point (``mode='distance'``)."""
-    n_neighbors = indices.shape[1]
-    indptr = np.arange(0, n_samples * n_neighbors + 1, n_neighbors, dtype=np.int64)
-    return sp.csr_matrix((distances.ravel(), indices.ravel(), indptr), shape=(n_samples, n_samples))
-
-
-def recall_at_k(approx_indices: Any, exact_indices: Any) -> float:
-    """Fraction of the exact k nearest neighbours that an approximate search found.
-
-    Recall@k = mean over queries of ``|approx_i & exact_i| / k``, comparing neighbour indices.
-    Among neighbours tied at the k-th distance the exact search keeps the smaller indices, so an
-    approximate search that kept another tied point counts as a miss: on data with many
-    duplicates the recall understates the graph's quality.
-
-    Parameters
-    ----------
-    approx_indices : array-like of int, shape (n_queries, k)
-        Indices from the approximate search (e.g. ``kneighbors(..., algorithm='approximate')[1]``).
-    exact_indices : array-like of int, shape (n_queries, k)
-        Indices from an exact search of the same queries, each row without repeats.
-
-    Returns
-    -------
-    float
-        In [0, 1]; 1 when every row holds the same set of indices.
-
-    Raises
-    ------
-    ValueError
-        If the two arrays are not 2-D of the same shape, or have no entry.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from isogan.knn import recall_at_k
-    >>> recall_at_k(np.array([[1, 2], [0, 3]]), np.array([[2, 1], [0, 2]]))
-    0.75
-    """
-    approx_indices = np.asarray(approx_indices)
-    exact_indices = np.asarray(exact_indices)
-    if approx_indices.ndim != 2 or approx_indices.shape != exact_indices.shape or approx_indices.size == 0:
-        raise ValueError(
-            "approx_indices and exact_indices must be non-empty 2-D arrays of the same shape (n_queries, k); "
-            f"got {approx_indices.shape} and {exact_indices.shape}."
-        )
-    n_queries, n_neighbors = exact_indices.shape
-    found = 0
-    # Blocks of rows bound the (rows, k, k) comparison to about a million entries.
-    block_rows = max(1, 2**20 // (n_neighbors * n_neighbors))
-    for start in range(0, n_queries, block_rows):
-        rows = slice(start, start + block_rows)
-        found += int(np.count_nonzero((approx_indices[rows, :, None] == exact_indices[rows, None, :]).any(axis=2)))
-    return found / (n_queries * n_neighbors)

@@ -10,7 +10,7 @@ from isogan import _core
 from isogan import _landmark_choice
 from isogan._backend import cuda_landmark as lc
 from isogan._backend import memory as memory_module
-from isogan.knn import _EUCLIDEAN, _MANHATTAN
+from isogan._knn_checks import _EUCLIDEAN, _MANHATTAN
 
 needs_gpu = pytest.mark.skipif(not isogan.cuda_available(), reason="needs a usable CUDA device")
 
