@@ -38,8 +38,9 @@ from isogan import _core
 from isogan._backend.memory import ensure_memory
 from isogan._backend.policy import progress_bar
 
-__all__ = ["APPROX_EXTRA_HINT", "DEFAULT_EF_CONSTRUCTION", "DEFAULT_EF_SEARCH", "DEFAULT_N_LINKS", "HnswIndex",
-           "approximate_kneighbors", "faiss_module"]
+__all__ = ["APPROX_EXTRA_HINT", "DEFAULT_EF_CONSTRUCTION", "DEFAULT_EF_SEARCH", "DEFAULT_N_LINKS",
+           "DEFAULT_STRANDED_RATIO", "HnswIndex", "approximate_kneighbors", "faiss_module", "research_stranded",
+           "stranded_rows"]
 
 APPROX_EXTRA_HINT = 'pip install "isogan[approx]"'
 # Links per point in the HNSW graph (faiss's M); the base layer keeps twice as many.
@@ -50,6 +51,12 @@ DEFAULT_N_LINKS = 16
 DEFAULT_EF_CONSTRUCTION = 100
 # Candidates kept while searching (faiss's efSearch), at least n_neighbors + 1.
 DEFAULT_EF_SEARCH = 32
+# A row of the graph over the fit points whose k-th distance exceeds this multiple of the median
+# k-th distance of its own neighbours is searched again exactly. make_shapes(100k), k=10: the exact
+# graph's largest such ratio was 1.52 (1 row above 1.5), the 10 rows HNSW had stranded (neighbours
+# 3.1-3.6x too far) 3.2-3.8; weaker HNSW settings at N=4000 strand rows only 1.5-2x too far, where
+# the ratio tracks the excess closely (RESULTS.md, "Approximate kNN (issue 15)").
+DEFAULT_STRANDED_RATIO = 1.5
 # Points added or searched per faiss call: bounds the temporaries and lets Ctrl-C through between calls.
 _BLOCK_ROWS = 16384
 # The native metric code of the Euclidean distance (csrc/knn/knn.h, enum Metric).
@@ -109,8 +116,16 @@ class HnswIndex:
         Candidates kept while inserting a point.
     ef_search : int, default=DEFAULT_EF_SEARCH
         Candidates kept while searching (raised to ``n_neighbors + 1`` when smaller).
+    stranded_ratio : float or None, default=DEFAULT_STRANDED_RATIO
+        When the fit points search themselves, rows found by :func:`stranded_rows` with this ratio
+        are searched again exactly among all fit points; None keeps HNSW's rows as they are.
     show : bool, default=False
         Progress bar over the insertion.
+
+    Attributes
+    ----------
+    n_researched_ : int
+        Rows the last search of the fit points searched again exactly (0 after a search of other queries).
 
     Raises
     ------
@@ -122,7 +137,7 @@ class HnswIndex:
 
     def __init__(self, fit: np.ndarray, n_threads: int, *, n_links: int = DEFAULT_N_LINKS,
                  ef_construction: int = DEFAULT_EF_CONSTRUCTION, ef_search: int = DEFAULT_EF_SEARCH,
-                 show: bool = False) -> None:
+                 stranded_ratio: float | None = DEFAULT_STRANDED_RATIO, show: bool = False) -> None:
         faiss = faiss_module()
         n_samples, n_features = fit.shape
         # float32 vectors, 2 * n_links int32 base-layer links, the upper layers (at most as many) and offsets.
@@ -131,6 +146,8 @@ class HnswIndex:
                       "Use fewer points, or algorithm='brute'.")
         self.fit = fit
         self.ef_search = int(ef_search)
+        self.stranded_ratio = stranded_ratio
+        self.n_researched_ = 0
         self._index = faiss.IndexHNSWFlat(n_features, int(n_links))
         self._index.hnsw.efConstruction = int(ef_construction)
         with _FaissThreads(faiss, n_threads), progress_bar(n_samples, "kNN (HNSW build)", show, unit="pt") as bar:
@@ -157,7 +174,7 @@ class HnswIndex:
         queries : ndarray of shape (n_queries, n_features) or None
             The fit points' dtype, C-contiguous. None queries the fit points themselves, each
             excluding itself by index (its duplicates stay neighbours at distance 0), as the exact
-            search does.
+            search does; then the stranded rows (``stranded_ratio``) are searched again exactly.
         n_neighbors : int
             k, at most ``n_samples_fit`` (``n_samples_fit - 1`` with ``queries=None``).
         n_threads : int
@@ -190,8 +207,12 @@ class HnswIndex:
                 bar.update(block.shape[0])
         # Exact distances of the candidates, ranked by (distance, index) by the exact search's own code
         # (csrc/knn/knn_distance.h), so a pair both searches find has the same distance bit for bit.
-        return _core.knn_kneighbors_among(queries, self.fit, candidates, n_neighbors, _EUCLIDEAN_CODE, 2.0,
-                                          exclude_self, n_threads)
+        distances, indices = _core.knn_kneighbors_among(queries, self.fit, candidates, n_neighbors, _EUCLIDEAN_CODE,
+                                                        2.0, exclude_self, n_threads)
+        self.n_researched_ = 0
+        if exclude_self and self.stranded_ratio is not None:
+            self.n_researched_ = research_stranded(self.fit, distances, indices, self.stranded_ratio, n_threads)
+        return distances, indices
 
     def _complete(self, block: np.ndarray, found: np.ndarray, width: int, n_threads: int) -> np.ndarray:
         """Replace the rows where faiss found fewer than ``width`` points (label -1) by an exact search."""
@@ -202,6 +223,95 @@ class HnswIndex:
             found = found.copy()
             found[short] = kneighbors(self.fit, block[short], width, n_jobs=n_threads, device="cpu", algorithm="brute")[1]
         return found
+
+
+def stranded_rows(distances: np.ndarray, indices: np.ndarray, ratio: float = DEFAULT_STRANDED_RATIO) -> np.ndarray:
+    """Rows of a points' own kNN graph whose k-th distance is far above their neighbours' k-th distances.
+
+    On a manifold sampled densely enough for Isomap, a point's k-th neighbour distance is close to
+    its neighbours' (their neighbourhoods overlap); an approximate search that stranded a query
+    in another part of the manifold returns neighbours several times farther than the true ones.
+    Cheap (``O(n_samples * k)``, no distance computed) and conservative: an outlier of the data
+    may be flagged too, which costs one exact search, never a wrong row.
+
+    Parameters
+    ----------
+    distances : ndarray of shape (n_samples, k)
+        Each point's neighbour distances, increasing along rows (``HnswIndex.kneighbors(None, ...)``).
+    indices : ndarray of shape (n_samples, k), int
+        The neighbours, indices into the same points.
+    ratio : float, default=DEFAULT_STRANDED_RATIO
+        A row is stranded when its k-th distance exceeds ``ratio`` times the median k-th distance
+        of its neighbours.
+
+    Returns
+    -------
+    ndarray of int64
+        The stranded rows, increasing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> distances = np.array([[1.0], [1.0], [1.0], [9.0]])
+    >>> indices = np.array([[1], [0], [1], [0]])
+    >>> stranded_rows(distances, indices)
+    array([3])
+    """
+    kth = distances[:, -1]
+    neighbour_kth = np.median(kth[indices], axis=1)
+    return np.flatnonzero(kth > ratio * neighbour_kth).astype(np.int64)
+
+
+def research_stranded(points: np.ndarray, distances: np.ndarray, indices: np.ndarray, ratio: float,
+                      n_threads: int) -> int:
+    """Replace, in place, the :func:`stranded_rows` of the points' own kNN graph by exact searches.
+
+    A stranded row's found neighbours lie in another part of the manifold: its edges are geodesic
+    shortcuts although recall@k barely notices them. Each flagged row is searched exactly among all
+    points (native brute force, about ``n_samples * n_features`` flops a row). A repaired row
+    shortens its own k-th distance, which can expose rows that took it as a neighbour, hence the
+    repeat; each row is searched at most once.
+
+    Parameters
+    ----------
+    points : ndarray of shape (n_samples, n_features), float32 or float64, C-contiguous
+    distances : ndarray of shape (n_samples, k), the points' dtype
+        Each point's neighbour distances, increasing along rows; updated in place.
+    indices : ndarray of shape (n_samples, k), int64
+        The neighbours (never the point itself); updated in place.
+    ratio : float
+        As in :func:`stranded_rows`.
+    n_threads : int
+        OpenMP threads of the exact searches.
+
+    Returns
+    -------
+    int
+        Rows searched again.
+    """
+    researched = np.zeros(distances.shape[0], dtype=bool)
+    while True:
+        rows = stranded_rows(distances, indices, ratio)
+        rows = rows[~researched[rows]]
+        if rows.size == 0:
+            return int(researched.sum())
+        researched[rows] = True
+        distances[rows], indices[rows] = _exact_other_neighbors(points, rows, distances.shape[1], n_threads)
+
+
+def _exact_other_neighbors(points: np.ndarray, rows: np.ndarray, n_neighbors: int,
+                           n_threads: int) -> tuple[np.ndarray, np.ndarray]:
+    """The exact k nearest other points of ``points[rows]`` (native brute force over all points).
+
+    Searching k + 1 and dropping the point itself by index leaves the k nearest others in
+    (distance, index) order, as the exact search of all points with ``exclude_self`` ranks them: a
+    row that does not find itself (more than k duplicates of smaller index) keeps its first k.
+    """
+    queries = np.ascontiguousarray(points[rows])
+    distance, index = _core.knn_kneighbors(queries, points, n_neighbors + 1, _EUCLIDEAN_CODE, 2.0, False, n_threads)
+    is_other = index != rows[:, None]
+    order = np.argsort(~is_other, axis=1, kind="stable")[:, :n_neighbors]
+    return np.take_along_axis(distance, order, axis=1), np.take_along_axis(index, order, axis=1)
 
 
 def approximate_kneighbors(fit: np.ndarray, queries: np.ndarray | None, n_neighbors: int, n_threads: int,
