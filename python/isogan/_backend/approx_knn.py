@@ -46,12 +46,14 @@ __all__ = ["APPROX_EXTRA_HINT", "DEFAULT_EF_CONSTRUCTION", "DEFAULT_EF_SEARCH", 
 APPROX_EXTRA_HINT = 'pip install "isogan[approx]"'
 # Links per point in the HNSW graph (faiss's M); the base layer keeps twice as many.
 DEFAULT_N_LINKS = 16
-# Candidates kept while inserting a point (faiss's efConstruction). 40 left a few images per 10k
-# stranded (their "neighbours" 2-3x farther than the true ones: geodesic shortcuts that took the
-# landmark residual variance at N=30k from 0.28 to 0.49); 100 removes them (RESULTS.md).
-DEFAULT_EF_CONSTRUCTION = 100
-# Candidates kept while searching (faiss's efSearch), at least n_neighbors + 1.
-DEFAULT_EF_SEARCH = 32
+# Candidates kept while inserting a point (faiss's efConstruction) and while searching (efSearch,
+# at least n_neighbors + 1). 40 alone left a few images per 10k stranded (their "neighbours" 2-3x
+# farther than the true ones: geodesic shortcuts), and so did 100 at N=100k (10 rows, residual
+# variance 0.436 vs 0.270 exact); the stranded-row repair (research_stranded) removes them, so the
+# build can stay cheap: 40 / 24 over 64 projected features took 5.7 s against 7.6 s for 100 / 32 at
+# N=100k images, recall@10 0.9991 vs 0.9993 (RESULTS.md, "Approximate kNN (issue 15)").
+DEFAULT_EF_CONSTRUCTION = 40
+DEFAULT_EF_SEARCH = 24
 # A row of the graph over the fit points whose k-th distance exceeds this multiple of the median
 # k-th distance of its own neighbours is searched again exactly. make_shapes(100k), k=10: the exact
 # graph's largest such ratio was 1.52 (1 row above 1.5), the 10 rows HNSW had stranded (neighbours
