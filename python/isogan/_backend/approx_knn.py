@@ -11,20 +11,21 @@ so a pair found by both searches has the same distance bit for bit; each row is 
 
 Why faiss: no JIT compilation (pynndescent pays ~30 s of numba compilation in every new process),
 build and search parameters apart, and an index that is kept and searched again (``transform``).
-At N=100k x 784 (``isogan.datasets.make_shapes``, k=10, two cores) this path took 16.4 s at
-recall@10 1.0000 against ~188 s for the exact brute force (11.5x); pynndescent, warm, took
-3.3-9.1 s at recall 0.9998, so the choice is open (``benchmarks/bench_knn_approx.py``,
-``benchmarks/RESULTS.md``).
+From ``PROJECT_FROM_FEATURES`` features on, the graph is built over the points' first 64
+principal components and 2k+1 candidates are re-ranked exactly in the full space. At N=100k x 784
+(``isogan.datasets.make_shapes``, k=10, two cores) this path took 6.0 s at recall@10 0.9994
+against 164 s for the exact brute force (27x); pynndescent, warm, took 2.5 s at recall 0.9998
+(``benchmarks/bench_knn_approx.py``, ``benchmarks/RESULTS.md``).
 
-What recall costs: building the graph is about half the time (``ef_construction`` candidates per
-insertion, ``n_links`` links per point), the search most of the rest (each query visits about
-``ef_search`` candidates), the exact re-ranking ~5%. The defaults hold recall@10 >= 0.95 on the
-swiss roll and on the shapes images (1.0000 at N=100k), measured in ``tests/test_knn_approx.py``
-at N=4000. Recall alone is not enough for Isomap: a few stranded queries whose candidates are 2-3x
-farther than their true neighbours add geodesic shortcuts (see ``DEFAULT_EF_CONSTRUCTION``).
-Cheaper settings keep the images' recall but not the swiss roll's: ``ef_construction=20`` took
-~35% off the images' time and the swiss roll's recall to 0.80. Measure your data with
-:func:`isogan.knn.recall_at_k` before lowering them.
+Recall alone is not enough for Isomap: HNSW strands a few queries (10 of 100k images) whose
+"neighbours" are 3-4x farther than the true ones, in another part of the manifold; their edges are
+geodesic shortcuts (landmark residual variance 0.436 against 0.270 exact). :func:`stranded_rows`
+finds them from the graph alone and :func:`research_stranded` searches them again exactly (0.4 s
+for 11 rows at 100k, residual variance back to 0.270). Every search of the fit points then
+estimates its recall on 100 rows searched exactly and warns below 0.95. The defaults hold
+recall@10 >= 0.95 on the swiss roll (0.98 at N=100k) and on the shapes images, measured in
+``tests/test_knn_approx.py`` at N=4000. Measure your data with :func:`isogan.knn.recall_at_k`
+before lowering them.
 """
 
 from __future__ import annotations
