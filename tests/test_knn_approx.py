@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from isogan import Isomap, cli
+from isogan._backend import approx_knn
 from isogan.datasets import make_shapes
 from isogan.knn import kneighbors, knn_graph, radius_neighbors, recall_at_k
 from sklearn.datasets import make_swiss_roll
@@ -56,6 +57,86 @@ def test_shapes_images_recall_and_exact_distances():
     # (the old default ef_construction=40 left rows 2-3x too long, doubling the residual variance).
     assert np.all(distances[:, -1] <= 1.5 * exact_distances[:, -1])
     _assert_found_pairs_exact(distances, indices, exact_distances, exact_indices)
+
+
+def test_stranded_rows_against_a_loop():
+    rng = np.random.default_rng(0)
+    distances = np.sort(rng.exponential(size=(300, 4)), axis=1)
+    distances[::37] *= 4.0  # some rows far above their neighbours
+    indices = rng.integers(0, 300, size=(300, 4))
+    expected = [row for row in range(300)
+                if distances[row, -1] > 1.5 * np.median([distances[j, -1] for j in indices[row]])]
+    np.testing.assert_array_equal(approx_knn.stranded_rows(distances, indices, 1.5), expected)
+    assert len(expected) > 0
+
+
+def test_stranded_rows_are_searched_again_exactly():
+    # A deliberately weak HNSW graph (4 links, ef 16) strands rows of these images: "neighbours" more
+    # than 1.5x farther than the true k-th (37 of 4000 rows when measured); with the repair none remain,
+    # every re-searched row equals the exact search's row bit for bit, and the other rows are HNSW's.
+    # (Over the points themselves: the projection, a separate choice, is tested below.)
+    X, _ = make_shapes(4000, random_state=0)
+    exact_distances, exact_indices = kneighbors(X, None, 10, algorithm="brute")
+    index = approx_knn.HnswIndex(X, 1, n_links=4, ef_construction=16, ef_search=16, stranded_ratio=None,
+                                 projected_features=None)
+    raw_distances, raw_indices = index.kneighbors(None, 10, 1)
+    assert index.n_researched_ == 0
+    assert np.sum(raw_distances[:, -1] > 1.5 * exact_distances[:, -1]) >= 20
+    index.stranded_ratio = approx_knn.DEFAULT_STRANDED_RATIO
+    distances, indices = index.kneighbors(None, 10, 1)
+    assert np.sum(distances[:, -1] > 1.5 * exact_distances[:, -1]) == 0
+    changed = np.flatnonzero(np.any(indices != raw_indices, axis=1) | np.any(distances != raw_distances, axis=1))
+    # Changed: the re-searched rows, and some of the 100 rows the recall estimate searched exactly.
+    assert 0 < changed.size <= index.n_researched_ + 100
+    np.testing.assert_array_equal(indices[changed], exact_indices[changed])
+    np.testing.assert_array_equal(distances[changed], exact_distances[changed])
+    assert recall_at_k(indices, exact_indices) > recall_at_k(raw_indices, exact_indices)
+
+
+def test_projected_search_of_images_and_its_recall_estimate():
+    # 784 features: the graph is built over 64 principal components by default; the exact re-ranking
+    # in the full space and the stranded-row repair keep the floor and the edge lengths.
+    X, _ = make_shapes(4000, random_state=1)
+    exact_distances, exact_indices = kneighbors(X, None, 10, algorithm="brute")
+    index = approx_knn.HnswIndex(X, 2)
+    assert index._index.d == approx_knn.DEFAULT_PROJECTED_FEATURES
+    distances, indices = index.kneighbors(None, 10, 2)
+    recall = recall_at_k(indices, exact_indices)
+    assert recall >= RECALL_FLOOR
+    assert RECALL_FLOOR <= index.recall_estimate_ <= 1.0 and abs(index.recall_estimate_ - recall) <= 0.05
+    assert np.all(distances[:, -1] <= 1.5 * exact_distances[:, -1])
+    _assert_found_pairs_exact(distances, indices, exact_distances, exact_indices)
+    queries = X[:300] + 0.01
+    query_distances, query_indices = index.kneighbors(queries, 10, 2)
+    assert index.recall_estimate_ is None
+    assert recall_at_k(query_indices, kneighbors(X, queries, 10, algorithm="brute")[1]) >= RECALL_FLOOR
+
+
+def test_a_search_below_the_recall_floor_warns():
+    X, _ = make_shapes(2000, random_state=0)
+    index = approx_knn.HnswIndex(X, 2, n_links=2, ef_construction=2, ef_search=1, projected_features=1)
+    with pytest.warns(UserWarning, match=r"found only 0\.\d+ of the exact 10 nearest neighbours on 100 sampled points"):
+        index.kneighbors(None, 10, 2)
+    assert index.recall_estimate_ < RECALL_FLOOR
+
+
+def test_bad_projected_features():
+    X = _swiss_roll(100)
+    for bad in (0, 3, 10):
+        with pytest.raises(ValueError, match=r"projected_features must be None, 'auto' or an int in \[1, n_features = 3\)"):
+            approx_knn.HnswIndex(X, 1, projected_features=bad)
+    assert approx_knn.HnswIndex(X, 1)._index.d == 3  # 'auto' keeps few features as they are
+
+
+def test_research_leaves_an_exact_graph_unchanged():
+    # Rows flagged on the exact graph (outliers, and duplicates at distance 0) are searched again
+    # and come back identical, ties included.
+    X = np.ascontiguousarray(np.concatenate([_swiss_roll(1500), _swiss_roll(20) * 5.0, _swiss_roll(1500)[:30]]))
+    exact_distances, exact_indices = kneighbors(X, None, 8, algorithm="brute")
+    distances, indices = exact_distances.copy(), exact_indices.copy()
+    assert approx_knn.research_stranded(X, distances, indices, 1.5, 2) > 0
+    np.testing.assert_array_equal(indices, exact_indices)
+    np.testing.assert_array_equal(distances, exact_distances)
 
 
 def test_queries_against_fit_points():

@@ -36,7 +36,7 @@ distances and GPU searches are always brute force; metrics served by scikit-lear
 the exact distance of every returned pair is recomputed, so the graph's edge lengths are those of
 the exact search, bit for bit, and only some neighbours may differ. It searches k nearest
 neighbours (no radius) in Euclidean distance on the CPU, whatever ``device`` says; at
-N=100k x 784 (``isogan.datasets.make_shapes``, two cores) it took 16.4 s against ~188 s for the
+N=100k x 784 (``isogan.datasets.make_shapes``, two cores) it took 6.0 s against 164 s for the
 exact brute force (``benchmarks/RESULTS.md``). Its recall (:func:`recall_at_k`) is >= 0.95 on the swiss roll and the shapes images with
 the default parameters (:mod:`isogan._backend.approx_knn` says what more recall costs).
 
