@@ -34,6 +34,7 @@ larger than one worker needs a distributed shortest-path engine, which isogan do
 
 from __future__ import annotations
 
+import concurrent.futures
 import operator
 import sys
 from dataclasses import dataclass
@@ -483,6 +484,13 @@ class DaskBackend:
         return self.client.submit(_share_rows, self._graph_future(graph), np.asarray(sources, dtype=np.int64),
                                   path_method, self.task_threads).result()
 
+    def _submit_shares(self, graph_future: Any, landmark_index: np.ndarray, bounds: list[tuple[int, int]],
+                       path_method: str, token: str) -> list[Any]:
+        """One multi-source Dijkstra task per share ``(start, stop)`` of the landmarks, keyed by ``token``."""
+        return [self.client.submit(_share_rows, graph_future, landmark_index[start:stop], path_method,
+                                   self.task_threads, key=f"{ROWS_KEY_PREFIX}-{number}-{token}")
+                for number, (start, stop) in enumerate(bounds)]
+
     def landmark_rows(self, graph: Any, landmark_index: np.ndarray, *, path_method: str, show: bool) -> DaskRows:
         """Scatter the graph to every worker, then one multi-source Dijkstra task per share of landmarks."""
         graph_future = self._graph_future(graph)
@@ -491,12 +499,22 @@ class DaskBackend:
         bounds = [(int(share[0]), int(share[-1]) + 1)
                   for share in np.array_split(np.arange(landmark_index.size), n_shares)]
         token = dask.base.tokenize(graph_future.key, landmark_index, path_method)
-        futures = [self.client.submit(_share_rows, graph_future, landmark_index[start:stop], path_method,
-                                      self.task_threads, key=f"{ROWS_KEY_PREFIX}-{number}-{token}")
-                   for number, (start, stop) in enumerate(bounds)]
+        futures = self._submit_shares(graph_future, landmark_index, bounds, path_method, token)
         if show:
             self._progress(futures, "landmark shortest paths")
-        _wait_or_raise(futures)
+        try:
+            _wait_or_raise(futures)
+        except concurrent.futures.CancelledError:
+            # A worker lost early in the shares can take the scattered graph with it before its
+            # replication finished; Dask then cancels the shares ("already forgotten", seen in CI
+            # with process workers). While the scheduler answers, the graph is scattered again and
+            # the shares are submitted once more under new keys.
+            if self.client.status != "running":
+                raise
+            self._graph = None
+            futures = self._submit_shares(self._graph_future(graph), landmark_index, bounds, path_method,
+                                          f"{token}-again")
+            _wait_or_raise(futures)
         return DaskRows(bounds, futures, (int(landmark_index.size), int(graph.shape[0])), np.dtype(graph.dtype))
 
     def rows_from_host(self, host_rows: np.ndarray) -> DaskRows:
